@@ -1,0 +1,30 @@
+//! Generates the gRPC contracts from `proto/keel/**` with the vendored protoc, so a fresh
+//! machine needs no system packages.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let protos: Vec<PathBuf> = [
+        "keel/common/v1/common.proto",
+        "keel/crm/v1/crm.proto",
+        "keel/psa/v1/psa.proto",
+        "keel/erp/v1/erp.proto",
+        "keel/projectsetup/v1/project_setup.proto",
+        "keel/events/v1/events.proto",
+    ]
+    .iter()
+    .map(|p| root.join(p))
+    .collect();
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={}", proto.display());
+    }
+
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("keel_descriptor.bin"))
+        .compile_with_config(config, &protos, &[root])?;
+    Ok(())
+}

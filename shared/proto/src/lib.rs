@@ -1,0 +1,44 @@
+//! Keel's gRPC contracts, generated from `proto/keel/<area>/v1`.
+//!
+//! Each package is a module named after it (`keel::crm::v1`). `FILE_DESCRIPTOR_SET` feeds
+//! server reflection.
+
+#![allow(clippy::all, missing_docs)] // generated code
+
+/// The encoded descriptors of every Keel contract, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("keel_descriptor");
+
+pub mod keel {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("keel.common.v1");
+        }
+    }
+    pub mod crm {
+        pub mod v1 {
+            tonic::include_proto!("keel.crm.v1");
+        }
+    }
+    pub mod psa {
+        pub mod v1 {
+            tonic::include_proto!("keel.psa.v1");
+        }
+    }
+    pub mod erp {
+        pub mod v1 {
+            tonic::include_proto!("keel.erp.v1");
+        }
+    }
+    pub mod projectsetup {
+        pub mod v1 {
+            tonic::include_proto!("keel.projectsetup.v1");
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("keel.events.v1");
+        }
+    }
+}
+
+pub use keel::{common::v1 as common, crm::v1 as crm, erp::v1 as erp, events::v1 as events, projectsetup::v1 as projectsetup, psa::v1 as psa};
