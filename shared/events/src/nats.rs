@@ -1,0 +1,187 @@
+//! The NATS JetStream bus of distributed mode.
+//!
+//! One stream per event family (`<STREAM_PREFIX>_CRM` holds `<subject_prefix>.crm.>`), the
+//! event id as `Nats-Msg-Id` so the stream drops a duplicate publish, and one durable pull
+//! consumer per subscription and event type. A handler error naks the message with a delay;
+//! JetStream redelivers up to `max_deliver` times.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use async_trait::async_trait;
+use futures::StreamExt;
+use keel_core::Error;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, EventHandler, SubscriptionSpec, family};
+use crate::envelope::EventEnvelope;
+
+/// Where and how to reach JetStream.
+#[derive(Debug, Clone)]
+pub struct NatsOptions {
+    pub url: String,
+    /// Stream names start with this (`KEEL` gives `KEEL_CRM`).
+    pub stream_prefix: String,
+    /// Subjects start with this (`keel` gives `keel.crm.opportunity.won`).
+    pub subject_prefix: String,
+    /// Deliveries of one message before it is given up and logged as an exception.
+    pub max_deliver: i64,
+    /// How long a delivered message may stay unacknowledged before redelivery.
+    pub ack_wait: Duration,
+}
+
+impl NatsOptions {
+    pub fn new(url: impl Into<String>) -> NatsOptions {
+        NatsOptions {
+            url: url.into(),
+            stream_prefix: "KEEL".into(),
+            subject_prefix: "keel".into(),
+            max_deliver: 10,
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct NatsBus {
+    context: jetstream::Context,
+    options: NatsOptions,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBus").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("NATS {what}: {e}"))
+}
+
+impl NatsBus {
+    /// Connects; fails with [`Error::Unavailable`] when the server cannot be reached.
+    pub async fn connect(options: NatsOptions) -> Result<NatsBus, Error> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(options.url.as_str())
+            .await
+            .map_err(|e| unavailable("connect", e))?;
+        Ok(NatsBus { context: jetstream::new(client), options, shutdown: CancellationToken::new() })
+    }
+
+    /// Stops every subscription of this bus.
+    pub fn close(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn subject(&self, event_type: &str) -> String {
+        format!("{}.{}", self.options.subject_prefix, event_type)
+    }
+
+    fn stream_name(&self, event_type: &str) -> String {
+        format!("{}_{}", self.options.stream_prefix, family(event_type).to_uppercase().replace('-', "_"))
+    }
+
+    async fn stream_for(&self, event_type: &str) -> Result<stream::Stream, Error> {
+        let family = family(event_type);
+        self.context
+            .get_or_create_stream(stream::Config {
+                name: self.stream_name(event_type),
+                subjects: vec![format!("{}.{family}.>", self.options.subject_prefix)],
+                // Two minutes of publish dedupe by Nats-Msg-Id.
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable("stream", e))
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, event: &EventEnvelope) -> Result<(), Error> {
+        self.stream_for(&event.event_type).await?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, event.id.to_string().as_str());
+        for (name, value) in &event.headers {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        let ack = self
+            .context
+            .publish_with_headers(self.subject(&event.event_type), headers, event.to_bytes().into())
+            .await
+            .map_err(|e| unavailable("publish", e))?;
+        ack.await.map_err(|e| unavailable("publish ack", e))?;
+        Ok(())
+    }
+
+    async fn subscribe(&self, spec: SubscriptionSpec, handler: Arc<dyn EventHandler>) -> Result<(), Error> {
+        for event_type in &spec.event_types {
+            let stream = self.stream_for(event_type).await?;
+            let durable = format!("{}-{}", spec.name, event_type).replace(['.', ' ', '*', '>'], "_");
+            let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+                .get_or_create_consumer(
+                    &durable,
+                    pull::Config {
+                        durable_name: Some(durable.clone()),
+                        filter_subject: self.subject(event_type),
+                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                        ack_wait: self.options.ack_wait,
+                        max_deliver: self.options.max_deliver,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| unavailable("consumer", e))?;
+            let mut messages = consumer.messages().await.map_err(|e| unavailable("consumer messages", e))?;
+            let handler = handler.clone();
+            let shutdown = self.shutdown.clone();
+            let max_deliver = self.options.max_deliver;
+            tokio::spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        next = messages.next() => next,
+                    };
+                    let message = match next {
+                        None => break,
+                        Some(Err(e)) => {
+                            tracing::warn!(consumer = %durable, error = %e, "JetStream delivery error");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                        Some(Ok(m)) => m,
+                    };
+                    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+                    let outcome = match EventEnvelope::from_bytes(&message.payload) {
+                        Ok(event) => handler.handle(&event).await.map_err(|e| (Some(event.id), e)),
+                        Err(e) => Err((None, e)),
+                    };
+                    let ack = match outcome {
+                        Ok(()) => message.ack().await,
+                        Err((event_id, e)) => {
+                            if delivered >= max_deliver {
+                                tracing::error!(consumer = %durable, event.id = ?event_id, error = %e, delivered, "event given up after max deliveries");
+                                message.ack_with(AckKind::Term).await
+                            } else {
+                                tracing::warn!(consumer = %durable, event.id = ?event_id, error = %e, delivered, "event not applied; redelivering");
+                                let delay = Duration::from_millis(200 * 2_u64.pow(delivered.clamp(1, 8) as u32));
+                                message.ack_with(AckKind::Nak(Some(delay))).await
+                            }
+                        }
+                    };
+                    if let Err(e) = ack {
+                        tracing::warn!(consumer = %durable, error = %e, "acknowledgement failed; the event will be redelivered");
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+}

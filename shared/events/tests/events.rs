@@ -1,0 +1,178 @@
+//! Outbox → relay → bus → inbox, on the in-process bus and SQLite by default and on NATS
+//! JetStream and PostgreSQL under `.ci/run`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keel_core::Error;
+use keel_events::{Bus, EventEnvelope, EventHandler, InProcessBus, NatsBus, NatsOptions, Relay, SubscriptionSpec};
+use keel_store::testing::{TestStore, test_nats_url, unique_prefix};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = keel_store::migrations::platform();
+        all.extend(keel_events::migrations::events());
+        all
+    }
+}
+
+async fn database(service: &str) -> (TestStore, DatabaseConnection) {
+    let store = TestStore::new(service);
+    let db = keel_store::connect(&store.options).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    db.execute_unprepared("CREATE TABLE effects (event_id VARCHAR(36) NOT NULL)").await.unwrap();
+    (store, db)
+}
+
+async fn bus() -> Arc<dyn Bus> {
+    match test_nats_url() {
+        Some(url) => {
+            let prefix = unique_prefix();
+            let mut options = NatsOptions::new(url);
+            options.stream_prefix = prefix.to_uppercase().trim_end_matches('_').to_string();
+            options.subject_prefix = prefix.trim_end_matches('_').to_string();
+            options.ack_wait = Duration::from_secs(2);
+            Arc::new(NatsBus::connect(options).await.expect("NATS reachable at KEEL_TEST_NATS_URL"))
+        }
+        None => Arc::new(InProcessBus::new()),
+    }
+}
+
+/// A consumer that applies each event once, recording the effect with the inbox entry.
+struct Recorder {
+    db: DatabaseConnection,
+    deliveries: AtomicUsize,
+    fail_first: AtomicUsize,
+}
+
+#[async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), Error> {
+        self.deliveries.fetch_add(1, Ordering::SeqCst);
+        if self.fail_first.load(Ordering::SeqCst) > 0 {
+            self.fail_first.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Unavailable("consumer database restarting".into()));
+        }
+        let txn = self.db.begin().await.map_err(keel_store::db_error)?;
+        if keel_events::inbox::first_delivery(&txn, "test.recorder", event).await? {
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                match txn.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => "INSERT INTO effects (event_id) VALUES ($1)",
+                    _ => "INSERT INTO effects (event_id) VALUES (?)",
+                },
+                [event.id.to_string().into()],
+            ))
+            .await
+            .map_err(keel_store::db_error)?;
+        }
+        txn.commit().await.map_err(keel_store::db_error)
+    }
+}
+
+async fn effects(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM effects"))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+async fn eventually(db: &DatabaseConnection, expected: i64) {
+    for _ in 0..100 {
+        if effects(db).await == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(effects(db).await, expected, "effects never reached the expected count");
+}
+
+fn event() -> EventEnvelope {
+    let payload = keel_proto::common::Money { amount: "10.00".into(), currency: "USD".into() };
+    EventEnvelope::new("crm.opportunity.won", "crm", "opp-1", &payload)
+}
+
+async fn setup(fail_first: usize) -> (TestStore, DatabaseConnection, TestStore, Arc<Recorder>, Relay) {
+    let (producer_store, producer) = database("producer").await;
+    let (consumer_store, consumer) = database("consumer").await;
+    let bus = bus().await;
+    let recorder = Arc::new(Recorder {
+        db: consumer.clone(),
+        deliveries: AtomicUsize::new(0),
+        fail_first: AtomicUsize::new(fail_first),
+    });
+    bus.subscribe(
+        SubscriptionSpec { name: "test-recorder".into(), event_types: vec!["crm.opportunity.won".into()] },
+        recorder.clone(),
+    )
+    .await
+    .unwrap();
+    let relay = Relay::new("producer", producer.clone(), bus, Duration::from_millis(50));
+    (producer_store, producer, consumer_store, recorder, relay)
+}
+
+#[tokio::test]
+async fn an_event_committed_with_its_change_is_applied_once() {
+    let (_p, producer, _c, recorder, relay) = setup(0).await;
+    let event = event();
+    let txn = producer.begin().await.unwrap();
+    keel_events::outbox::enqueue(&txn, &event).await.unwrap();
+    txn.commit().await.unwrap();
+
+    relay.relay_pending().await.unwrap();
+    eventually(&recorder.db, 1).await;
+    assert_eq!(keel_events::outbox::pending_count(&producer).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_event_whose_change_rolled_back_is_never_published() {
+    let (_p, producer, _c, recorder, relay) = setup(0).await;
+    let txn = producer.begin().await.unwrap();
+    keel_events::outbox::enqueue(&txn, &event()).await.unwrap();
+    txn.rollback().await.unwrap();
+
+    assert_eq!(relay.relay_pending().await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(effects(&recorder.db).await, 0);
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_twice_has_one_effect() {
+    let (_p, _producer, _c, recorder, relay) = setup(0).await;
+    let event = event();
+    // The relay publishes, then an operator replays the same event.
+    let bus = relay_bus(&relay);
+    bus.publish(&event).await.unwrap();
+    bus.publish(&event).await.unwrap();
+    eventually(&recorder.db, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(effects(&recorder.db).await, 1);
+}
+
+#[tokio::test]
+async fn a_consumer_failure_is_retried_until_applied() {
+    let (_p, producer, _c, recorder, relay) = setup(2).await;
+    let txn = producer.begin().await.unwrap();
+    keel_events::outbox::enqueue(&txn, &event()).await.unwrap();
+    txn.commit().await.unwrap();
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(relay.clone().run(shutdown.clone()));
+    eventually(&recorder.db, 1).await;
+    assert!(recorder.deliveries.load(Ordering::SeqCst) >= 3, "two failures then a success");
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(keel_events::outbox::pending_count(&producer).await.unwrap(), 0);
+}
+
+fn relay_bus(relay: &Relay) -> Arc<dyn Bus> {
+    relay.bus()
+}

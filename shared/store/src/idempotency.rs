@@ -1,0 +1,110 @@
+//! Replay-safe mutating calls.
+//!
+//! Every mutating RPC carries an idempotency key. [`run_once`] runs the change in one
+//! transaction and stores its response under `(scope, key)` in the same transaction; a replay
+//! with the same key and the same request returns the stored response and changes nothing; the
+//! same key with a different request is refused, naming `idempotency_key`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::Utc;
+use keel_core::Error;
+use prost::Message;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sha2::{Digest, Sha256};
+
+/// The stored result of one mutating call.
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub scope: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub fingerprint: String,
+        pub response: Vec<u8>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A boxed future borrowing the transaction, as the change closure returns.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 't>>;
+
+/// A fingerprint of the request, so a key reused for another request is caught.
+pub fn fingerprint<M: Message>(request: &M) -> String {
+    hex::encode(Sha256::digest(request.encode_to_vec()))
+}
+
+/// Runs `change` once per `(scope, key)`.
+///
+/// `change` gets the open transaction and returns the response; the response is stored with
+/// the key and the transaction committed. A concurrent duplicate that loses the race reads
+/// the winner's response.
+pub async fn run_once<Req, Resp, F>(
+    db: &DatabaseConnection,
+    scope: &str,
+    key: &str,
+    request: &Req,
+    change: F,
+) -> Result<Resp, Error>
+where
+    Req: Message,
+    Resp: Message + Default,
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> TxFuture<'t, Resp>,
+{
+    let fingerprint = fingerprint(request);
+    if let Some(stored) = lookup(db, scope, key, &fingerprint).await? {
+        return Ok(stored);
+    }
+    let txn = db.begin().await.map_err(crate::db_error)?;
+    let response = change(&txn).await?;
+    let row = entity::ActiveModel {
+        scope: Set(scope.to_string()),
+        key: Set(key.to_string()),
+        fingerprint: Set(fingerprint.clone()),
+        response: Set(response.encode_to_vec()),
+        created_at: Set(Utc::now()),
+    };
+    match entity::Entity::insert(row).exec(&txn).await {
+        Ok(_) => {}
+        Err(e) if crate::is_unique_violation(&e) => {
+            drop(txn);
+            return lookup(db, scope, key, &fingerprint)
+                .await?
+                .ok_or_else(|| Error::Unavailable("a concurrent request with the same idempotency key is running".into()));
+        }
+        Err(e) => return Err(crate::db_error(e)),
+    }
+    txn.commit().await.map_err(crate::db_error)?;
+    Ok(response)
+}
+
+async fn lookup<Resp: Message + Default>(
+    db: &DatabaseConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<Resp>, Error> {
+    let found = entity::Entity::find_by_id((scope.to_string(), key.to_string()))
+        .one(db)
+        .await
+        .map_err(crate::db_error)?;
+    match found {
+        None => Ok(None),
+        Some(row) if row.fingerprint != fingerprint => Err(Error::invalid(
+            "idempotency_key",
+            "was already used for a different request; use a new key for a new change",
+        )),
+        Some(row) => Resp::decode(row.response.as_slice()).map(Some).map_err(Error::internal),
+    }
+}
