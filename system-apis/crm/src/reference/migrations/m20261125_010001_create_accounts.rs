@@ -1,0 +1,33 @@
+//! Client accounts.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("accounts")
+                    .if_not_exists()
+                    .col(string_len("id", 36).primary_key())
+                    .col(string_len("name", 200))
+                    .col(string_len("tier", 32))
+                    .col(string_len("region", 64))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(string_len("created_by", 200))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .col(string_len("updated_by", 200))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("accounts").to_owned()).await
+    }
+}
