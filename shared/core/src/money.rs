@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 use crate::error::FieldViolation;
 
@@ -154,29 +154,39 @@ impl Money {
         Money::new(self.amount.checked_add(other.amount)?, self.currency).ok()
     }
 
-    /// Splits this amount by weights, rounding each share to the minor unit and giving the
-    /// rounding remainder to the last share, so the shares always sum to exactly this amount.
-    /// Zero or empty weights give an empty split.
+    /// Splits this amount by non-negative weights with the largest-remainder method: each
+    /// share is rounded down to the minor unit, then the minor units left over go one by one
+    /// to the shares that lost the most to rounding (ties to the earlier share). The shares
+    /// always sum to exactly this amount, each has this amount's sign, and no share is more
+    /// than one minor unit from its exact value. Zero, negative or empty weights give an
+    /// empty split.
     pub fn allocate(&self, weights: &[Decimal]) -> Vec<Money> {
         let total: Decimal = weights.iter().copied().sum();
-        if weights.is_empty() || total.is_zero() {
+        if weights.is_empty() || total <= Decimal::ZERO || weights.iter().any(|w| w.is_sign_negative() && !w.is_zero()) {
             return Vec::new();
         }
-        let digits = self.currency.minor_unit_digits();
-        let mut shares = Vec::with_capacity(weights.len());
-        let mut allocated = Decimal::ZERO;
+        let minor = self.to_minor_units();
+        let units = Decimal::from(minor.unsigned_abs());
+        let mut floors: Vec<i64> = Vec::with_capacity(weights.len());
+        let mut remainders: Vec<(Decimal, usize)> = Vec::with_capacity(weights.len());
         for (index, weight) in weights.iter().enumerate() {
-            let share = if index + 1 == weights.len() {
-                self.amount - allocated
-            } else {
-                (self.amount * *weight / total).round_dp_with_strategy(digits, RoundingStrategy::MidpointNearestEven)
-            };
-            allocated += share;
-            let mut share = share;
-            share.rescale(digits);
-            shares.push(Money { amount: share, currency: self.currency });
+            let exact = units * *weight / total;
+            let floor = exact.floor();
+            floors.push(i64::try_from(floor).unwrap_or(0));
+            remainders.push((exact - floor, index));
         }
-        shares
+        let allocated: i64 = floors.iter().sum();
+        let mut left = i64::try_from(minor.unsigned_abs()).unwrap_or(i64::MAX) - allocated;
+        remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, index) in remainders.iter().cycle() {
+            if left <= 0 {
+                break;
+            }
+            floors[*index] += 1;
+            left -= 1;
+        }
+        let sign = if minor < 0 { -1 } else { 1 };
+        floors.into_iter().map(|units| Money::from_minor_units(sign * units, self.currency)).collect()
     }
 }
 
@@ -230,11 +240,19 @@ mod tests {
     }
 
     #[test]
-    fn allocation_gives_the_remainder_to_the_last_share() {
+    fn allocation_gives_leftover_cents_to_the_largest_remainders() {
         let fee = Money::parse("fee", "100.00", "USD").unwrap();
         let shares = fee.allocate(&[Decimal::ONE, Decimal::ONE, Decimal::ONE]);
         let amounts: Vec<String> = shares.iter().map(|m| m.amount().to_string()).collect();
-        assert_eq!(amounts, ["33.33", "33.33", "33.34"]);
+        assert_eq!(amounts, ["33.34", "33.33", "33.33"]);
+    }
+
+    #[test]
+    fn no_share_goes_negative_for_tiny_amounts_or_weights() {
+        let tiny = Money::parse("fee", "0.02", "USD").unwrap();
+        let weights = [Decimal::ONE, Decimal::ONE, Decimal::ONE, Decimal::new(1, 2)];
+        let shares: Vec<i64> = tiny.allocate(&weights).iter().map(Money::to_minor_units).collect();
+        assert_eq!(shares, [1, 1, 0, 0]);
     }
 
     proptest! {
@@ -249,6 +267,12 @@ mod tests {
             prop_assert_eq!(shares.len(), weights.len());
             let sum: i64 = shares.iter().map(Money::to_minor_units).sum();
             prop_assert_eq!(sum, cents);
+            let total: Decimal = weights.iter().copied().sum();
+            for (share, weight) in shares.iter().zip(&weights) {
+                prop_assert!(!share.is_negative());
+                let exact = Decimal::from(cents) * *weight / total;
+                prop_assert!((Decimal::from(share.to_minor_units()) - exact).abs() < Decimal::ONE);
+            }
         }
 
         #[test]

@@ -1,6 +1,6 @@
 //! The envelope every event travels in.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -20,7 +20,7 @@ pub struct EventEnvelope {
     pub aggregate_id: String,
     pub occurred_at: DateTime<Utc>,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: HashMap<String, String>,
     #[serde(with = "payload_base64")]
     pub payload: Vec<u8>,
 }
@@ -34,7 +34,7 @@ impl EventEnvelope {
             source: source.to_string(),
             aggregate_id: aggregate_id.to_string(),
             occurred_at: Utc::now().trunc_subsecs(6),
-            headers: BTreeMap::new(),
+            headers: HashMap::new(),
             payload: payload.encode_to_vec(),
         }
     }

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bus;
 pub mod envelope;
 pub mod inbox;

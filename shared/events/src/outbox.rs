@@ -2,7 +2,7 @@
 //! change that caused it, so an event is never lost nor published for a change that rolled
 //! back. The [`crate::relay::Relay`] publishes what is waiting.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use keel_core::Error;
 use sea_orm::entity::prelude::*;
@@ -55,7 +55,7 @@ pub async fn enqueue<C: ConnectionTrait>(txn: &C, event: &EventEnvelope) -> Resu
 
 /// Reads a stored row back into an envelope.
 pub fn to_envelope(row: &entity::Model) -> Result<EventEnvelope, Error> {
-    let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
+    let headers: HashMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
     Ok(EventEnvelope {
         id: row.id.parse().map_err(Error::internal)?,
         event_type: row.event_type.clone(),

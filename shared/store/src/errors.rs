@@ -14,6 +14,7 @@ pub fn db_error(error: DbErr) -> Error {
         {
             Error::Unavailable("the database is unavailable".into())
         }
+        _ if is_busy(&error) => Error::Unavailable("the database is busy; try again".into()),
         _ => Error::internal(error),
     }
 }
@@ -21,4 +22,10 @@ pub fn db_error(error: DbErr) -> Error {
 /// Whether the error is a unique-constraint violation (a concurrent duplicate insert).
 pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// SQLite's "database is locked" / "busy": another writer holds the lock past the timeout.
+fn is_busy(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked") || text.contains("SQLITE_BUSY")
 }

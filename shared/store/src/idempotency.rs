@@ -12,7 +12,7 @@ use chrono::Utc;
 use keel_core::Error;
 use prost::Message;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 
 /// The stored result of one mutating call.
@@ -66,7 +66,7 @@ where
     if let Some(stored) = lookup(db, scope, key, &fingerprint).await? {
         return Ok(stored);
     }
-    let txn = db.begin().await.map_err(crate::db_error)?;
+    let txn = crate::begin_write(db).await?;
     let response = change(&txn).await?;
     let row = entity::ActiveModel {
         scope: Set(scope.to_string()),

@@ -13,7 +13,9 @@ pub mod errors;
 pub mod idempotency;
 pub mod migrations;
 pub mod testing;
+pub mod transaction;
 
 pub use connect::{Backend, StoreOptions, connect};
 pub use errors::{db_error, is_unique_violation};
+pub use transaction::begin_write;
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};

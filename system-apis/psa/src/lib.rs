@@ -1,1 +1,29 @@
-//! keel-psa
+//! The PSA system API: Keel's view of the professional-services automation system, where
+//! delivery templates live and where a won deal becomes a project with its work breakdown,
+//! billing milestones and budget baseline.
+//!
+//! - [`adapter::PsaAdapter`]: the one trait a PSA product implements, taking checked inputs
+//!   from [`domain`] and answering in the canonical contract (`keel.psa.v1`).
+//! - [`reference::ReferencePsa`]: the complete adapter persisted with sea-orm, so Keel runs
+//!   without a vendor PSA; [`reference::Migrator`] creates its tables.
+//! - [`service::PsaGrpcService`]: the tonic service: authorize, parse, call the adapter.
+//! - [`demo::templates`]: believable delivery templates for `keel up --demo` and tests.
+//!
+//! What this crate deliberately does not know: CRM or ERP records, which template a deal
+//! should use (the project-setup process API picks it), or any workflow state.
+
+#![forbid(unsafe_code)]
+
+pub mod adapter;
+pub mod demo;
+pub mod domain;
+pub mod reference;
+pub mod service;
+
+pub use adapter::PsaAdapter;
+pub use reference::ReferencePsa;
+pub use service::PsaGrpcService;
+
+/// The service's name: its store (`psa.db`, schema `keel_psa`), its audit actor scope and its
+/// `--target`.
+pub const SERVICE_NAME: &str = "psa";

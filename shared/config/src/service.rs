@@ -1,0 +1,138 @@
+//! The services one Keel process may call, and how their gRPC endpoints are found.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+use crate::KeelConfig;
+
+/// A service reachable over gRPC, as named by `keel run --target <name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServiceName {
+    /// The CRM system API.
+    Crm,
+    /// The PSA system API.
+    Psa,
+    /// The ERP system API.
+    Erp,
+    /// The project-setup process API.
+    ProjectSetup,
+}
+
+impl ServiceName {
+    /// Every service, in layer order (system APIs first).
+    pub const ALL: [Self; 4] = [Self::Crm, Self::Psa, Self::Erp, Self::ProjectSetup];
+
+    /// The target name, e.g. `project-setup`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crm => "crm",
+            Self::Psa => "psa",
+            Self::Erp => "erp",
+            Self::ProjectSetup => "project-setup",
+        }
+    }
+
+    /// The key under `[services]`, e.g. `project_setup`.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Self::Crm => "crm",
+            Self::Psa => "psa",
+            Self::Erp => "erp",
+            Self::ProjectSetup => "project_setup",
+        }
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// The text is not the name of a known service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown service `{0}`, expected one of crm, psa, erp, project-setup")]
+pub struct UnknownService(pub String);
+
+impl FromStr for ServiceName {
+    type Err = UnknownService;
+
+    /// Accepts the target name (`project-setup`) or the config key (`project_setup`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|service| service.as_str() == text || service.config_key() == text)
+            .ok_or_else(|| UnknownService(text.to_owned()))
+    }
+}
+
+impl KeelConfig {
+    /// The gRPC URL of `service`: its `[services]` entry, or else this process's own
+    /// `server.grpc_addr` as `http://<addr>` (an unspecified address such as `0.0.0.0` becomes
+    /// loopback, since one cannot connect to it).
+    pub fn endpoint_for(&self, service: ServiceName) -> String {
+        let configured = match service {
+            ServiceName::Crm => &self.services.crm,
+            ServiceName::Psa => &self.services.psa,
+            ServiceName::Erp => &self.services.erp,
+            ServiceName::ProjectSetup => &self.services.project_setup,
+        };
+        match configured {
+            Some(url) => url.clone(),
+            None => format!("http://{}", connectable(self.server.grpc_addr)),
+        }
+    }
+}
+
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_defaults_to_own_grpc_addr_on_loopback() {
+        let cases = [
+            ("127.0.0.1:50051", "http://127.0.0.1:50051"),
+            ("0.0.0.0:7000", "http://127.0.0.1:7000"),
+            ("[::]:7000", "http://[::1]:7000"),
+            ("10.1.2.3:7000", "http://10.1.2.3:7000"),
+        ];
+        for (grpc_addr, expected) in cases {
+            let mut config = KeelConfig::default();
+            config.server.grpc_addr = grpc_addr.parse().unwrap();
+            for service in ServiceName::ALL {
+                assert_eq!(config.endpoint_for(service), expected, "{grpc_addr} {service}");
+            }
+        }
+    }
+
+    #[test]
+    fn configured_endpoint_wins() {
+        let mut config = KeelConfig::default();
+        config.services.erp = Some("http://keel-erp:50051".into());
+        config.services.project_setup = Some("http://keel-project-setup:50051".into());
+        assert_eq!(config.endpoint_for(ServiceName::Erp), "http://keel-erp:50051");
+        assert_eq!(
+            config.endpoint_for(ServiceName::ProjectSetup),
+            "http://keel-project-setup:50051"
+        );
+        assert_eq!(config.endpoint_for(ServiceName::Crm), "http://127.0.0.1:50051");
+    }
+
+    #[test]
+    fn service_names_parse_from_target_or_key() {
+        assert_eq!("project-setup".parse(), Ok(ServiceName::ProjectSetup));
+        assert_eq!("project_setup".parse(), Ok(ServiceName::ProjectSetup));
+        assert_eq!("erp".parse(), Ok(ServiceName::Erp));
+        assert_eq!("hr".parse::<ServiceName>(), Err(UnknownService("hr".into())));
+    }
+}

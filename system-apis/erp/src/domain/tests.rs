@@ -1,0 +1,308 @@
+//! Table-driven checks of request parsing, and the budget total property.
+
+use keel_proto::common::Money as MoneyMessage;
+use proptest::prelude::*;
+
+use super::*;
+
+const PROJECT: &str = "0193b2a4-6f1e-7c3a-9f00-1234567890ab";
+
+fn fields(error: &Error) -> Vec<&str> {
+    error.field_violations().iter().map(|v| v.field.as_str()).collect()
+}
+
+fn good_code_request() -> CreateProjectCodeRequest {
+    CreateProjectCodeRequest {
+        idempotency_key: "key-1".into(),
+        project_id: PROJECT.into(),
+        name: "Northwind ERP rollout".into(),
+        legal_entity: "US01".into(),
+        currency: "USD".into(),
+    }
+}
+
+fn line(role: &str, hours: &str, amount: &str, currency: &str) -> BudgetLine {
+    BudgetLine {
+        role: role.into(),
+        hours: hours.into(),
+        amount: Some(MoneyMessage {
+            amount: amount.into(),
+            currency: currency.into(),
+        }),
+    }
+}
+
+fn good_budget_request() -> PostBudgetRequest {
+    PostBudgetRequest {
+        idempotency_key: "key-2".into(),
+        project_code: "PRJ-000001".into(),
+        lines: vec![
+            line("senior-consultant", "120", "30000.00", "USD"),
+            line("consultant", "200.5", "35087.50", "USD"),
+        ],
+    }
+}
+
+#[test]
+fn project_codes_are_prj_and_six_zero_padded_digits() {
+    let table: &[(i64, &str)] = &[
+        (1, "PRJ-000001"),
+        (42, "PRJ-000042"),
+        (999_999, "PRJ-999999"),
+        (1_000_000, "PRJ-1000000"),
+    ];
+    for (sequence, code) in table {
+        let number = ProjectCodeNumber::from_sequence(*sequence).unwrap();
+        assert_eq!(number.as_str(), *code);
+        assert_eq!(
+            ProjectCodeNumber::parse(code).unwrap(),
+            number,
+            "{code} does not parse back"
+        );
+    }
+    assert!(ProjectCodeNumber::from_sequence(0).is_err());
+}
+
+#[test]
+fn project_code_parsing() {
+    let table: &[(&str, Option<&str>)] = &[
+        ("PRJ-000042", Some("PRJ-000042")),
+        ("  prj-000042 ", Some("PRJ-000042")),
+        ("PRJ-1234567", Some("PRJ-1234567")),
+        ("", None),
+        ("PRJ-42", None),
+        ("PRJ-00004x", None),
+        ("PRJ000042", None),
+        ("ABC-000042", None),
+        ("PRJ-0000000000001", None),
+        ("PRJ--00042", None),
+    ];
+    for (input, expected) in table {
+        let parsed = ProjectCodeNumber::parse(input);
+        assert_eq!(
+            parsed.as_ref().ok().map(ProjectCodeNumber::as_str),
+            *expected,
+            "{input:?}: {parsed:?}"
+        );
+    }
+}
+
+#[test]
+fn legal_entity_parsing() {
+    let table: &[(&str, bool)] = &[
+        ("US01", true),
+        (" UK01 ", true),
+        ("DE-02", true),
+        ("AB", true),
+        ("ABCDEFGHIJKLMNOP", true),
+        ("", false),
+        ("A", false),
+        ("ABCDEFGHIJKLMNOPQ", false),
+        ("us01", false),
+        ("US 01", false),
+        ("US_01", false),
+        ("ÜS01", false),
+    ];
+    for (input, ok) in table {
+        assert_eq!(LegalEntity::parse(input).is_ok(), *ok, "{input:?}");
+    }
+}
+
+#[test]
+fn role_parsing() {
+    let max = "r".repeat(MAX_ROLE_LEN);
+    let too_long = "r".repeat(MAX_ROLE_LEN + 1);
+    let table: &[(&str, bool)] = &[
+        ("senior-consultant", true),
+        ("architect2", true),
+        (" pm ", true),
+        (&max, true),
+        ("", false),
+        ("Senior-Consultant", false),
+        ("senior consultant", false),
+        ("senior_consultant", false),
+        (&too_long, false),
+    ];
+    for (input, ok) in table {
+        assert_eq!(BudgetRole::parse(input).is_ok(), *ok, "{input:?}");
+    }
+}
+
+#[test]
+fn a_good_project_code_request_parses_into_canonical_form() {
+    let mut request = good_code_request();
+    request.name = "  Northwind ERP rollout  ".into();
+    request.legal_entity = " US01".into();
+    let parsed = NewProjectCode::parse(&request).unwrap();
+    assert_eq!(parsed.name, "Northwind ERP rollout");
+    assert_eq!(parsed.currency.code(), "USD");
+    assert_eq!(parsed.to_request(), good_code_request());
+}
+
+#[test]
+fn each_bad_project_code_field_is_named() {
+    type Change = fn(&mut CreateProjectCodeRequest);
+    let table: &[(Change, &str)] = &[
+        (|r| r.idempotency_key = String::new(), "idempotency_key"),
+        (|r| r.idempotency_key = "k".repeat(129), "idempotency_key"),
+        (|r| r.project_id = String::new(), "project_id"),
+        (|r| r.project_id = "project-1".into(), "project_id"),
+        (|r| r.name = "   ".into(), "name"),
+        (|r| r.name = "n".repeat(201), "name"),
+        (|r| r.legal_entity = String::new(), "legal_entity"),
+        (|r| r.legal_entity = "us01".into(), "legal_entity"),
+        (|r| r.currency = String::new(), "currency"),
+        (|r| r.currency = "usd".into(), "currency"),
+        (|r| r.currency = "XYZ".into(), "currency"),
+    ];
+    for (change, field) in table {
+        let mut request = good_code_request();
+        change(&mut request);
+        let error = NewProjectCode::parse(&request).unwrap_err();
+        assert_eq!(fields(&error), [*field], "{request:?}");
+    }
+}
+
+#[test]
+fn every_bad_project_code_field_is_named_at_once() {
+    let error = NewProjectCode::parse(&CreateProjectCodeRequest::default()).unwrap_err();
+    assert_eq!(
+        fields(&error),
+        ["idempotency_key", "project_id", "name", "legal_entity", "currency"]
+    );
+}
+
+#[test]
+fn lookup_needs_exactly_one_of_code_and_project_id() {
+    let table: &[(&str, &str, Result<ProjectCodeLookup, &str>)] = &[
+        (
+            "PRJ-000007",
+            "",
+            Ok(ProjectCodeLookup::Code(ProjectCodeNumber("PRJ-000007".into()))),
+        ),
+        (
+            "",
+            PROJECT,
+            Ok(ProjectCodeLookup::ProjectId(Uuid::parse_str(PROJECT).unwrap())),
+        ),
+        ("", "", Err("code")),
+        ("PRJ-000007", PROJECT, Err("code")),
+        ("PRJ-7", "", Err("code")),
+        ("", "not-a-uuid", Err("project_id")),
+    ];
+    for (code, project_id, expected) in table {
+        let request = GetProjectCodeRequest {
+            code: code.to_string(),
+            project_id: project_id.to_string(),
+        };
+        match (ProjectCodeLookup::parse(&request), expected) {
+            (Ok(lookup), Ok(want)) => assert_eq!(&lookup, want),
+            (Err(error), Err(field)) => assert_eq!(fields(&error), [*field], "{request:?}"),
+            (got, want) => panic!("{request:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_good_budget_parses_with_its_exact_total() {
+    let budget = NewBudget::parse(&good_budget_request()).unwrap();
+    assert_eq!(budget.project_code.as_str(), "PRJ-000001");
+    assert_eq!(budget.lines.len(), 2);
+    assert_eq!(budget.total().to_proto().amount, "65087.50");
+    assert_eq!(budget.currency().code(), "USD");
+    assert_eq!(budget.lines[1].hours.to_string(), "200.5");
+    assert_eq!(NewBudget::parse(&budget.to_request()).unwrap(), budget);
+}
+
+#[test]
+fn each_bad_budget_field_is_named() {
+    type Change = fn(&mut PostBudgetRequest);
+    let table: &[(Change, &[&str])] = &[
+        (|r| r.idempotency_key = String::new(), &["idempotency_key"]),
+        (|r| r.project_code = String::new(), &["project_code"]),
+        (|r| r.project_code = "PRJ-1".into(), &["project_code"]),
+        (|r| r.lines.clear(), &["lines"]),
+        (
+            |r| r.lines = vec![line("pm", "1", "1.00", "USD"); MAX_BUDGET_LINES + 1],
+            &["lines"],
+        ),
+        (|r| r.lines[0].role = String::new(), &["lines[0].role"]),
+        (|r| r.lines[1].role = "Consultant".into(), &["lines[1].role"]),
+        (|r| r.lines[1].role = "senior-consultant".into(), &["lines[1].role"]),
+        (|r| r.lines[0].hours = String::new(), &["lines[0].hours"]),
+        (|r| r.lines[0].hours = "-1".into(), &["lines[0].hours"]),
+        (|r| r.lines[0].hours = "ten".into(), &["lines[0].hours"]),
+        (|r| r.lines[1].amount = None, &["lines[1].amount"]),
+        (
+            |r| r.lines[1].amount.as_mut().unwrap().amount = "-0.01".into(),
+            &["lines[1].amount.amount"],
+        ),
+        (
+            |r| r.lines[1].amount.as_mut().unwrap().amount = "1.001".into(),
+            &["lines[1].amount.amount"],
+        ),
+        (
+            |r| r.lines[1].amount.as_mut().unwrap().amount = String::new(),
+            &["lines[1].amount.amount"],
+        ),
+        (
+            |r| r.lines[1].amount.as_mut().unwrap().currency = "XYZ".into(),
+            &["lines[1].amount.currency"],
+        ),
+        (
+            |r| r.lines[1].amount.as_mut().unwrap().currency = "EUR".into(),
+            &["lines[1].amount.currency"],
+        ),
+        (
+            |r| {
+                r.lines[0].role = "x y".into();
+                r.lines[1].hours = "-2".into();
+            },
+            &["lines[0].role", "lines[1].hours"],
+        ),
+    ];
+    for (change, expected) in table {
+        let mut request = good_budget_request();
+        change(&mut request);
+        let error = NewBudget::parse(&request).unwrap_err();
+        assert_eq!(fields(&error), *expected, "{:?}", error.field_violations());
+    }
+}
+
+#[test]
+fn zero_hours_and_zero_amounts_are_allowed() {
+    let mut request = good_budget_request();
+    request.lines = vec![line("pm", "-0", "0", "USD")];
+    let budget = NewBudget::parse(&request).unwrap();
+    assert_eq!(budget.lines[0].hours.to_string(), "0");
+    assert_eq!(budget.total().to_minor_units(), 0);
+}
+
+proptest! {
+    #[test]
+    fn a_budget_total_is_the_exact_sum_of_its_lines(
+        currency in prop::sample::select(vec!["USD", "JPY", "BHD", "EUR"]),
+        amounts in prop::collection::vec(0_i64..1_000_000_000_000, 1..60),
+    ) {
+        let currency = Currency::parse(currency).unwrap();
+        let request = PostBudgetRequest {
+            idempotency_key: "k".into(),
+            project_code: "PRJ-000001".into(),
+            lines: amounts
+                .iter()
+                .enumerate()
+                .map(|(i, minor)| BudgetLine {
+                    role: format!("role-{i}"),
+                    hours: "8".into(),
+                    amount: Some(Money::from_minor_units(*minor, currency).to_proto()),
+                })
+                .collect(),
+        };
+        let budget = NewBudget::parse(&request).unwrap();
+        let expected: i64 = amounts.iter().sum();
+        prop_assert_eq!(budget.total().to_minor_units(), expected);
+        prop_assert_eq!(budget.total(), Money::from_minor_units(expected, currency));
+        let line_sum: i64 = budget.lines.iter().map(|l| l.amount.to_minor_units()).sum();
+        prop_assert_eq!(line_sum, expected);
+    }
+}

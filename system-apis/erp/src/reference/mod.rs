@@ -1,0 +1,481 @@
+//! The reference ERP: a complete, persisted [`ErpAdapter`] on sea-orm (SQLite in embedded
+//! mode, PostgreSQL in distributed mode), so Keel runs without a vendor ERP.
+//!
+//! Every change runs through [`run_once`] (one transaction per idempotency key) and appends to
+//! the audit log in that transaction. The first statement of each change transaction is a write
+//! ([`next_number`], or touching the project code), which takes the database's write lock on
+//! SQLite before anything is read (so no read can go stale before the writes) and serializes
+//! competing changes on PostgreSQL through a row lock.
+//!
+//! The ERP contract defines no events yet, so nothing is written to the outbox; the relay
+//! waker is held for when it does.
+
+mod entities;
+mod migrations;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use keel_core::paging::Page;
+use keel_core::time::audit_info;
+use keel_core::{Currency, Error, Money, Violations};
+use keel_proto::erp::{Budget, BudgetLine, ListProjectCodesResponse, ProjectCode, ProjectCodeStatus};
+use keel_store::audit::{self, AuditEntry};
+use keel_store::idempotency::run_once;
+use keel_store::{db_error, is_unique_violation};
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, QueryOrder, QuerySelect};
+use serde_json::json;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use self::entities::{budget, budget_line, number_sequence, project_code};
+pub use self::migrations::Migrator;
+use crate::adapter::ErpAdapter;
+use crate::domain::{NewBudget, NewProjectCode, ProjectCodeLookup, ProjectCodeNumber};
+
+/// Idempotency scopes of the changes.
+const CREATE_PROJECT_CODE_SCOPE: &str = "erp.create_project_code";
+const POST_BUDGET_SCOPE: &str = "erp.post_budget";
+/// The audit log's record type for project codes and their budgets.
+const PROJECT_CODE_RECORD: &str = "project_code";
+/// The number sequence project codes are numbered from.
+const PROJECT_CODE_SEQUENCE: &str = "project_code";
+/// Stored `status` values.
+const STATUS_OPEN: &str = "open";
+const STATUS_CLOSED: &str = "closed";
+
+/// The reference ERP adapter. Holds only its database connection and the relay waker.
+#[derive(Debug, Clone)]
+pub struct ReferenceErp {
+    db: DatabaseConnection,
+    #[expect(dead_code, reason = "the ERP contract defines no events yet; kept for when it does")]
+    relay_waker: Arc<Notify>,
+}
+
+impl ReferenceErp {
+    /// An adapter over `db`, migrated with [`Migrator`]. `relay_waker` wakes the outbox relay
+    /// after a commit that wrote an event.
+    pub fn new(db: DatabaseConnection, relay_waker: Arc<Notify>) -> ReferenceErp {
+        ReferenceErp { db, relay_waker }
+    }
+}
+
+#[async_trait]
+impl ErpAdapter for ReferenceErp {
+    async fn create_project_code(&self, actor: &str, new: NewProjectCode) -> Result<ProjectCode, Error> {
+        let request = new.to_request();
+        let key = new.idempotency_key.clone();
+        let db = self.db.clone();
+        let actor = actor.to_string();
+        run_once(&self.db, CREATE_PROJECT_CODE_SCOPE, &key, &request, move |txn| {
+            Box::pin(async move { open_project_code(txn, &db, &actor, &new).await })
+        })
+        .await
+    }
+
+    async fn get_project_code(&self, lookup: ProjectCodeLookup) -> Result<ProjectCode, Error> {
+        let query = match &lookup {
+            ProjectCodeLookup::Code(code) => {
+                project_code::Entity::find().filter(project_code::Column::Code.eq(code.as_str()))
+            }
+            ProjectCodeLookup::ProjectId(project_id) => {
+                project_code::Entity::find().filter(project_code::Column::ProjectId.eq(project_id.to_string()))
+            }
+        };
+        let row = query
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| match &lookup {
+                ProjectCodeLookup::Code(code) => Error::not_found("project code", code.as_str()),
+                ProjectCodeLookup::ProjectId(project_id) => {
+                    Error::not_found("project code for project", project_id.to_string())
+                }
+            })?;
+        let mut budgets = budgets_of(&self.db, std::slice::from_ref(&row)).await?;
+        let budget = budgets.remove(&row.id);
+        project_code_to_proto(&row, budget)
+    }
+
+    async fn list_project_codes(&self, page: Page) -> Result<ListProjectCodesResponse, Error> {
+        let mut query = project_code::Entity::find();
+        if let Some(after) = page.after {
+            query = query.filter(project_code::Column::Id.gt(after.to_string()));
+        }
+        let rows = query
+            .order_by_asc(project_code::Column::Id)
+            .limit(page.size)
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        let mut budgets = budgets_of(&self.db, &rows).await?;
+        let last = rows
+            .last()
+            .map(|row| Uuid::parse_str(&row.id))
+            .transpose()
+            .map_err(Error::internal)?;
+        let next_page_token = page.next_token(rows.len(), last);
+        let project_codes = rows
+            .iter()
+            .map(|row| project_code_to_proto(row, budgets.remove(&row.id)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(ListProjectCodesResponse {
+            project_codes,
+            page: Some(keel_proto::common::PageResponse { next_page_token }),
+        })
+    }
+
+    async fn post_budget(&self, actor: &str, new: NewBudget) -> Result<Budget, Error> {
+        let request = new.to_request();
+        let key = new.idempotency_key.clone();
+        let actor = actor.to_string();
+        run_once(&self.db, POST_BUDGET_SCOPE, &key, &request, move |txn| {
+            Box::pin(async move { record_budget(txn, &actor, &new).await })
+        })
+        .await
+    }
+}
+
+/// Opens a project code inside `txn`. `db` is only read when a concurrent insert for the same
+/// project won, to name its code.
+async fn open_project_code(
+    txn: &DatabaseTransaction,
+    db: &DatabaseConnection,
+    actor: &str,
+    new: &NewProjectCode,
+) -> Result<ProjectCode, Error> {
+    // First, a write: it serializes code assignment (see the module docs).
+    let code = ProjectCodeNumber::from_sequence(next_number(txn, PROJECT_CODE_SEQUENCE).await?)?;
+    let project_id = new.project_id.to_string();
+    if let Some(existing) = find_by_project_id(txn, &project_id).await? {
+        return Err(already_has_code(&existing));
+    }
+    let now = now();
+    // The id is taken after the sequence, so id order (list order) is code order.
+    let row = project_code::Model {
+        id: keel_core::ids::new_id().to_string(),
+        code: code.to_string(),
+        project_id: project_id.clone(),
+        name: new.name.clone(),
+        legal_entity: new.legal_entity.to_string(),
+        currency: new.currency.code().to_string(),
+        status: STATUS_OPEN.to_string(),
+        created_at: now,
+        created_by: actor.to_string(),
+        updated_at: now,
+        updated_by: actor.to_string(),
+    };
+    let insert = project_code::ActiveModel {
+        id: Set(row.id.clone()),
+        code: Set(row.code.clone()),
+        project_id: Set(row.project_id.clone()),
+        name: Set(row.name.clone()),
+        legal_entity: Set(row.legal_entity.clone()),
+        currency: Set(row.currency.clone()),
+        status: Set(row.status.clone()),
+        created_at: Set(row.created_at),
+        created_by: Set(row.created_by.clone()),
+        updated_at: Set(row.updated_at),
+        updated_by: Set(row.updated_by.clone()),
+    };
+    match project_code::Entity::insert(insert).exec(txn).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(match find_by_project_id(db, &project_id).await? {
+                Some(existing) => already_has_code(&existing),
+                None => Error::Unavailable("a concurrent change to project codes is running; retry".into()),
+            });
+        }
+        Err(e) => return Err(db_error(e)),
+    }
+    audit::append(
+        txn,
+        AuditEntry {
+            actor,
+            record_type: PROJECT_CODE_RECORD,
+            record_id: &row.id,
+            action: "opened",
+            detail: json!({
+                "code": row.code,
+                "project_id": row.project_id,
+                "name": row.name,
+                "legal_entity": row.legal_entity,
+                "currency": row.currency,
+                "status": row.status,
+            }),
+        },
+    )
+    .await?;
+    project_code_to_proto(&row, None)
+}
+
+/// Posts a budget inside `txn`.
+async fn record_budget(txn: &DatabaseTransaction, actor: &str, new: &NewBudget) -> Result<Budget, Error> {
+    let code = new.project_code.as_str();
+    let now = now();
+    // First, a write (see the module docs): posting the budget updates the project code, and
+    // on PostgreSQL a concurrent budget for the same code waits here, then sees this one.
+    let touched = project_code::Entity::update_many()
+        .col_expr(project_code::Column::UpdatedAt, Expr::value(now))
+        .col_expr(project_code::Column::UpdatedBy, Expr::value(actor.to_string()))
+        .filter(project_code::Column::Code.eq(code))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    if touched.rows_affected == 0 {
+        return Err(Error::not_found("project code", code));
+    }
+    let project_code = project_code::Entity::find()
+        .filter(project_code::Column::Code.eq(code))
+        .one(txn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Error::not_found("project code", code))?;
+    let already_posted = || Error::FailedPrecondition(format!("budget already posted for {code}"));
+    let existing = budget::Entity::find()
+        .filter(budget::Column::ProjectCodeId.eq(project_code.id.as_str()))
+        .one(txn)
+        .await
+        .map_err(db_error)?;
+    if existing.is_some() {
+        return Err(already_posted());
+    }
+    let mut violations = Violations::new();
+    for (index, line) in new.lines.iter().enumerate() {
+        if line.amount.currency().code() != project_code.currency {
+            violations.add(
+                format!("lines[{index}].amount.currency"),
+                format!(
+                    "is {}, but {code} is kept in {}",
+                    line.amount.currency(),
+                    project_code.currency
+                ),
+            );
+        }
+    }
+    violations.finish()?;
+
+    let total = new.total();
+    let budget_row = budget::Model {
+        id: keel_core::ids::new_id().to_string(),
+        project_code_id: project_code.id.clone(),
+        currency: total.currency().code().to_string(),
+        total_minor_units: total.to_minor_units(),
+        posted_at: now,
+        posted_by: actor.to_string(),
+    };
+    let insert = budget::ActiveModel {
+        id: Set(budget_row.id.clone()),
+        project_code_id: Set(budget_row.project_code_id.clone()),
+        currency: Set(budget_row.currency.clone()),
+        total_minor_units: Set(budget_row.total_minor_units),
+        posted_at: Set(budget_row.posted_at),
+        posted_by: Set(budget_row.posted_by.clone()),
+    };
+    match budget::Entity::insert(insert).exec(txn).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(already_posted()),
+        Err(e) => return Err(db_error(e)),
+    }
+    let mut line_rows = Vec::with_capacity(new.lines.len());
+    for (index, line) in new.lines.iter().enumerate() {
+        line_rows.push(budget_line::Model {
+            id: keel_core::ids::new_id().to_string(),
+            budget_id: budget_row.id.clone(),
+            line_number: i32::try_from(index).map_err(Error::internal)?,
+            role: line.role.to_string(),
+            hours: line.hours.to_string(),
+            amount_minor_units: line.amount.to_minor_units(),
+            currency: line.amount.currency().code().to_string(),
+        });
+    }
+    budget_line::Entity::insert_many(line_rows.iter().map(|row| budget_line::ActiveModel {
+        id: Set(row.id.clone()),
+        budget_id: Set(row.budget_id.clone()),
+        line_number: Set(row.line_number),
+        role: Set(row.role.clone()),
+        hours: Set(row.hours.clone()),
+        amount_minor_units: Set(row.amount_minor_units),
+        currency: Set(row.currency.clone()),
+    }))
+    .exec(txn)
+    .await
+    .map_err(db_error)?;
+
+    let budget = budget_to_proto(code, &budget_row, &line_rows)?;
+    audit::append(
+        txn,
+        AuditEntry {
+            actor,
+            record_type: PROJECT_CODE_RECORD,
+            record_id: &project_code.id,
+            action: "budget_posted",
+            detail: json!({
+                "code": code,
+                "budget_id": budget_row.id,
+                "total": budget.total.as_ref().map(|m| &m.amount),
+                "currency": budget_row.currency,
+                "lines": budget.lines.iter().map(|line| json!({
+                    "role": line.role,
+                    "hours": line.hours,
+                    "amount": line.amount.as_ref().map(|m| &m.amount),
+                })).collect::<Vec<_>>(),
+            }),
+        },
+    )
+    .await?;
+    Ok(budget)
+}
+
+/// Takes the next number of sequence `name` inside `txn`: the row stays locked (PostgreSQL) or
+/// the database stays write-locked (SQLite) until the transaction ends, and a rollback gives the
+/// number back.
+async fn next_number(txn: &DatabaseTransaction, name: &str) -> Result<i64, Error> {
+    let updated = number_sequence::Entity::update_many()
+        .col_expr(
+            number_sequence::Column::LastValue,
+            Expr::col(number_sequence::Column::LastValue).add(1),
+        )
+        .filter(number_sequence::Column::Name.eq(name))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    if updated.rows_affected != 1 {
+        return Err(Error::internal(format!(
+            "number sequence {name} is missing; were the migrations run?"
+        )));
+    }
+    number_sequence::Entity::find_by_id(name.to_string())
+        .one(txn)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.last_value)
+        .ok_or_else(|| Error::internal(format!("number sequence {name} vanished")))
+}
+
+async fn find_by_project_id<C: ConnectionTrait>(
+    db: &C,
+    project_id: &str,
+) -> Result<Option<project_code::Model>, Error> {
+    project_code::Entity::find()
+        .filter(project_code::Column::ProjectId.eq(project_id))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+fn already_has_code(existing: &project_code::Model) -> Error {
+    Error::AlreadyExists(format!(
+        "project {} already has project code {}",
+        existing.project_id, existing.code
+    ))
+}
+
+/// The budgets of `codes`, by project code id, each with its lines in order.
+async fn budgets_of<C: ConnectionTrait>(
+    db: &C,
+    codes: &[project_code::Model],
+) -> Result<HashMap<String, Budget>, Error> {
+    if codes.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let budgets = budget::Entity::find()
+        .filter(budget::Column::ProjectCodeId.is_in(codes.iter().map(|c| c.id.clone())))
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    if budgets.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let lines = budget_line::Entity::find()
+        .filter(budget_line::Column::BudgetId.is_in(budgets.iter().map(|b| b.id.clone())))
+        .order_by_asc(budget_line::Column::BudgetId)
+        .order_by_asc(budget_line::Column::LineNumber)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let mut lines_by_budget: HashMap<String, Vec<budget_line::Model>> = HashMap::new();
+    for line in lines {
+        lines_by_budget.entry(line.budget_id.clone()).or_default().push(line);
+    }
+    let code_by_id: HashMap<&str, &str> = codes.iter().map(|c| (c.id.as_str(), c.code.as_str())).collect();
+    let mut by_code_id = HashMap::with_capacity(budgets.len());
+    for budget_row in &budgets {
+        let code = code_by_id
+            .get(budget_row.project_code_id.as_str())
+            .copied()
+            .unwrap_or_default();
+        let lines = lines_by_budget
+            .get(budget_row.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        by_code_id.insert(
+            budget_row.project_code_id.clone(),
+            budget_to_proto(code, budget_row, lines)?,
+        );
+    }
+    Ok(by_code_id)
+}
+
+fn project_code_to_proto(row: &project_code::Model, budget: Option<Budget>) -> Result<ProjectCode, Error> {
+    let status = match row.status.as_str() {
+        STATUS_OPEN => ProjectCodeStatus::Open,
+        STATUS_CLOSED => ProjectCodeStatus::Closed,
+        other => {
+            return Err(Error::internal(format!(
+                "project code {} has unknown status {other:?}",
+                row.code
+            )));
+        }
+    };
+    Ok(ProjectCode {
+        id: row.id.clone(),
+        code: row.code.clone(),
+        project_id: row.project_id.clone(),
+        name: row.name.clone(),
+        legal_entity: row.legal_entity.clone(),
+        currency: row.currency.clone(),
+        status: status as i32,
+        budget,
+        audit: Some(audit_info(
+            row.created_at,
+            &row.created_by,
+            row.updated_at,
+            &row.updated_by,
+        )),
+    })
+}
+
+fn budget_to_proto(code: &str, budget: &budget::Model, lines: &[budget_line::Model]) -> Result<Budget, Error> {
+    let currency = stored_currency(&budget.currency)?;
+    let lines = lines
+        .iter()
+        .map(|line| {
+            Ok(BudgetLine {
+                role: line.role.clone(),
+                hours: line.hours.clone(),
+                amount: Some(
+                    Money::from_minor_units(line.amount_minor_units, stored_currency(&line.currency)?).to_proto(),
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Budget {
+        project_code: code.to_string(),
+        lines,
+        total: Some(Money::from_minor_units(budget.total_minor_units, currency).to_proto()),
+    })
+}
+
+fn stored_currency(code: &str) -> Result<Currency, Error> {
+    Currency::parse(code).map_err(|e| Error::internal(format!("stored currency {code:?}: {e}")))
+}
+
+/// Now, at the microsecond both databases store.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

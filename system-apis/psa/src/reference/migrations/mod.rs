@@ -1,0 +1,14 @@
+//! The PSA's own tables. [`crate::reference::Migrator`] runs them after the shared ones.
+
+use sea_orm_migration::MigrationTrait;
+
+mod m20261126_000201_create_delivery_templates;
+mod m20261126_000202_create_projects;
+
+/// The PSA tables, in order.
+pub fn psa() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(m20261126_000201_create_delivery_templates::Migration),
+        Box::new(m20261126_000202_create_projects::Migration),
+    ]
+}
