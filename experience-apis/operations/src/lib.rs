@@ -1,1 +1,48 @@
-//! keel-experience-operations
+//! The operations view of Keel, as an async-graphql module: project setups, the exception
+//! list a person must act on, and a live stream of setup changes.
+//!
+//! The gateway mounts [`OperationsView`] on its root query (field `operations`) after checking
+//! the caller against [`ALLOWED_ROLES`], and merges [`OperationsSubscription`] into its root
+//! subscription. Resolvers read two things from the async-graphql context: the schema-wide
+//! [`Backends`] and the request's (or WebSocket connection's) verified
+//! [`keel_auth::Identity`]. Every downstream call carries the caller's token and a deadline.
+//!
+//! What this crate does not know: how the gateway authenticates callers, how the gRPC
+//! channels are built, or any database. It reads the project-setup process API.
+
+#![forbid(unsafe_code)]
+
+mod downstream;
+mod model;
+mod subscription;
+mod view;
+
+use std::time::Duration;
+
+use keel_auth::Role;
+use keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient;
+use tonic::transport::Channel;
+
+pub use model::{Setup, SetupConnection, SetupState};
+pub use subscription::{MAX_WATCHED_SETUPS, OperationsSubscription, SETUP_POLL_INTERVAL};
+pub use view::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, OperationsView};
+
+/// The roles that may open the operations view (admin passes every role check too).
+pub const ALLOWED_ROLES: &[Role] = &[Role::Operations];
+
+/// The process APIs this view reads, put into the schema's data by the gateway.
+#[derive(Clone)]
+pub struct Backends {
+    /// The project-setup process API: setups and their exception list.
+    pub project_setup: ProjectSetupServiceClient<Channel>,
+    /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

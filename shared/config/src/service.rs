@@ -8,7 +8,6 @@ use crate::KeelConfig;
 
 /// A service reachable over gRPC, as named by `keel run --target <name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ServiceName {
     /// The CRM system API.
     Crm,

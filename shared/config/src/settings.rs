@@ -165,7 +165,7 @@ impl Default for AuthConfig {
 pub struct TelemetryConfig {
     /// Log line format: `pretty` for people, `json` for collectors. Default `pretty`.
     pub format: LogFormat,
-    /// `tracing` filter directives; `RUST_LOG` wins when set. Default `info,keel=info`.
+    /// `tracing` filter directives; `RUST_LOG` wins when set. Default `warn,keel=info`.
     pub filter: String,
     /// OTLP gRPC endpoint for traces, e.g. `http://127.0.0.1:4317`. `None`: no export. Default `None`.
     pub otlp_endpoint: Option<String>,
@@ -177,7 +177,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             format: LogFormat::Pretty,
-            filter: "info,keel=info".to_owned(),
+            filter: "warn,keel=info".to_owned(),
             otlp_endpoint: None,
             service_name: "keel".to_owned(),
         }
@@ -221,7 +221,7 @@ pub struct LimitsConfig {
     pub grpc_max_message_bytes: usize,
     /// Largest HTTP request body, in bytes. Default 256 KiB.
     pub http_max_body_bytes: usize,
-    /// Deepest GraphQL query accepted. Default 12.
+    /// Deepest GraphQL query accepted. Default 15 (the standard introspection query GraphiQL sends needs 13).
     pub graphql_max_depth: usize,
     /// Largest GraphQL query complexity accepted. Default 500.
     pub graphql_max_complexity: usize,
@@ -234,7 +234,7 @@ impl Default for LimitsConfig {
         Self {
             grpc_max_message_bytes: 1_048_576,
             http_max_body_bytes: 262_144,
-            graphql_max_depth: 12,
+            graphql_max_depth: 15,
             graphql_max_complexity: 500,
             graphql_introspection: true,
         }

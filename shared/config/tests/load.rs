@@ -55,12 +55,12 @@ fn no_layers_give_the_valid_defaults() {
     assert_eq!(config.auth.audience, "keel");
     assert_eq!(config.auth.leeway_seconds, 30);
     assert_eq!(config.telemetry.format, LogFormat::Pretty);
-    assert_eq!(config.telemetry.filter, "info,keel=info");
+    assert_eq!(config.telemetry.filter, "warn,keel=info");
     assert_eq!(config.telemetry.service_name, "keel");
     assert_eq!(config.services.call_timeout_ms, 5000);
     assert_eq!(config.limits.grpc_max_message_bytes, 1_048_576);
     assert_eq!(config.limits.http_max_body_bytes, 262_144);
-    assert_eq!(config.limits.graphql_max_depth, 12);
+    assert_eq!(config.limits.graphql_max_depth, 15);
     assert_eq!(config.limits.graphql_max_complexity, 500);
     assert!(config.limits.graphql_introspection);
     assert_eq!(config.templates.dir, Path::new("config/templates"));

@@ -25,7 +25,10 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { field: field.into(), description: description.into() }
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
     }
 }
 
@@ -102,7 +105,11 @@ pub enum Error {
 }
 
 fn join(violations: &[FieldViolation]) -> String {
-    violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
@@ -210,7 +217,10 @@ impl From<Status> for Error {
                     Error::InvalidInput(violations)
                 }
             }
-            Code::NotFound => Error::NotFound { what: "record", id: message },
+            Code::NotFound => Error::NotFound {
+                what: "record",
+                id: message,
+            },
             Code::AlreadyExists => Error::AlreadyExists(message),
             Code::FailedPrecondition | Code::Aborted => Error::FailedPrecondition(message),
             Code::Unauthenticated => Error::Unauthenticated(message),
@@ -244,7 +254,10 @@ impl async_graphql::ErrorExtensions for Error {
                     .iter()
                     .map(|v| {
                         let mut obj = async_graphql::indexmap::IndexMap::new();
-                        obj.insert(async_graphql::Name::new("field"), async_graphql::Value::from(v.field.clone()));
+                        obj.insert(
+                            async_graphql::Name::new("field"),
+                            async_graphql::Value::from(v.field.clone()),
+                        );
                         obj.insert(
                             async_graphql::Name::new("description"),
                             async_graphql::Value::from(v.description.clone()),
@@ -282,12 +295,28 @@ mod tests {
     fn each_error_maps_to_its_grpc_code_and_graphql_code() {
         let table = [
             (Error::not_found("project", "p1"), Code::NotFound, "NOT_FOUND"),
-            (Error::AlreadyExists("dup".into()), Code::AlreadyExists, "ALREADY_EXISTS"),
-            (Error::FailedPrecondition("state".into()), Code::FailedPrecondition, "FAILED_PRECONDITION"),
-            (Error::Unauthenticated("no token".into()), Code::Unauthenticated, "UNAUTHENTICATED"),
+            (
+                Error::AlreadyExists("dup".into()),
+                Code::AlreadyExists,
+                "ALREADY_EXISTS",
+            ),
+            (
+                Error::FailedPrecondition("state".into()),
+                Code::FailedPrecondition,
+                "FAILED_PRECONDITION",
+            ),
+            (
+                Error::Unauthenticated("no token".into()),
+                Code::Unauthenticated,
+                "UNAUTHENTICATED",
+            ),
             (Error::Forbidden("role".into()), Code::PermissionDenied, "FORBIDDEN"),
             (Error::Unavailable("erp down".into()), Code::Unavailable, "UNAVAILABLE"),
-            (Error::NotSupported("invoices".into()), Code::Unimplemented, "NOT_SUPPORTED"),
+            (
+                Error::NotSupported("invoices".into()),
+                Code::Unimplemented,
+                "NOT_SUPPORTED",
+            ),
             (Error::internal("disk full"), Code::Internal, "INTERNAL"),
         ];
         for (error, grpc, graphql) in table {

@@ -83,7 +83,10 @@ impl Money {
         };
         let trimmed = amount.trim();
         let decimal = if trimmed.is_empty() {
-            violations.push(FieldViolation::new(format!("{field}.amount"), "is required (a decimal string such as \"1250.00\")"));
+            violations.push(FieldViolation::new(
+                format!("{field}.amount"),
+                "is required (a decimal string such as \"1250.00\")",
+            ));
             None
         } else {
             match Decimal::from_str(trimmed) {
@@ -112,7 +115,10 @@ impl Money {
     }
 
     pub fn to_proto(&self) -> keel_proto::common::Money {
-        keel_proto::common::Money { amount: self.amount.to_string(), currency: self.currency.code().to_string() }
+        keel_proto::common::Money {
+            amount: self.amount.to_string(),
+            currency: self.currency.code().to_string(),
+        }
     }
 
     pub fn zero(currency: Currency) -> Money {
@@ -162,7 +168,8 @@ impl Money {
     /// empty split.
     pub fn allocate(&self, weights: &[Decimal]) -> Vec<Money> {
         let total: Decimal = weights.iter().copied().sum();
-        if weights.is_empty() || total <= Decimal::ZERO || weights.iter().any(|w| w.is_sign_negative() && !w.is_zero()) {
+        if weights.is_empty() || total <= Decimal::ZERO || weights.iter().any(|w| w.is_sign_negative() && !w.is_zero())
+        {
             return Vec::new();
         }
         let minor = self.to_minor_units();
@@ -186,7 +193,10 @@ impl Money {
             left -= 1;
         }
         let sign = if minor < 0 { -1 } else { 1 };
-        floors.into_iter().map(|units| Money::from_minor_units(sign * units, self.currency)).collect()
+        floors
+            .into_iter()
+            .map(|units| Money::from_minor_units(sign * units, self.currency))
+            .collect()
     }
 }
 

@@ -26,7 +26,10 @@ impl Page {
         let size = match u64::from(page_size) {
             0 => DEFAULT_PAGE_SIZE,
             n if n > MAX_PAGE_SIZE => {
-                return Err(Error::invalid("page.page_size", format!("must be at most {MAX_PAGE_SIZE}")));
+                return Err(Error::invalid(
+                    "page.page_size",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                ));
             }
             n => n,
         };
@@ -36,7 +39,10 @@ impl Page {
             let bytes = URL_SAFE_NO_PAD
                 .decode(page_token)
                 .map_err(|_| Error::invalid("page.page_token", "is not a token this service issued"))?;
-            Some(Uuid::from_slice(&bytes).map_err(|_| Error::invalid("page.page_token", "is not a token this service issued"))?)
+            Some(
+                Uuid::from_slice(&bytes)
+                    .map_err(|_| Error::invalid("page.page_token", "is not a token this service issued"))?,
+            )
         };
         Ok(Page { size, after })
     }

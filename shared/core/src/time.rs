@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 
 /// A UTC instant as a protobuf `Timestamp`.
 pub fn to_timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// Builds the contract's audit block.

@@ -49,7 +49,11 @@ impl Violations {
 
     /// `Ok(())` when nothing was found, else the error naming every field.
     pub fn finish(self) -> Result<(), Error> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::InvalidInput(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(self.0))
+        }
     }
 
     /// Required non-blank text of at most [`MAX_TEXT_LEN`] characters, trimmed.
@@ -76,7 +80,10 @@ impl Violations {
     pub fn idempotency_key(&mut self, value: &str) -> String {
         let field = "idempotency_key";
         if value.trim().is_empty() {
-            self.add(field, "is required on every change; a replay with the same key returns the first result");
+            self.add(
+                field,
+                "is required on every change; a replay with the same key returns the first result",
+            );
         } else if value.chars().count() > MAX_IDEMPOTENCY_KEY_LEN {
             self.add(field, format!("must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters"));
         }
@@ -149,13 +156,29 @@ mod tests {
         let mut v = Violations::new();
         v.required_text("name", "   ");
         v.uuid("account_id", "not-a-uuid");
-        v.non_negative_money("amount", Some(&keel_proto::common::Money { amount: "-5".into(), currency: "USD".into() }));
+        v.non_negative_money(
+            "amount",
+            Some(&keel_proto::common::Money {
+                amount: "-5".into(),
+                currency: "USD".into(),
+            }),
+        );
         v.date("close_date", "2026-13-01");
         v.idempotency_key("");
         v.required_text("sow_reference", &"x".repeat(MAX_TEXT_LEN + 1));
         let err = v.finish().unwrap_err();
         let fields: Vec<_> = err.field_violations().iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["name", "account_id", "amount.amount", "close_date", "idempotency_key", "sow_reference"]);
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "account_id",
+                "amount.amount",
+                "close_date",
+                "idempotency_key",
+                "sow_reference"
+            ]
+        );
     }
 
     #[test]

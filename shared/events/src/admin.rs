@@ -6,9 +6,7 @@ use std::sync::Arc;
 use keel_auth::{Role, authorize};
 use keel_core::{Error, Violations};
 use keel_proto::events::outbox_admin_server::{OutboxAdmin, OutboxAdminServer};
-use keel_proto::events::{
-    ListEventsRequest, ListEventsResponse, OutboxEvent, ReplayEventRequest, ReplayEventResponse,
-};
+use keel_proto::events::{ListEventsRequest, ListEventsResponse, OutboxEvent, ReplayEventRequest, ReplayEventResponse};
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -49,7 +47,10 @@ fn to_proto(row: &outbox::entity::Model) -> OutboxEvent {
 #[tonic::async_trait]
 impl OutboxAdmin for OutboxAdminService {
     #[tracing::instrument(skip_all, fields(rpc.method = "ReplayEvent"))]
-    async fn replay_event(&self, request: Request<ReplayEventRequest>) -> Result<Response<ReplayEventResponse>, Status> {
+    async fn replay_event(
+        &self,
+        request: Request<ReplayEventRequest>,
+    ) -> Result<Response<ReplayEventResponse>, Status> {
         let caller = authorize(&request, OPERATORS)?;
         let mut v = Violations::new();
         let id = v.uuid("event_id", &request.get_ref().event_id);
@@ -66,7 +67,10 @@ impl OutboxAdmin for OutboxAdminService {
                 let event = outbox::to_envelope(&row)?;
                 self.bus.publish(&event).await?;
                 tracing::info!(event.id = %id, event.type = %row.event_type, operator = %caller.subject, "event replayed");
-                return Ok(Response::new(ReplayEventResponse { event_id: id, event_type: row.event_type }));
+                return Ok(Response::new(ReplayEventResponse {
+                    event_id: id,
+                    event_type: row.event_type,
+                }));
             }
         }
         Err(Error::not_found("event", id).into())

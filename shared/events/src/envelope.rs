@@ -42,7 +42,10 @@ impl EventEnvelope {
     /// Decodes the payload as the contract message `M`.
     pub fn decode<M: prost::Message + Default>(&self) -> Result<M, Error> {
         M::decode(self.payload.as_slice()).map_err(|e| {
-            Error::internal(format!("event {} ({}) has a payload that does not decode: {e}", self.id, self.event_type))
+            Error::internal(format!(
+                "event {} ({}) has a payload that does not decode: {e}",
+                self.id, self.event_type
+            ))
         })
     }
 

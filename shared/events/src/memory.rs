@@ -12,9 +12,12 @@ use keel_core::Error;
 use crate::bus::{Bus, EventHandler, SubscriptionSpec};
 use crate::envelope::EventEnvelope;
 
+/// A subscription and the handler it delivers to.
+type Subscriber = (SubscriptionSpec, Arc<dyn EventHandler>);
+
 #[derive(Clone, Default)]
 pub struct InProcessBus {
-    subscribers: Arc<RwLock<Vec<(SubscriptionSpec, Arc<dyn EventHandler>)>>>,
+    subscribers: Arc<RwLock<Vec<Subscriber>>>,
 }
 
 impl std::fmt::Debug for InProcessBus {
@@ -33,7 +36,10 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), Error> {
         let matching: Vec<(String, Arc<dyn EventHandler>)> = {
-            let subscribers = self.subscribers.read().map_err(|_| Error::internal("bus registry poisoned"))?;
+            let subscribers = self
+                .subscribers
+                .read()
+                .map_err(|_| Error::internal("bus registry poisoned"))?;
             subscribers
                 .iter()
                 .filter(|(spec, _)| spec.event_types.iter().any(|t| t == &event.event_type))
@@ -50,7 +56,10 @@ impl Bus for InProcessBus {
     }
 
     async fn subscribe(&self, spec: SubscriptionSpec, handler: Arc<dyn EventHandler>) -> Result<(), Error> {
-        let mut subscribers = self.subscribers.write().map_err(|_| Error::internal("bus registry poisoned"))?;
+        let mut subscribers = self
+            .subscribers
+            .write()
+            .map_err(|_| Error::internal("bus registry poisoned"))?;
         subscribers.push((spec, handler));
         Ok(())
     }

@@ -52,7 +52,9 @@ pub struct NatsBus {
 
 impl std::fmt::Debug for NatsBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsBus").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("NatsBus")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,11 @@ impl NatsBus {
             .connect(options.url.as_str())
             .await
             .map_err(|e| unavailable("connect", e))?;
-        Ok(NatsBus { context: jetstream::new(client), options, shutdown: CancellationToken::new() })
+        Ok(NatsBus {
+            context: jetstream::new(client),
+            options,
+            shutdown: CancellationToken::new(),
+        })
     }
 
     /// Stops every subscription of this bus.
@@ -81,7 +87,11 @@ impl NatsBus {
     }
 
     fn stream_name(&self, event_type: &str) -> String {
-        format!("{}_{}", self.options.stream_prefix, family(event_type).to_uppercase().replace('-', "_"))
+        format!(
+            "{}_{}",
+            self.options.stream_prefix,
+            family(event_type).to_uppercase().replace('-', "_")
+        )
     }
 
     async fn stream_for(&self, event_type: &str) -> Result<stream::Stream, Error> {
@@ -135,7 +145,10 @@ impl Bus for NatsBus {
                 )
                 .await
                 .map_err(|e| unavailable("consumer", e))?;
-            let mut messages = consumer.messages().await.map_err(|e| unavailable("consumer messages", e))?;
+            let mut messages = consumer
+                .messages()
+                .await
+                .map_err(|e| unavailable("consumer messages", e))?;
             let handler = handler.clone();
             let shutdown = self.shutdown.clone();
             let max_deliver = self.options.max_deliver;

@@ -49,7 +49,10 @@ pub async fn enqueue<C: ConnectionTrait>(txn: &C, event: &EventEnvelope) -> Resu
         attempts: Set(0),
         last_error: Set(None),
     };
-    entity::Entity::insert(row).exec(txn).await.map_err(keel_store::db_error)?;
+    entity::Entity::insert(row)
+        .exec(txn)
+        .await
+        .map_err(keel_store::db_error)?;
     Ok(())
 }
 
@@ -89,14 +92,26 @@ pub async fn pending_count<C: ConnectionTrait>(db: &C) -> Result<u64, Error> {
 
 /// One event by id.
 pub async fn find<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<entity::Model>, Error> {
-    entity::Entity::find_by_id(id.to_string()).one(db).await.map_err(keel_store::db_error)
+    entity::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await
+        .map_err(keel_store::db_error)
 }
 
 /// The most recent events, newest first, optionally of one type.
-pub async fn recent<C: ConnectionTrait>(db: &C, event_type: Option<&str>, limit: u64) -> Result<Vec<entity::Model>, Error> {
+pub async fn recent<C: ConnectionTrait>(
+    db: &C,
+    event_type: Option<&str>,
+    limit: u64,
+) -> Result<Vec<entity::Model>, Error> {
     let mut query = entity::Entity::find();
     if let Some(t) = event_type {
         query = query.filter(entity::Column::EventType.eq(t));
     }
-    query.order_by_desc(entity::Column::Id).limit(limit).all(db).await.map_err(keel_store::db_error)
+    query
+        .order_by_desc(entity::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(keel_store::db_error)
 }

@@ -30,13 +30,21 @@ pub struct Relay {
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay").field("service", &self.service).finish_non_exhaustive()
+        f.debug_struct("Relay")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
     }
 }
 
 impl Relay {
     pub fn new(service: &str, db: DatabaseConnection, bus: Arc<dyn Bus>, interval: Duration) -> Relay {
-        Relay { db, bus, service: service.to_string(), interval, wake: Arc::new(Notify::new()) }
+        Relay {
+            db,
+            bus,
+            service: service.to_string(),
+            interval,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// A handle that wakes the relay at once; services call `notify_one()` after a commit
@@ -70,7 +78,10 @@ impl Relay {
                             last_error: Set(None),
                             ..Default::default()
                         };
-                        entity::Entity::update(update).exec(&self.db).await.map_err(keel_store::db_error)?;
+                        entity::Entity::update(update)
+                            .exec(&self.db)
+                            .await
+                            .map_err(keel_store::db_error)?;
                         published += 1;
                         tracing::debug!(service = %self.service, event.id = %event.id, event.type = %event.event_type, "event relayed");
                     }
@@ -81,7 +92,10 @@ impl Relay {
                             last_error: Set(Some(e.to_string())),
                             ..Default::default()
                         };
-                        entity::Entity::update(update).exec(&self.db).await.map_err(keel_store::db_error)?;
+                        entity::Entity::update(update)
+                            .exec(&self.db)
+                            .await
+                            .map_err(keel_store::db_error)?;
                         return Err(e);
                     }
                 }

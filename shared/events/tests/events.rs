@@ -26,7 +26,9 @@ async fn database(service: &str) -> (TestStore, DatabaseConnection) {
     let store = TestStore::new(service);
     let db = keel_store::connect(&store.options).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
-    db.execute_unprepared("CREATE TABLE effects (event_id VARCHAR(36) NOT NULL)").await.unwrap();
+    db.execute_unprepared("CREATE TABLE effects (event_id VARCHAR(36) NOT NULL)")
+        .await
+        .unwrap();
     (store, db)
 }
 
@@ -38,7 +40,11 @@ async fn bus() -> Arc<dyn Bus> {
             options.stream_prefix = prefix.to_uppercase().trim_end_matches('_').to_string();
             options.subject_prefix = prefix.trim_end_matches('_').to_string();
             options.ack_wait = Duration::from_secs(2);
-            Arc::new(NatsBus::connect(options).await.expect("NATS reachable at KEEL_TEST_NATS_URL"))
+            Arc::new(
+                NatsBus::connect(options)
+                    .await
+                    .expect("NATS reachable at KEEL_TEST_NATS_URL"),
+            )
         }
         None => Arc::new(InProcessBus::new()),
     }
@@ -78,7 +84,10 @@ impl EventHandler for Recorder {
 
 async fn effects(db: &DatabaseConnection) -> i64 {
     let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM effects"))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM effects",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -96,7 +105,10 @@ async fn eventually(db: &DatabaseConnection, expected: i64) {
 }
 
 fn event() -> EventEnvelope {
-    let payload = keel_proto::common::Money { amount: "10.00".into(), currency: "USD".into() };
+    let payload = keel_proto::common::Money {
+        amount: "10.00".into(),
+        currency: "USD".into(),
+    };
     EventEnvelope::new("crm.opportunity.won", "crm", "opp-1", &payload)
 }
 
@@ -110,7 +122,10 @@ async fn setup(fail_first: usize) -> (TestStore, DatabaseConnection, TestStore, 
         fail_first: AtomicUsize::new(fail_first),
     });
     bus.subscribe(
-        SubscriptionSpec { name: "test-recorder".into(), event_types: vec!["crm.opportunity.won".into()] },
+        SubscriptionSpec {
+            name: "test-recorder".into(),
+            event_types: vec!["crm.opportunity.won".into()],
+        },
         recorder.clone(),
     )
     .await
@@ -167,7 +182,10 @@ async fn a_consumer_failure_is_retried_until_applied() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(relay.clone().run(shutdown.clone()));
     eventually(&recorder.db, 1).await;
-    assert!(recorder.deliveries.load(Ordering::SeqCst) >= 3, "two failures then a success");
+    assert!(
+        recorder.deliveries.load(Ordering::SeqCst) >= 3,
+        "two failures then a success"
+    );
     shutdown.cancel();
     running.await.unwrap();
     assert_eq!(keel_events::outbox::pending_count(&producer).await.unwrap(), 0);

@@ -41,4 +41,7 @@ pub mod keel {
     }
 }
 
-pub use keel::{common::v1 as common, crm::v1 as crm, erp::v1 as erp, events::v1 as events, projectsetup::v1 as projectsetup, psa::v1 as psa};
+pub use keel::{
+    common::v1 as common, crm::v1 as crm, erp::v1 as erp, events::v1 as events, projectsetup::v1 as projectsetup,
+    psa::v1 as psa,
+};

@@ -74,9 +74,12 @@ fn entry_hash(prev_hash: &str, seq: i64, at: &DateTime<Utc>, entry: &entity::Mod
 /// so the chain never forks.
 pub async fn append<C: ConnectionTrait>(txn: &C, entry: AuditEntry<'_>) -> Result<(), Error> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_string(DbBackend::Postgres, "LOCK TABLE audit_log IN EXCLUSIVE MODE"))
-            .await
-            .map_err(crate::db_error)?;
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "LOCK TABLE audit_log IN EXCLUSIVE MODE",
+        ))
+        .await
+        .map_err(crate::db_error)?;
     }
     let last = entity::Entity::find()
         .order_by_desc(entity::Column::Seq)
@@ -115,7 +118,10 @@ pub async fn append<C: ConnectionTrait>(txn: &C, entry: AuditEntry<'_>) -> Resul
         prev_hash: Set(model.prev_hash),
         hash: Set(model.hash),
     };
-    entity::Entity::insert(active).exec(txn).await.map_err(crate::db_error)?;
+    entity::Entity::insert(active)
+        .exec(txn)
+        .await
+        .map_err(crate::db_error)?;
     Ok(())
 }
 
@@ -145,21 +151,34 @@ pub enum ChainReport {
 
 /// Walks the whole chain.
 pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<ChainReport, Error> {
-    let rows = entity::Entity::find().order_by_asc(entity::Column::Seq).all(db).await.map_err(crate::db_error)?;
+    let rows = entity::Entity::find()
+        .order_by_asc(entity::Column::Seq)
+        .all(db)
+        .await
+        .map_err(crate::db_error)?;
     let mut prev_hash = GENESIS_HASH.to_string();
-    let mut expected_seq = 1;
-    for row in &rows {
+    for (expected_seq, row) in (1_i64..).zip(rows.iter()) {
         if row.seq != expected_seq {
-            return Ok(ChainReport::Broken { seq: row.seq, reason: format!("entry {expected_seq} is missing") });
+            return Ok(ChainReport::Broken {
+                seq: row.seq,
+                reason: format!("entry {expected_seq} is missing"),
+            });
         }
         if row.prev_hash != prev_hash {
-            return Ok(ChainReport::Broken { seq: row.seq, reason: "does not link to the entry before it".into() });
+            return Ok(ChainReport::Broken {
+                seq: row.seq,
+                reason: "does not link to the entry before it".into(),
+            });
         }
         if entry_hash(&prev_hash, row.seq, &row.at, row) != row.hash {
-            return Ok(ChainReport::Broken { seq: row.seq, reason: "content does not match its hash".into() });
+            return Ok(ChainReport::Broken {
+                seq: row.seq,
+                reason: "content does not match its hash".into(),
+            });
         }
         prev_hash = row.hash.clone();
-        expected_seq += 1;
     }
-    Ok(ChainReport::Intact { entries: rows.len() as u64 })
+    Ok(ChainReport::Intact {
+        entries: rows.len() as u64,
+    })
 }

@@ -49,9 +49,14 @@ impl StoreOptions {
                 url: url.to_string(),
                 schema: format!("{schema_prefix}{}", service.replace('-', "_")),
             },
-            None => Backend::Sqlite { path: data_dir.join(format!("{service}.db")) },
+            None => Backend::Sqlite {
+                path: data_dir.join(format!("{service}.db")),
+            },
         };
-        StoreOptions { backend, max_connections }
+        StoreOptions {
+            backend,
+            max_connections,
+        }
     }
 
     /// A short description for start-up messages, without credentials.
@@ -90,11 +95,16 @@ pub async fn connect(options: &StoreOptions) -> Result<DatabaseConnection, Error
         }
         Backend::Postgres { url, schema } => {
             if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(Error::invalid("database.schema_prefix", "may hold only letters, digits and _"));
+                return Err(Error::invalid(
+                    "database.schema_prefix",
+                    "may hold only letters, digits and _",
+                ));
             }
             {
                 let mut opts = ConnectOptions::new(url.clone());
-                opts.max_connections(1).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
+                opts.max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .sqlx_logging(false);
                 let admin = Database::connect(opts)
                     .await
                     .map_err(|e| unavailable(format!("cannot reach PostgreSQL: {}", redact(&e.to_string(), url))))?;

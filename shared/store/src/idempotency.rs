@@ -79,9 +79,9 @@ where
         Ok(_) => {}
         Err(e) if crate::is_unique_violation(&e) => {
             drop(txn);
-            return lookup(db, scope, key, &fingerprint)
-                .await?
-                .ok_or_else(|| Error::Unavailable("a concurrent request with the same idempotency key is running".into()));
+            return lookup(db, scope, key, &fingerprint).await?.ok_or_else(|| {
+                Error::Unavailable("a concurrent request with the same idempotency key is running".into())
+            });
         }
         Err(e) => return Err(crate::db_error(e)),
     }

@@ -17,5 +17,5 @@ pub mod transaction;
 
 pub use connect::{Backend, StoreOptions, connect};
 pub use errors::{db_error, is_unique_violation};
-pub use transaction::begin_write;
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};
+pub use transaction::begin_write;

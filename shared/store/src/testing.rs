@@ -62,10 +62,18 @@ impl TestStore {
         let dir = TempDir::new();
         let options = match test_database_url() {
             Some(url) => StoreOptions {
-                backend: Backend::Postgres { url, schema: format!("{}{}", unique_prefix(), service.replace('-', "_")) },
+                backend: Backend::Postgres {
+                    url,
+                    schema: format!("{}{}", unique_prefix(), service.replace('-', "_")),
+                },
                 max_connections: 5,
             },
-            None => StoreOptions { backend: Backend::Sqlite { path: dir.path().join(format!("{service}.db")) }, max_connections: 5 },
+            None => StoreOptions {
+                backend: Backend::Sqlite {
+                    path: dir.path().join(format!("{service}.db")),
+                },
+                max_connections: 5,
+            },
         };
         TestStore { options, dir }
     }

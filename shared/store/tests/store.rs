@@ -30,8 +30,14 @@ mod counter {
     #[async_trait::async_trait]
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            manager.get_connection().execute_unprepared("CREATE TABLE counter (n BIGINT NOT NULL)").await?;
-            manager.get_connection().execute_unprepared("INSERT INTO counter (n) VALUES (0)").await?;
+            manager
+                .get_connection()
+                .execute_unprepared("CREATE TABLE counter (n BIGINT NOT NULL)")
+                .await?;
+            manager
+                .get_connection()
+                .execute_unprepared("INSERT INTO counter (n) VALUES (0)")
+                .await?;
             Ok(())
         }
     }
@@ -46,7 +52,10 @@ async fn store() -> (TestStore, DatabaseConnection) {
 
 async fn counter(db: &DatabaseConnection) -> i64 {
     let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT n FROM counter"))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT n FROM counter",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -54,12 +63,20 @@ async fn counter(db: &DatabaseConnection) -> i64 {
 }
 
 async fn bump(db: &DatabaseConnection, key: &str, amount: &str) -> Result<MoneyMessage, Error> {
-    let request = MoneyMessage { amount: amount.into(), currency: "USD".into() };
+    let request = MoneyMessage {
+        amount: amount.into(),
+        currency: "USD".into(),
+    };
     run_once(db, "bump", key, &request, |txn| {
         let amount = amount.to_string();
         Box::pin(async move {
-            txn.execute_unprepared("UPDATE counter SET n = n + 1").await.map_err(keel_store::db_error)?;
-            Ok(MoneyMessage { amount, currency: "USD".into() })
+            txn.execute_unprepared("UPDATE counter SET n = n + 1")
+                .await
+                .map_err(keel_store::db_error)?;
+            Ok(MoneyMessage {
+                amount,
+                currency: "USD".into(),
+            })
         })
     })
     .await
@@ -89,10 +106,15 @@ async fn a_key_reused_for_another_request_is_refused_by_name() {
 #[tokio::test]
 async fn a_failed_change_stores_no_key_and_no_change() {
     let (_store, db) = store().await;
-    let request = MoneyMessage { amount: "1".into(), currency: "USD".into() };
+    let request = MoneyMessage {
+        amount: "1".into(),
+        currency: "USD".into(),
+    };
     let err = run_once::<_, MoneyMessage, _>(&db, "bump", "k", &request, |txn| {
         Box::pin(async move {
-            txn.execute_unprepared("UPDATE counter SET n = n + 1").await.map_err(keel_store::db_error)?;
+            txn.execute_unprepared("UPDATE counter SET n = n + 1")
+                .await
+                .map_err(keel_store::db_error)?;
             Err(Error::invalid("amount", "rejected after the write"))
         })
     })
@@ -129,7 +151,12 @@ async fn the_audit_chain_verifies_and_records_history_in_order() {
     append(&db, "opp-2", "created").await;
     append(&db, "opp-1", "marked_won").await;
     assert_eq!(audit::verify(&db).await.unwrap(), ChainReport::Intact { entries: 3 });
-    let history: Vec<String> = audit::history(&db, "opportunity", "opp-1").await.unwrap().into_iter().map(|e| e.action).collect();
+    let history: Vec<String> = audit::history(&db, "opportunity", "opp-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     assert_eq!(history, ["created", "marked_won"]);
 }
 
@@ -137,7 +164,11 @@ async fn the_audit_chain_verifies_and_records_history_in_order() {
 async fn the_audit_log_refuses_update_and_delete() {
     let (_store, db) = store().await;
     append(&db, "opp-1", "created").await;
-    assert!(db.execute_unprepared("UPDATE audit_log SET actor = 'mallory'").await.is_err());
+    assert!(
+        db.execute_unprepared("UPDATE audit_log SET actor = 'mallory'")
+            .await
+            .is_err()
+    );
     assert!(db.execute_unprepared("DELETE FROM audit_log").await.is_err());
     assert_eq!(audit::verify(&db).await.unwrap(), ChainReport::Intact { entries: 1 });
 }
@@ -154,7 +185,9 @@ async fn tampering_breaks_the_chain() {
         _ => "DROP TRIGGER audit_log_no_update",
     };
     db.execute_unprepared(drop_guard).await.unwrap();
-    db.execute_unprepared("UPDATE audit_log SET action = 'marked_lost' WHERE seq = 2").await.unwrap();
+    db.execute_unprepared("UPDATE audit_log SET action = 'marked_lost' WHERE seq = 2")
+        .await
+        .unwrap();
     match audit::verify(&db).await.unwrap() {
         ChainReport::Broken { seq, .. } => assert_eq!(seq, 2),
         other => panic!("tampering went unnoticed: {other:?}"),

@@ -26,5 +26,10 @@ pub trait CrmAdapter: Send + Sync + 'static {
 
     /// Closes the opportunity as won and emits `crm.opportunity.won`. Winning a won
     /// opportunity again changes nothing and emits nothing; a lost one cannot be won.
-    async fn mark_opportunity_won(&self, actor: &str, idempotency_key: &str, id: uuid::Uuid) -> Result<Opportunity, Error>;
+    async fn mark_opportunity_won(
+        &self,
+        actor: &str,
+        idempotency_key: &str,
+        id: uuid::Uuid,
+    ) -> Result<Opportunity, Error>;
 }

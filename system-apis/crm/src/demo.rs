@@ -12,7 +12,10 @@ pub struct DemoAccount {
 }
 
 fn money(amount: &str, currency: &str) -> Option<Money> {
-    Some(Money { amount: amount.into(), currency: currency.into() })
+    Some(Money {
+        amount: amount.into(),
+        currency: currency.into(),
+    })
 }
 
 /// The demo firm's clients. Idempotency keys are fixed, so seeding twice changes nothing;

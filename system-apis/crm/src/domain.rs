@@ -56,8 +56,11 @@ impl NewOpportunity {
         let region = slug(&mut v, "region", &request.region, false);
         let client_tier = one_of(&mut v, "client_tier", &request.client_tier, CLIENT_TIERS, false);
         let amount = v.non_negative_money("amount", request.amount.as_ref());
-        let close_date =
-            if request.close_date.trim().is_empty() { None } else { v.date("close_date", &request.close_date) };
+        let close_date = if request.close_date.trim().is_empty() {
+            None
+        } else {
+            v.date("close_date", &request.close_date)
+        };
         let sow_reference = v.optional_text("sow_reference", &request.sow_reference);
         v.finish()?;
         let (Some(account_id), Some(amount)) = (account_id, amount) else {
@@ -90,11 +93,16 @@ fn slug(v: &mut Violations, field: &str, value: &str, required: bool) -> String 
         return String::new();
     }
     let valid = value.len() <= 64
-        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !value.starts_with('-')
         && !value.ends_with('-');
     if !valid {
-        v.add(field, format!("{value:?} must be lower-case letters, digits and dashes, at most 64 characters"));
+        v.add(
+            field,
+            format!("{value:?} must be lower-case letters, digits and dashes, at most 64 characters"),
+        );
     }
     value.to_string()
 }
@@ -127,7 +135,10 @@ mod tests {
             contract_type: "fixed-fee".into(),
             region: "emea".into(),
             client_tier: "enterprise".into(),
-            amount: Some(MoneyMessage { amount: "1250000.00".into(), currency: "EUR".into() }),
+            amount: Some(MoneyMessage {
+                amount: "1250000.00".into(),
+                currency: "EUR".into(),
+            }),
             close_date: "2026-11-20".into(),
             sow_reference: "SOW-2026-118".into(),
         }
@@ -157,8 +168,24 @@ mod tests {
             (|r| r.name = "  ".into(), "name"),
             (|r| r.name = "n".repeat(201), "name"),
             (|r| r.account_id = "42".into(), "account_id"),
-            (|r| r.amount = Some(MoneyMessage { amount: "-1.00".into(), currency: "EUR".into() }), "amount.amount"),
-            (|r| r.amount = Some(MoneyMessage { amount: "1.00".into(), currency: "EURO".into() }), "amount.currency"),
+            (
+                |r| {
+                    r.amount = Some(MoneyMessage {
+                        amount: "-1.00".into(),
+                        currency: "EUR".into(),
+                    })
+                },
+                "amount.amount",
+            ),
+            (
+                |r| {
+                    r.amount = Some(MoneyMessage {
+                        amount: "1.00".into(),
+                        currency: "EURO".into(),
+                    })
+                },
+                "amount.currency",
+            ),
             (|r| r.amount = None, "amount"),
             (|r| r.contract_type = "fixed".into(), "contract_type"),
             (|r| r.client_tier = "gold".into(), "client_tier"),
@@ -177,8 +204,11 @@ mod tests {
 
     #[test]
     fn account_requires_name_tier_and_region() {
-        let err = NewAccount::parse(&CreateAccountRequest { idempotency_key: "k".into(), ..Default::default() })
-            .unwrap_err();
+        let err = NewAccount::parse(&CreateAccountRequest {
+            idempotency_key: "k".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
         let fields: Vec<_> = err.field_violations().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["name", "tier", "region"]);
     }

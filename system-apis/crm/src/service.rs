@@ -5,13 +5,13 @@ use std::sync::Arc;
 use keel_auth::{Role, authorize};
 use keel_core::paging::Page;
 use keel_core::{Error, Violations};
+use keel_proto::common::PageResponse;
 use keel_proto::crm::crm_service_server::{CrmService, CrmServiceServer};
 use keel_proto::crm::{
     Account, CreateAccountRequest, CreateOpportunityRequest, GetAccountRequest, GetOpportunityRequest,
     ListAccountsRequest, ListAccountsResponse, ListOpportunitiesRequest, ListOpportunitiesResponse,
     MarkOpportunityWonRequest, Opportunity, OpportunityStage,
 };
-use keel_proto::common::PageResponse;
 use tonic::{Request, Response, Status};
 
 use crate::adapter::CrmAdapter;
@@ -58,7 +58,9 @@ impl CrmService for CrmGrpcService {
     async fn create_account(&self, request: Request<CreateAccountRequest>) -> Result<Response<Account>, Status> {
         let caller = authorize(&request, WRITERS)?;
         let (key, account) = NewAccount::parse(request.get_ref())?;
-        Ok(Response::new(self.adapter.create_account(&caller.subject, &key, account).await?))
+        Ok(Response::new(
+            self.adapter.create_account(&caller.subject, &key, account).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "GetAccount"))]
@@ -69,13 +71,19 @@ impl CrmService for CrmGrpcService {
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "ListAccounts"))]
-    async fn list_accounts(&self, request: Request<ListAccountsRequest>) -> Result<Response<ListAccountsResponse>, Status> {
+    async fn list_accounts(
+        &self,
+        request: Request<ListAccountsRequest>,
+    ) -> Result<Response<ListAccountsResponse>, Status> {
         authorize(&request, READERS)?;
         let page = Page::from_proto(request.get_ref().page.as_ref())?;
         let accounts = self.adapter.list_accounts(page).await?;
         let last = accounts.last().and_then(|a| a.id.parse().ok());
         let next_page_token = page.next_token(accounts.len(), last);
-        Ok(Response::new(ListAccountsResponse { accounts, page: Some(PageResponse { next_page_token }) }))
+        Ok(Response::new(ListAccountsResponse {
+            accounts,
+            page: Some(PageResponse { next_page_token }),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "CreateOpportunity"))]
@@ -85,7 +93,11 @@ impl CrmService for CrmGrpcService {
     ) -> Result<Response<Opportunity>, Status> {
         let caller = authorize(&request, WRITERS)?;
         let (key, opportunity) = NewOpportunity::parse(request.get_ref())?;
-        Ok(Response::new(self.adapter.create_opportunity(&caller.subject, &key, opportunity).await?))
+        Ok(Response::new(
+            self.adapter
+                .create_opportunity(&caller.subject, &key, opportunity)
+                .await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "GetOpportunity"))]
@@ -111,7 +123,10 @@ impl CrmService for CrmGrpcService {
         let opportunities = self.adapter.list_opportunities(page, stage).await?;
         let last = opportunities.last().and_then(|o| o.id.parse().ok());
         let next_page_token = page.next_token(opportunities.len(), last);
-        Ok(Response::new(ListOpportunitiesResponse { opportunities, page: Some(PageResponse { next_page_token }) }))
+        Ok(Response::new(ListOpportunitiesResponse {
+            opportunities,
+            page: Some(PageResponse { next_page_token }),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "MarkOpportunityWon"))]
@@ -126,6 +141,8 @@ impl CrmService for CrmGrpcService {
         let id = v.uuid("id", &req.id);
         v.finish()?;
         let id = id.ok_or_else(|| Error::invalid("id", "is required"))?;
-        Ok(Response::new(self.adapter.mark_opportunity_won(&caller.subject, &key, id).await?))
+        Ok(Response::new(
+            self.adapter.mark_opportunity_won(&caller.subject, &key, id).await?,
+        ))
     }
 }

@@ -29,7 +29,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("outbox_unpublished").table("outbox").col("published_at").col("id").to_owned(),
+                Index::create()
+                    .name("outbox_unpublished")
+                    .table("outbox")
+                    .col("published_at")
+                    .col("id")
+                    .to_owned(),
             )
             .await
     }

@@ -7,5 +7,8 @@ mod m20261125_000101_create_outbox;
 mod m20261125_000102_create_inbox;
 
 pub fn events() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m20261125_000101_create_outbox::Migration), Box::new(m20261125_000102_create_inbox::Migration)]
+    vec![
+        Box::new(m20261125_000101_create_outbox::Migration),
+        Box::new(m20261125_000102_create_inbox::Migration),
+    ]
 }

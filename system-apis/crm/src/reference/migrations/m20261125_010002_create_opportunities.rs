@@ -41,12 +41,18 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("opportunities_account").table("opportunities").col("account_id").to_owned(),
+                Index::create()
+                    .name("opportunities_account")
+                    .table("opportunities")
+                    .col("account_id")
+                    .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("opportunities").to_owned()).await
+        manager
+            .drop_table(Table::drop().table("opportunities").to_owned())
+            .await
     }
 }

@@ -1,0 +1,139 @@
+//! The `operations` field's type: the operations team's queries.
+
+use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
+use keel_core::Error;
+use keel_proto::projectsetup::ListSetupsResponse;
+
+use crate::downstream::Downstream;
+use crate::model::{Setup, SetupConnection};
+
+/// Setups per page when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+/// The most setups one page may hold.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+/// The operations view: project setups and the exception list. Open to operations.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OperationsView;
+
+#[Object]
+impl OperationsView {
+    /// Setups stopped with a reason a person must act on, in creation order, `first` (at most
+    /// 100) at a time. Pass the previous page's `nextCursor` as `after` to read on.
+    async fn exceptions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<SetupConnection> {
+        let page_size = page_size(first).map_err(|e| e.extend())?;
+        let downstream = Downstream::from_context(ctx).map_err(|e| e.extend())?;
+        let page = downstream
+            .list_exceptions(page_size, after.unwrap_or_default())
+            .await
+            .map_err(|e| paging_fields(e).extend())?;
+        Ok(connection(page))
+    }
+
+    /// Every setup, in creation order, `first` (at most 100) at a time.
+    async fn setups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<SetupConnection> {
+        let page_size = page_size(first).map_err(|e| e.extend())?;
+        let downstream = Downstream::from_context(ctx).map_err(|e| e.extend())?;
+        let page = downstream
+            .list_setups(page_size, after.unwrap_or_default())
+            .await
+            .map_err(|e| paging_fields(e).extend())?;
+        Ok(connection(page))
+    }
+
+    /// The setup of a won opportunity; null if it has none.
+    async fn setup(&self, ctx: &Context<'_>, opportunity_id: ID) -> Result<Option<Setup>> {
+        let downstream = Downstream::from_context(ctx).map_err(|e| e.extend())?;
+        let setup = downstream
+            .get_setup_by_opportunity(opportunity_id.0)
+            .await
+            .map_err(|e| opportunity_field(e).extend())?;
+        Ok(setup.map(Setup::from))
+    }
+}
+
+fn connection(page: ListSetupsResponse) -> SetupConnection {
+    SetupConnection {
+        nodes: page.setups.into_iter().map(Setup::from).collect(),
+        next_cursor: Some(page.next_page_token).filter(|token| !token.is_empty()),
+    }
+}
+
+/// `first` as a page size, or bad input naming `first`.
+fn page_size(first: i32) -> Result<u32, Error> {
+    match u32::try_from(first) {
+        Ok(size) if (1..=MAX_PAGE_SIZE as u32).contains(&size) => Ok(size),
+        _ => Err(Error::invalid(
+            "first",
+            format!("must be between 1 and {MAX_PAGE_SIZE}, got {first}"),
+        )),
+    }
+}
+
+/// Renames the fields the process API rejected to the argument names the caller used.
+fn rename_fields(error: Error, renames: &[(&str, &str)]) -> Error {
+    match error {
+        Error::InvalidInput(mut violations) => {
+            for violation in &mut violations {
+                if let Some((_, to)) = renames.iter().find(|(from, _)| *from == violation.field) {
+                    violation.field = (*to).to_string();
+                }
+            }
+            Error::InvalidInput(violations)
+        }
+        other => other,
+    }
+}
+
+fn paging_fields(error: Error) -> Error {
+    rename_fields(
+        error,
+        &[
+            ("page_token", "after"),
+            ("page.page_token", "after"),
+            ("page_size", "first"),
+            ("page.page_size", "first"),
+        ],
+    )
+}
+
+fn opportunity_field(error: Error) -> Error {
+    rename_fields(error, &[("opportunity_id", "opportunityId")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_outside_one_to_a_hundred_name_first() {
+        let table = [(1, true), (100, true), (0, false), (-5, false), (101, false)];
+        for (first, ok) in table {
+            let answer = page_size(first);
+            assert_eq!(answer.is_ok(), ok, "{first}");
+            if let Err(error) = answer {
+                assert_eq!(error.field_violations()[0].field, "first");
+            }
+        }
+    }
+
+    #[test]
+    fn rejected_fields_are_named_as_the_caller_spelled_them() {
+        let error = paging_fields(Error::invalid("page_token", "is not a token this service issued"));
+        assert_eq!(error.field_violations()[0].field, "after");
+        let error = opportunity_field(Error::invalid("opportunity_id", "is not a UUID"));
+        assert_eq!(error.field_violations()[0].field, "opportunityId");
+        let error = opportunity_field(Error::not_found("setup", "o-1"));
+        assert!(error.field_violations().is_empty());
+    }
+}

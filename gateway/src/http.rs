@@ -1,0 +1,123 @@
+//! The gateway's HTTP routes: GraphQL (authenticated), GraphiQL, the WebSocket endpoint,
+//! health, readiness and metrics; with the request body capped and every request counted.
+
+use std::sync::Arc;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::GraphQLResponse;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use keel_auth::Verifier;
+use keel_core::ErrorCode;
+use keel_telemetry::{METRICS_CONTENT_TYPE, Metrics};
+
+use crate::auth;
+use crate::metrics::record_http_request;
+use crate::options::GatewayOptions;
+use crate::readiness::Readiness;
+use crate::schema::KeelSchema;
+use crate::ws::graphql_ws;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) schema: KeelSchema,
+    pub(crate) verifier: Arc<Verifier>,
+    pub(crate) metrics: Metrics,
+    pub(crate) readiness: Readiness,
+}
+
+/// The gateway's routes:
+///
+/// - `POST /graphql`: a GraphQL request (JSON), as the caller of its
+///   `Authorization: Bearer <jwt>` header; without a valid one, 401 `UNAUTHENTICATED`.
+/// - `GET /graphql`: the GraphiQL page.
+/// - `GET /graphql/ws`: GraphQL over WebSocket, authenticated by the `connection_init` payload.
+/// - `GET /healthz`: 200 while the process runs; `GET /readyz`: 200 when [`Readiness::check`]
+///   passes, else 503 with what is not ready; `GET /metrics`: the metrics text.
+///
+/// Bodies larger than `options.max_body_bytes` are answered 413.
+pub fn router(
+    schema: KeelSchema,
+    verifier: Arc<Verifier>,
+    metrics: Metrics,
+    readiness: Readiness,
+    options: &GatewayOptions,
+) -> Router {
+    let state = AppState {
+        schema,
+        verifier,
+        metrics: metrics.clone(),
+        readiness,
+    };
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(metrics, record_http_request))
+        .with_state(state)
+}
+
+/// Authenticates, then reads the body (within the limit) and runs the request as the caller.
+/// The body of an unauthenticated request is never read.
+async fn graphql(State(state): State<AppState>, request: Request) -> Response {
+    let identity = match auth::from_headers(&state.verifier, request.headers()).await {
+        Ok(identity) => identity,
+        Err(error) => return auth::unauthenticated(&error),
+    };
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        // 413 past the body limit.
+        Err(rejection) => return rejection.into_response(),
+    };
+    let query: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(query) => query,
+        Err(error) => return bad_request(&format!("the body is not a GraphQL request: {error}")),
+    };
+    GraphQLResponse::from(state.schema.execute(query.data(identity)).await).into_response()
+}
+
+/// HTTP 400 with a GraphQL-shaped body.
+fn bad_request(message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadUserInput.as_str() } }]
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .title("Keel GraphQL")
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.readiness.check().await {
+        Ok(()) => axum::Json(serde_json::json!({ "ready": true, "notReady": [] })).into_response(),
+        Err(not_ready) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "ready": false, "notReady": not_ready })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], state.metrics.encode()).into_response()
+}

@@ -1,0 +1,75 @@
+//! The composed schema: one root query field per role view, the operations subscription, and
+//! the limits every operation is checked against before it runs.
+
+use async_graphql::{
+    Context, EmptyMutation, ErrorExtensions, MergedSubscription, Object, Result, Schema, SchemaBuilder,
+};
+use keel_auth::{Identity, Role};
+use keel_core::Error;
+use keel_experience_operations::{OperationsSubscription, OperationsView};
+use keel_experience_project_manager::ProjectManagerView;
+
+use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
+
+/// Keel's GraphQL schema.
+pub type KeelSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+/// The root query (GraphQL type `Query`): one field per role view, each open to its roles only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QueryRoot;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// The project manager's view: projects with their ERP codes, budgets, milestones and
+    /// work breakdown. Roles: project_manager, executive, finance.
+    async fn project_manager(&self, ctx: &Context<'_>) -> Result<ProjectManagerView> {
+        require(ctx, keel_experience_project_manager::ALLOWED_ROLES)?;
+        Ok(ProjectManagerView)
+    }
+
+    /// The operations view: project setups and their exception list. Role: operations.
+    async fn operations(&self, ctx: &Context<'_>) -> Result<OperationsView> {
+        require(ctx, keel_experience_operations::ALLOWED_ROLES)?;
+        Ok(OperationsView)
+    }
+}
+
+/// Live updates, merged from the role views' subscriptions.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(OperationsSubscription);
+
+/// `FORBIDDEN` unless the caller holds one of `allowed` (or is admin); `UNAUTHENTICATED`
+/// when the request carries no verified caller at all.
+fn require(ctx: &Context<'_>, allowed: &[Role]) -> Result<()> {
+    let identity = ctx
+        .data_opt::<Identity>()
+        .ok_or_else(|| Error::Unauthenticated("request carries no verified identity".into()).extend())?;
+    identity.require(allowed).map_err(|e| e.extend())
+}
+
+/// The schema with its limits, serving the views over `pm` and `ops`.
+pub fn build_schema(
+    options: &GatewayOptions,
+    pm: keel_experience_project_manager::Backends,
+    ops: keel_experience_operations::Backends,
+) -> KeelSchema {
+    builder(options).data(pm).data(ops).finish()
+}
+
+/// The schema's SDL. It needs no backends, channels or runtime.
+pub fn export_sdl() -> String {
+    builder(&GatewayOptions::default()).finish().sdl()
+}
+
+fn builder(options: &GatewayOptions) -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
+    let builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot::default())
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity)
+        .limit_directives(MAX_DIRECTIVES_PER_FIELD);
+    if options.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
+}

@@ -1,0 +1,16 @@
+//! Project setup's schema: the shared tables, the inbox, and setups.
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261125_020001_create_setups;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = keel_store::migrations::platform();
+        all.extend(keel_events::migrations::events());
+        all.push(Box::new(m20261125_020001_create_setups::Migration));
+        all
+    }
+}

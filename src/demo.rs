@@ -1,0 +1,67 @@
+//! `keel up --demo`: seeds a small firm through the real gRPC APIs, as an administrator.
+//! Every call carries a fixed idempotency key, so seeding again changes nothing.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use keel_proto::crm::crm_service_client::CrmServiceClient;
+use keel_proto::psa::UpsertDeliveryTemplateRequest;
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// What was seeded, for the start-up message.
+#[derive(Debug, Default)]
+pub struct Seeded {
+    pub templates: usize,
+    pub accounts: usize,
+    /// (name, id) of each opportunity.
+    pub opportunities: Vec<(String, String)>,
+}
+
+fn authorized<T>(token: &str, message: T) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+pub async fn seed(grpc_addr: SocketAddr, token: &str) -> anyhow::Result<Seeded> {
+    let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
+        .connect()
+        .await
+        .context("connecting to gRPC")?;
+    let mut psa = PsaServiceClient::new(channel.clone());
+    let mut crm = CrmServiceClient::new(channel);
+    let mut seeded = Seeded::default();
+
+    for template in keel_psa::demo::templates() {
+        let request = UpsertDeliveryTemplateRequest {
+            idempotency_key: format!("demo-template-{}-v{}", template.id, template.version),
+            template: Some(template),
+        };
+        psa.upsert_delivery_template(authorized(token, request)?)
+            .await
+            .context("seeding delivery templates")?;
+        seeded.templates += 1;
+    }
+    for demo in keel_crm::demo::accounts() {
+        let account = crm
+            .create_account(authorized(token, demo.account)?)
+            .await
+            .context("seeding accounts")?
+            .into_inner();
+        seeded.accounts += 1;
+        for mut opportunity in demo.opportunities {
+            opportunity.account_id = account.id.clone();
+            let created = crm
+                .create_opportunity(authorized(token, opportunity)?)
+                .await
+                .context("seeding opportunities")?
+                .into_inner();
+            seeded.opportunities.push((created.name, created.id));
+        }
+    }
+    Ok(seeded)
+}

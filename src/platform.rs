@@ -1,0 +1,428 @@
+//! The wiring: assembles a target (every service, or one) from the crates, on the stores and
+//! bus the configuration names. `keel up` and `keel run --target <service>` both come here;
+//! only the set of services differs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use keel_auth::{
+    GrpcAuthLayer, JwksAlgorithm, KeySource, LocalKey, Role, ServiceCredentials, Verifier, VerifierConfig,
+};
+use keel_config::{AuthMode, JwtAlgorithm, KeelConfig, ServiceName};
+use keel_events::{Bus, InProcessBus, NatsBus, NatsOptions, Relay};
+use keel_store::{DatabaseConnection, StoreOptions};
+use keel_telemetry::{GrpcTraceLayer, Metrics};
+use sea_orm_migration::MigratorTrait;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint};
+
+/// What one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Every service (what `keel up` runs).
+    All,
+    Crm,
+    Psa,
+    Erp,
+    ProjectSetup,
+    /// The GraphQL gateway and its experience APIs.
+    Gateway,
+}
+
+impl Target {
+    fn includes(self, part: Target) -> bool {
+        self == Target::All || self == part
+    }
+
+    fn serves_grpc(self) -> bool {
+        self != Target::Gateway
+    }
+
+    fn serves_http(self) -> bool {
+        self.includes(Target::Gateway)
+    }
+
+    /// The system and process services this target keeps a store for.
+    pub fn stores(self) -> Vec<ServiceName> {
+        ServiceName::ALL
+            .into_iter()
+            .filter(|s| self.includes(Target::from(*s)))
+            .collect()
+    }
+}
+
+impl From<ServiceName> for Target {
+    fn from(service: ServiceName) -> Target {
+        match service {
+            ServiceName::Crm => Target::Crm,
+            ServiceName::Psa => Target::Psa,
+            ServiceName::Erp => Target::Erp,
+            ServiceName::ProjectSetup => Target::ProjectSetup,
+        }
+    }
+}
+
+/// The gRPC service name each service answers health checks for.
+fn grpc_name(service: ServiceName) -> &'static str {
+    use keel_proto::crm::crm_service_server::CrmServiceServer;
+    use keel_proto::erp::erp_service_server::ErpServiceServer;
+    use keel_proto::projectsetup::project_setup_service_server::ProjectSetupServiceServer;
+    use keel_proto::psa::psa_service_server::PsaServiceServer;
+    match service {
+        ServiceName::Crm => <CrmServiceServer<keel_crm::CrmGrpcService> as NamedService>::NAME,
+        ServiceName::Psa => <PsaServiceServer<keel_psa::PsaGrpcService> as NamedService>::NAME,
+        ServiceName::Erp => <ErpServiceServer<keel_erp::ErpGrpcService> as NamedService>::NAME,
+        ServiceName::ProjectSetup => {
+            <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
+        }
+    }
+}
+
+/// A running target.
+#[derive(Debug)]
+pub struct Platform {
+    pub grpc_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    grace: Duration,
+}
+
+impl Platform {
+    /// Stops accepting work, lets in-flight requests finish (up to the grace period), and
+    /// stops relays and workers; events not yet relayed stay in their outbox.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(self.grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_seconds = self.grace.as_secs(),
+                "shutdown grace period over; stopping the rest"
+            );
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// Runs `task`, logging when it stops, so a slow shutdown shows what it waits for.
+async fn named(name: &'static str, task: impl std::future::Future<Output = ()>) {
+    task.await;
+    tracing::info!(task = name, "stopped");
+}
+
+/// The store of one service.
+pub fn store_options(config: &KeelConfig, service: ServiceName) -> StoreOptions {
+    StoreOptions::for_service(
+        service.as_str(),
+        &config.server.data_dir,
+        config.database.url.as_ref().map(|u| u.expose().as_str()),
+        &config.database.schema_prefix,
+        config.database.max_connections,
+    )
+}
+
+/// Opens a service's store and brings its schema up to date.
+pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Result<DatabaseConnection> {
+    let options = store_options(config, service);
+    let db = keel_store::connect(&options)
+        .await
+        .with_context(|| format!("opening the {} store ({})", service.as_str(), options.describe()))?;
+    let migrated = match service {
+        ServiceName::Crm => keel_crm::reference::Migrator::up(&db, None).await,
+        ServiceName::Psa => keel_psa::reference::Migrator::up(&db, None).await,
+        ServiceName::Erp => keel_erp::reference::Migrator::up(&db, None).await,
+        ServiceName::ProjectSetup => keel_project_setup::Migrator::up(&db, None).await,
+    };
+    migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
+    tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
+    Ok(db)
+}
+
+/// The embedded signing key: the configured one, or the key file under the data directory.
+pub fn local_key(config: &KeelConfig) -> anyhow::Result<LocalKey> {
+    match &config.auth.local_key {
+        Some(key) => Ok(LocalKey::from_bytes(key.expose().as_bytes().to_vec())?),
+        None => Ok(LocalKey::load_or_create(&config.server.data_dir).with_context(|| {
+            format!(
+                "loading the local signing key under {}",
+                config.server.data_dir.display()
+            )
+        })?),
+    }
+}
+
+async fn verifier(config: &KeelConfig) -> anyhow::Result<(Arc<Verifier>, Option<LocalKey>)> {
+    let (keys, local) = match config.auth.mode {
+        AuthMode::Local => {
+            let key = local_key(config)?;
+            (key.key_source(), Some(key))
+        }
+        AuthMode::Jwks => {
+            let algorithm = match config.auth.algorithm {
+                JwtAlgorithm::Es256 => JwksAlgorithm::Es256,
+                _ => JwksAlgorithm::Rs256,
+            };
+            let keys = match (&config.auth.jwks_url, &config.auth.jwks_file) {
+                (Some(url), _) => KeySource::JwksUrl {
+                    url: url.clone(),
+                    algorithm,
+                },
+                (None, Some(path)) => KeySource::JwksFile {
+                    path: path.clone(),
+                    algorithm,
+                },
+                (None, None) => bail!("auth.jwks_url or auth.jwks_file is required in jwks mode"),
+            };
+            (keys, None)
+        }
+    };
+    let verifier = Verifier::new(VerifierConfig {
+        issuer: config.auth.issuer.clone(),
+        audience: config.auth.audience.clone(),
+        leeway_seconds: config.auth.leeway_seconds,
+        keys,
+    })
+    .await
+    .context("building the token verifier")?;
+    Ok((Arc::new(verifier), local))
+}
+
+fn credentials(config: &KeelConfig, local: Option<&LocalKey>, service: &str) -> anyhow::Result<ServiceCredentials> {
+    match (&config.auth.service_token, local) {
+        (Some(token), _) => Ok(ServiceCredentials::fixed(token.expose().clone())),
+        (None, Some(key)) => Ok(ServiceCredentials::minted(
+            key.clone(),
+            config.auth.issuer.clone(),
+            config.auth.audience.clone(),
+            service,
+        )),
+        (None, None) => bail!("auth.service_token is required in jwks mode: services need their own token"),
+    }
+}
+
+async fn bus(config: &KeelConfig) -> anyhow::Result<Arc<dyn Bus>> {
+    match &config.events.nats_url {
+        Some(url) => {
+            let mut options = NatsOptions::new(url.clone());
+            options.stream_prefix = config.events.stream_prefix.clone();
+            options.subject_prefix = config.events.subject_prefix.clone();
+            let bus = NatsBus::connect(options)
+                .await
+                .with_context(|| format!("connecting to NATS at {url}"))?;
+            Ok(Arc::new(bus))
+        }
+        None => Ok(Arc::new(InProcessBus::new())),
+    }
+}
+
+fn channel(config: &KeelConfig, service: ServiceName) -> anyhow::Result<Channel> {
+    let url = config.endpoint_for(service);
+    Ok(Endpoint::from_shared(url.clone())
+        .with_context(|| format!("services.{} is not a URL: {url}", service.config_key()))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .connect_lazy())
+}
+
+/// Starts `target`. Listeners are bound before anything else, so a port of 0 in the
+/// configuration is replaced by the port actually taken.
+pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Platform> {
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let metrics = Metrics::new();
+
+    let grpc_listener = if target.serves_grpc() {
+        let listener = tokio::net::TcpListener::bind(config.server.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC to {} (server.grpc_addr)", config.server.grpc_addr))?;
+        config.server.grpc_addr = listener.local_addr()?;
+        Some(listener)
+    } else {
+        None
+    };
+    let http_listener = if target.serves_http() {
+        let listener = tokio::net::TcpListener::bind(config.server.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP to {} (server.http_addr)", config.server.http_addr))?;
+        config.server.http_addr = listener.local_addr()?;
+        Some(listener)
+    } else {
+        None
+    };
+
+    let (verifier, local) = verifier(&config).await?;
+    let bus = bus(&config).await?;
+    let relay_interval = Duration::from_millis(config.events.relay_interval_ms);
+    let call_timeout = Duration::from_millis(config.services.call_timeout_ms);
+    let max_message = config.limits.grpc_max_message_bytes;
+
+    let mut routes = Routes::builder();
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let mut relays = Vec::new();
+    let mut outboxes = Vec::new();
+    let mut served = Vec::new();
+
+    if target.includes(Target::Crm) {
+        let db = open_store(&config, ServiceName::Crm).await?;
+        let relay = Relay::new("crm", db.clone(), bus.clone(), relay_interval);
+        outboxes.push(("crm".to_string(), db.clone()));
+        let adapter = Arc::new(keel_crm::ReferenceCrm::new(db, relay.waker()));
+        routes.add_service(keel_crm::service::server(adapter).max_decoding_message_size(max_message));
+        relays.push(relay);
+        served.push(ServiceName::Crm);
+    }
+    if target.includes(Target::Psa) {
+        let db = open_store(&config, ServiceName::Psa).await?;
+        let relay = Relay::new("psa", db.clone(), bus.clone(), relay_interval);
+        outboxes.push(("psa".to_string(), db.clone()));
+        let adapter = Arc::new(keel_psa::ReferencePsa::new(db, relay.waker()));
+        routes.add_service(keel_psa::service::server(adapter).max_decoding_message_size(max_message));
+        relays.push(relay);
+        served.push(ServiceName::Psa);
+    }
+    if target.includes(Target::Erp) {
+        let db = open_store(&config, ServiceName::Erp).await?;
+        let relay = Relay::new("erp", db.clone(), bus.clone(), relay_interval);
+        outboxes.push(("erp".to_string(), db.clone()));
+        let adapter = Arc::new(keel_erp::ReferenceErp::new(db, relay.waker()));
+        routes.add_service(keel_erp::service::server(adapter).max_decoding_message_size(max_message));
+        relays.push(relay);
+        served.push(ServiceName::Erp);
+    }
+    if target.includes(Target::ProjectSetup) {
+        let db = open_store(&config, ServiceName::ProjectSetup).await?;
+        let downstream = keel_project_setup::Downstream::new(
+            channel(&config, ServiceName::Crm)?,
+            channel(&config, ServiceName::Psa)?,
+            channel(&config, ServiceName::Erp)?,
+            credentials(&config, local.as_ref(), keel_project_setup::SERVICE_NAME)?,
+            call_timeout,
+        );
+        let worker = keel_project_setup::Worker::new(db.clone(), downstream.clone(), Default::default())
+            .with_metrics(metrics.clone());
+        let consumer = Arc::new(keel_project_setup::OpportunityWonConsumer::new(
+            db.clone(),
+            worker.waker(),
+        ));
+        bus.subscribe(keel_project_setup::OpportunityWonConsumer::subscription(), consumer)
+            .await
+            .context("subscribing project setup to crm.opportunity.won")?;
+        let service = keel_project_setup::ProjectSetupGrpcService::new(db, downstream, worker.waker());
+        routes.add_service(keel_project_setup::service::server(service).max_decoding_message_size(max_message));
+        tasks.spawn(named("project-setup worker", worker.run(shutdown.clone())));
+        served.push(ServiceName::ProjectSetup);
+    }
+    if !outboxes.is_empty() {
+        let admin = keel_events::admin::OutboxAdminService::new(outboxes, bus.clone());
+        routes.add_service(keel_events::admin::server(admin).max_decoding_message_size(max_message));
+    }
+    // Relays start once every consumer of this process has subscribed.
+    for relay in relays {
+        tasks.spawn(named("outbox relay", relay.run(shutdown.clone())));
+    }
+
+    let grpc_addr = match grpc_listener {
+        Some(listener) => {
+            for service in &served {
+                health_reporter
+                    .set_service_status(grpc_name(*service), tonic_health::ServingStatus::Serving)
+                    .await;
+            }
+            let reflection = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(keel_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .context("building gRPC reflection")?;
+            routes.add_service(health_service);
+            routes.add_service(reflection);
+            let addr = listener.local_addr()?;
+            let server = tonic::transport::Server::builder()
+                .timeout(Duration::from_secs(30))
+                .layer(GrpcTraceLayer::new(metrics.clone()))
+                .layer(GrpcAuthLayer::new(verifier.clone()))
+                .add_routes(routes.routes())
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    shutdown.clone().cancelled_owned(),
+                );
+            tasks.spawn(named("gRPC server", async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "gRPC server stopped with an error");
+                }
+            }));
+            tracing::info!(grpc.addr = %addr, services = ?served.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "gRPC serving");
+            Some(addr)
+        }
+        None => None,
+    };
+
+    let http_addr = match http_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let checks: Vec<(String, Channel)> = ServiceName::ALL
+                .into_iter()
+                .filter(|s| *s != ServiceName::Crm || target == Target::All)
+                .map(|s| Ok((grpc_name(s).to_string(), channel(&config, s)?)))
+                .collect::<anyhow::Result<_>>()?;
+            let readiness = keel_gateway::Readiness::new(checks);
+            // Every store this process owns was migrated above.
+            readiness.mark_migrated();
+            let options = keel_gateway::GatewayOptions {
+                max_body_bytes: config.limits.http_max_body_bytes,
+                max_depth: config.limits.graphql_max_depth,
+                max_complexity: config.limits.graphql_max_complexity,
+                introspection: config.limits.graphql_introspection,
+            };
+            let pm = keel_experience_project_manager::Backends {
+                psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                timeout: call_timeout,
+            };
+            let ops = keel_experience_operations::Backends {
+                project_setup: keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient::new(
+                    channel(&config, ServiceName::ProjectSetup)?,
+                ),
+                timeout: call_timeout,
+            };
+            let schema = keel_gateway::build_schema(&options, pm, ops);
+            let router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);
+            let stop = shutdown.clone();
+            tasks.spawn(named("HTTP server", async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "HTTP server stopped with an error");
+                }
+            }));
+            tracing::info!(http.addr = %addr, "GraphQL serving");
+            Some(addr)
+        }
+        None => None,
+    };
+
+    Ok(Platform {
+        grpc_addr,
+        http_addr,
+        shutdown,
+        tasks,
+        grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+    })
+}
+
+/// A token for the demo seeding and the start-up hint.
+pub fn admin_token(config: &KeelConfig) -> anyhow::Result<String> {
+    let key = local_key(config)?;
+    Ok(key.issue(
+        &config.auth.issuer,
+        &config.auth.audience,
+        "keel-demo",
+        &[Role::Admin],
+        Duration::from_secs(600),
+    ))
+}

@@ -1,0 +1,228 @@
+//! Starts the real `keel` binary on free ports with a fresh data directory, and talks to it
+//! over real gRPC and HTTP. On SQLite and the in-process bus by default; on PostgreSQL and
+//! NATS JetStream when `KEEL_TEST_DATABASE_URL` and `KEEL_TEST_NATS_URL` are set.
+
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keel_auth::{LocalKey, Role};
+use keel_proto::crm::crm_service_client::CrmServiceClient;
+use keel_proto::erp::erp_service_client::ErpServiceClient;
+use keel_proto::events::outbox_admin_client::OutboxAdminClient;
+use keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient;
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_store::testing::{TempDir, test_database_url, test_nats_url, unique_prefix};
+use serde_json::{Value, json};
+use tonic::Request;
+use tonic::transport::Channel;
+
+pub struct Keel {
+    child: Child,
+    pub data_dir: TempDir,
+    pub prefix: String,
+    pub grpc: String,
+    pub http: String,
+    channel: Channel,
+    key: LocalKey,
+    http_client: reqwest::Client,
+}
+
+impl Drop for Keel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `keel` with the test's stores and bus in its environment.
+pub fn keel_command(data_dir: &Path, prefix: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keel"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn,keel=info")
+        .env("KEEL__SERVER__DATA_DIR", data_dir)
+        .env("KEEL__SERVER__SHUTDOWN_GRACE_SECONDS", "5");
+    if let Some(url) = test_database_url() {
+        command
+            .env("KEEL__DATABASE__URL", url)
+            .env("KEEL__DATABASE__SCHEMA_PREFIX", prefix);
+    }
+    if let Some(url) = test_nats_url() {
+        command
+            .env("KEEL__EVENTS__NATS_URL", url)
+            .env(
+                "KEEL__EVENTS__STREAM_PREFIX",
+                prefix.trim_end_matches('_').to_uppercase(),
+            )
+            .env("KEEL__EVENTS__SUBJECT_PREFIX", prefix.trim_end_matches('_'));
+    }
+    command
+}
+
+impl Keel {
+    /// `keel up --demo` on free ports.
+    pub async fn start() -> Keel {
+        Keel::start_in(TempDir::new(), unique_prefix()).await
+    }
+
+    /// `keel up --demo` over an existing data directory and store prefix (a restart).
+    pub async fn start_in(data_dir: TempDir, prefix: String) -> Keel {
+        let mut child = keel_command(data_dir.path(), &prefix)
+            .args([
+                "up",
+                "--demo",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start keel");
+        let stdout = child.stdout.take().expect("stdout");
+        let (grpc, http) = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let ready = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find(|line| line.starts_with("keel ready:"))
+                .expect("keel printed its ready line");
+            // Keep draining so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            let field = |name: &str| {
+                ready
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .expect("address in ready line")
+                    .to_string()
+            };
+            (field("grpc="), field("http="))
+        })
+        .await
+        .unwrap();
+        let channel = Channel::from_shared(grpc.clone())
+            .unwrap()
+            .connect()
+            .await
+            .expect("gRPC reachable");
+        let key = LocalKey::load_or_create(data_dir.path()).expect("the key keel made");
+        Keel {
+            child,
+            data_dir,
+            prefix,
+            grpc,
+            http,
+            channel,
+            key,
+            http_client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        self.key.issue(
+            "keel-local",
+            "keel",
+            &format!("test-{}", role.as_str()),
+            &[role],
+            Duration::from_secs(600),
+        )
+    }
+
+    pub fn request<T>(&self, role: Role, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {}", self.token(role)).parse().unwrap());
+        request
+    }
+
+    pub fn crm(&self) -> CrmServiceClient<Channel> {
+        CrmServiceClient::new(self.channel.clone())
+    }
+
+    pub fn psa(&self) -> PsaServiceClient<Channel> {
+        PsaServiceClient::new(self.channel.clone())
+    }
+
+    pub fn erp(&self) -> ErpServiceClient<Channel> {
+        ErpServiceClient::new(self.channel.clone())
+    }
+
+    pub fn setup(&self) -> ProjectSetupServiceClient<Channel> {
+        ProjectSetupServiceClient::new(self.channel.clone())
+    }
+
+    pub fn outbox(&self) -> OutboxAdminClient<Channel> {
+        OutboxAdminClient::new(self.channel.clone())
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// POST /graphql as `role` (no token when `None`); the status and the JSON body.
+    pub async fn graphql(&self, role: Option<Role>, query: &str) -> (u16, Value) {
+        let mut request = self
+            .http_client
+            .post(format!("{}/graphql", self.http))
+            .json(&json!({ "query": query }));
+        if let Some(role) = role {
+            request = request.bearer_auth(self.token(role));
+        }
+        let response = request.send().await.expect("HTTP reachable");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http_client
+            .get(format!("{}{path}", self.http))
+            .send()
+            .await
+            .expect("HTTP reachable");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    }
+
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http_client
+    }
+}
+
+/// Polls `check` until it gives a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

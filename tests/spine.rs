@@ -1,0 +1,574 @@
+//! The first flow end to end, through the real binary: a won deal in CRM becomes a PSA
+//! project with its ERP code and budget, visible to the project manager in GraphQL; a deal
+//! that cannot be set up lands in the operations exception list and makes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Keel, eventually};
+use keel_auth::Role;
+use keel_proto::common::{Money, PageRequest};
+use keel_proto::crm::{CreateOpportunityRequest, ListOpportunitiesRequest, MarkOpportunityWonRequest, Opportunity};
+use keel_proto::erp::ListProjectCodesRequest;
+use keel_proto::events::{ListEventsRequest, ReplayEventRequest};
+use keel_proto::projectsetup::{GetSetupRequest, ListSetupsRequest, SetupState};
+use keel_proto::psa::ListProjectsRequest;
+use serde_json::Value;
+use tonic::Code;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+const PROJECTS: &str = r#"{ projectManager { projects { nodes {
+    id name opportunityId status templateId code erpBudgetPosted
+    contractValue { amount currency }
+    budgetBaseline { totalHours total { amount currency } lines { role hours amount { amount currency } } }
+    milestones { name amount { amount currency } dueDate }
+} } } }"#;
+
+const EXCEPTIONS: &str = r#"{ operations { exceptions { nodes {
+    opportunityId opportunityName state exceptionCode exceptionReason exceptionFields
+} } } }"#;
+
+async fn opportunity(keel: &Keel, name: &str) -> Opportunity {
+    let list = ListOpportunitiesRequest {
+        page: Some(PageRequest {
+            page_size: 100,
+            page_token: String::new(),
+        }),
+        stage: 0,
+    };
+    let all = keel
+        .crm()
+        .list_opportunities(keel.request(Role::Admin, list))
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunities;
+    all.into_iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("demo opportunity {name:?}"))
+}
+
+async fn win(keel: &Keel, id: &str) {
+    let request = MarkOpportunityWonRequest {
+        idempotency_key: format!("win-{id}"),
+        id: id.to_string(),
+    };
+    keel.crm()
+        .mark_opportunity_won(keel.request(Role::Admin, request))
+        .await
+        .expect("marked won");
+}
+
+async fn projects(keel: &Keel) -> Vec<Value> {
+    let (status, body) = keel.graphql(Some(Role::ProjectManager), PROJECTS).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["projectManager"]["projects"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn psa_project_count(keel: &Keel) -> usize {
+    let list = ListProjectsRequest {
+        page: Some(PageRequest {
+            page_size: 500,
+            page_token: String::new(),
+        }),
+    };
+    keel.psa()
+        .list_projects(keel.request(Role::Admin, list))
+        .await
+        .unwrap()
+        .into_inner()
+        .projects
+        .len()
+}
+
+async fn erp_code_count(keel: &Keel) -> usize {
+    let list = ListProjectCodesRequest {
+        page: Some(PageRequest {
+            page_size: 500,
+            page_token: String::new(),
+        }),
+    };
+    keel.erp()
+        .list_project_codes(keel.request(Role::Admin, list))
+        .await
+        .unwrap()
+        .into_inner()
+        .project_codes
+        .len()
+}
+
+async fn exception_for(keel: &Keel, opportunity_id: &str) -> Value {
+    eventually(WAIT, || async {
+        let (status, body) = keel.graphql(Some(Role::Operations), EXCEPTIONS).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["operations"]["exceptions"]["nodes"]
+            .as_array()?
+            .iter()
+            .find(|e| e["opportunityId"] == opportunity_id)
+            .cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_won_deal_becomes_a_project_the_project_manager_sees_with_code_and_budget() {
+    let keel = Keel::start().await;
+    let deal = opportunity(&keel, "Northwind S/4 finance rollout").await;
+    win(&keel, &deal.id).await;
+
+    let project = eventually(WAIT, || async {
+        projects(&keel)
+            .await
+            .into_iter()
+            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
+    })
+    .await;
+    assert_eq!(project["name"], "Northwind S/4 finance rollout");
+    assert_eq!(project["status"], "PLANNED");
+    // EMEA fixed-fee ERP work takes the EMEA template over the any-region one.
+    assert_eq!(project["templateId"], "erp-fixed-fee-emea");
+    let code = project["code"].as_str().expect("an ERP project code");
+    assert!(code.starts_with("PRJ-"), "{code}");
+    assert_eq!(
+        project["contractValue"],
+        serde_json::json!({ "amount": "1250000.00", "currency": "EUR" })
+    );
+    assert_eq!(
+        project["budgetBaseline"]["total"],
+        serde_json::json!({ "amount": "1250000.00", "currency": "EUR" })
+    );
+    let lines = project["budgetBaseline"]["lines"].as_array().unwrap();
+    assert!(lines.len() >= 2, "a line per role: {lines:?}");
+    let milestones = project["milestones"].as_array().unwrap();
+    assert!(!milestones.is_empty());
+    let cents = |v: &Value| -> i64 {
+        let text = v["amount"]["amount"].as_str().unwrap();
+        (text.parse::<f64>().unwrap() * 100.0).round() as i64
+    };
+    assert_eq!(
+        milestones.iter().map(cents).sum::<i64>(),
+        125_000_000,
+        "milestones sum to the fee"
+    );
+
+    // The setup records every step as done.
+    let setup = keel
+        .setup()
+        .get_setup(keel.request(
+            Role::Operations,
+            GetSetupRequest {
+                id: String::new(),
+                opportunity_id: deal.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(setup.state, SetupState::Completed as i32);
+    assert_eq!(setup.project_code, code);
+}
+
+#[tokio::test]
+async fn a_deal_missing_fields_lands_in_exceptions_and_makes_no_project() {
+    let keel = Keel::start().await;
+    // The demo's warehouse deal has no close date and no SOW reference.
+    let deal = opportunity(&keel, "Northwind warehouse integration").await;
+    win(&keel, &deal.id).await;
+
+    let exception = exception_for(&keel, &deal.id).await;
+    assert_eq!(exception["state"], "EXCEPTION");
+    assert_eq!(exception["exceptionCode"], "MISSING_FIELD");
+    assert_eq!(
+        exception["exceptionFields"],
+        serde_json::json!(["close_date", "sow_reference"])
+    );
+    assert!(exception["exceptionReason"].as_str().unwrap().contains("sow_reference"));
+    assert_eq!(psa_project_count(&keel).await, 0);
+    assert_eq!(erp_code_count(&keel).await, 0);
+    assert!(projects(&keel).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_deal_no_template_fits_lands_in_exceptions_and_makes_no_project() {
+    let keel = Keel::start().await;
+    let account = opportunity(&keel, "Northwind S/4 finance rollout").await.account_id;
+    let request = CreateOpportunityRequest {
+        idempotency_key: "cloud-1".into(),
+        account_id: account,
+        name: "Northwind cloud landing zone".into(),
+        service_line: "cloud-migration".into(),
+        contract_type: "fixed-fee".into(),
+        region: String::new(),
+        client_tier: String::new(),
+        amount: Some(Money {
+            amount: "90000.00".into(),
+            currency: "EUR".into(),
+        }),
+        close_date: "2026-12-01".into(),
+        sow_reference: "SOW-2026-150".into(),
+    };
+    let deal = keel
+        .crm()
+        .create_opportunity(keel.request(Role::Admin, request))
+        .await
+        .unwrap()
+        .into_inner();
+    win(&keel, &deal.id).await;
+
+    let exception = exception_for(&keel, &deal.id).await;
+    assert_eq!(exception["exceptionCode"], "NO_TEMPLATE");
+    assert!(
+        exception["exceptionReason"]
+            .as_str()
+            .unwrap()
+            .contains("cloud-migration")
+    );
+    assert_eq!(psa_project_count(&keel).await, 0);
+}
+
+#[tokio::test]
+async fn the_same_won_event_delivered_twice_makes_one_project() {
+    let keel = Keel::start().await;
+    let deal = opportunity(&keel, "Contoso claims analytics platform").await;
+    win(&keel, &deal.id).await;
+    eventually(WAIT, || async {
+        projects(&keel)
+            .await
+            .into_iter()
+            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
+    })
+    .await;
+
+    // An operator replays the won event, twice.
+    let listed = keel
+        .outbox()
+        .list_events(keel.request(
+            Role::Operations,
+            ListEventsRequest {
+                event_type: "crm.opportunity.won".into(),
+                limit: 10,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let event = listed
+        .iter()
+        .find(|e| e.aggregate_id == deal.id)
+        .expect("the won event");
+    assert!(event.published);
+    for _ in 0..2 {
+        keel.outbox()
+            .replay_event(keel.request(
+                Role::Operations,
+                ReplayEventRequest {
+                    event_id: event.id.clone(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(psa_project_count(&keel).await, 1);
+    assert_eq!(erp_code_count(&keel).await, 1);
+    let setups = keel
+        .setup()
+        .list_setups(keel.request(
+            Role::Operations,
+            ListSetupsRequest {
+                page_size: 100,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .setups;
+    assert_eq!(setups.len(), 1);
+
+    // Winning it again through CRM emits nothing new either.
+    let again = MarkOpportunityWonRequest {
+        idempotency_key: "win-again".into(),
+        id: deal.id.clone(),
+    };
+    keel.crm()
+        .mark_opportunity_won(keel.request(Role::Admin, again))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(psa_project_count(&keel).await, 1);
+}
+
+#[tokio::test]
+async fn graphql_refuses_callers_without_a_token_or_the_role() {
+    let keel = Keel::start().await;
+    let (status, body) = keel.graphql(None, PROJECTS).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    let response = keel
+        .http_client()
+        .post(format!("{}/graphql", keel.http))
+        .bearer_auth("not.a.jwt")
+        .json(&serde_json::json!({ "query": PROJECTS }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+
+    let (status, body) = keel.graphql(Some(Role::Consultant), PROJECTS).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    assert!(body["data"].is_null() || body["data"]["projectManager"].is_null());
+
+    let (_, body) = keel.graphql(Some(Role::ProjectManager), EXCEPTIONS).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_changes_nothing() {
+    let keel = Keel::start().await;
+    let account = opportunity(&keel, "Northwind S/4 finance rollout").await.account_id;
+    let count = || async {
+        let list = ListOpportunitiesRequest {
+            page: Some(PageRequest {
+                page_size: 500,
+                page_token: String::new(),
+            }),
+            stage: 0,
+        };
+        keel.crm()
+            .list_opportunities(keel.request(Role::Admin, list))
+            .await
+            .unwrap()
+            .into_inner()
+            .opportunities
+            .len()
+    };
+    let before = count().await;
+    let good = CreateOpportunityRequest {
+        idempotency_key: "bad".into(),
+        account_id: account,
+        name: "Valid name".into(),
+        service_line: "erp-deployment".into(),
+        contract_type: "fixed-fee".into(),
+        region: String::new(),
+        client_tier: String::new(),
+        amount: Some(Money {
+            amount: "100.00".into(),
+            currency: "EUR".into(),
+        }),
+        close_date: "2026-12-01".into(),
+        sow_reference: "SOW-1".into(),
+    };
+    type Edit = fn(&mut CreateOpportunityRequest);
+    let table: &[(Edit, &str)] = &[
+        (|r| r.name = "   ".into(), "name"),
+        (
+            |r| {
+                r.amount = Some(Money {
+                    amount: "-100.00".into(),
+                    currency: "EUR".into(),
+                })
+            },
+            "amount.amount",
+        ),
+        (
+            |r| {
+                r.amount = Some(Money {
+                    amount: "100.00".into(),
+                    currency: "XXY".into(),
+                })
+            },
+            "amount.currency",
+        ),
+        (|r| r.account_id = "acct-42".into(), "account_id"),
+    ];
+    for (edit, field) in table {
+        let mut request = good.clone();
+        edit(&mut request);
+        let status = keel
+            .crm()
+            .create_opportunity(keel.request(Role::Admin, request))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(keel_core::Error::from(status).field_violations()[0].field, *field);
+    }
+    // A malformed id when winning.
+    let status = keel
+        .crm()
+        .mark_opportunity_won(keel.request(
+            Role::Admin,
+            MarkOpportunityWonRequest {
+                idempotency_key: "k".into(),
+                id: "42".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(keel_core::Error::from(status).field_violations()[0].field, "id");
+    // An oversized gRPC request.
+    let mut huge = good.clone();
+    huge.name = "n".repeat(2 * 1024 * 1024);
+    let status = keel
+        .crm()
+        .create_opportunity(keel.request(Role::Admin, huge))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    assert_eq!(count().await, before);
+
+    // An oversized GraphQL request.
+    let padding = " ".repeat(1024 * 1024);
+    let response = keel
+        .http_client()
+        .post(format!("{}/graphql", keel.http))
+        .bearer_auth(keel.token(Role::ProjectManager))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"query": "{{ __typename }}{padding}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_reflection_answer() {
+    let keel = Keel::start().await;
+    assert_eq!(keel.get("/healthz").await.0, 200);
+    let ready = eventually(WAIT, || async { (keel.get("/readyz").await.0 == 200).then_some(()) }).await;
+    let () = ready;
+    keel.graphql(Some(Role::ProjectManager), PROJECTS).await;
+    let (status, metrics) = keel.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("keel_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("keel_grpc_requests_total"), "{metrics}");
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(keel.channel());
+    for service in [
+        "keel.crm.v1.CrmService",
+        "keel.psa.v1.PsaService",
+        "keel.erp.v1.ErpService",
+        "keel.projectsetup.v1.ProjectSetupService",
+    ] {
+        let answer = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{service}: {e}"))
+            .into_inner();
+        assert_eq!(
+            answer.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_keel_cleanly_and_a_restart_keeps_every_record() {
+    let mut keel = Keel::start().await;
+    let deal = opportunity(&keel, "Fabrikam ERP phase 1").await;
+    win(&keel, &deal.id).await;
+    eventually(WAIT, || async {
+        projects(&keel)
+            .await
+            .into_iter()
+            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
+    })
+    .await;
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &keel.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = keel
+        .wait_exit(Duration::from_secs(15))
+        .expect("keel stops within its grace period");
+    assert!(status.success(), "{status:?}");
+
+    // Same data directory and stores: the project is still there, and seeding again
+    // added nothing.
+    let data_dir = std::mem::replace(&mut keel.data_dir, keel_store::testing::TempDir::new());
+    let prefix = keel.prefix.clone();
+    drop(keel);
+    let keel = Keel::start_in(data_dir, prefix).await;
+    let found = projects(&keel).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["opportunityId"], deal.id.as_str());
+    let list = ListOpportunitiesRequest {
+        page: Some(PageRequest {
+            page_size: 500,
+            page_token: String::new(),
+        }),
+        stage: 0,
+    };
+    let opportunities = keel
+        .crm()
+        .list_opportunities(keel.request(Role::Admin, list))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(opportunities.opportunities.len(), 4, "seeding twice adds nothing");
+}
+
+#[tokio::test]
+async fn keel_token_signs_with_the_embedded_key_and_names_bad_roles() {
+    let data_dir = keel_store::testing::TempDir::new();
+    let output = common::keel_command(data_dir.path(), "unused_")
+        .args(["token", "--role", "finance", "--sub", "fran"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = String::from_utf8(output.stdout).unwrap();
+    let key = keel_auth::LocalKey::load_or_create(data_dir.path()).unwrap();
+    let verifier = keel_auth::Verifier::new(keel_auth::VerifierConfig {
+        issuer: "keel-local".into(),
+        audience: "keel".into(),
+        leeway_seconds: 0,
+        keys: key.key_source(),
+    })
+    .await
+    .unwrap();
+    let identity = verifier.verify(token.trim()).unwrap();
+    assert_eq!(
+        (identity.subject.as_str(), identity.roles.as_slice()),
+        ("fran", [Role::Finance].as_slice())
+    );
+
+    let output = common::keel_command(data_dir.path(), "unused_")
+        .args(["token", "--role", "boss", "--sub", "x"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--role"));
+
+    let output = common::keel_command(data_dir.path(), "unused_")
+        .env("KEEL__AUTH__MODE", "jwks")
+        .env("KEEL__AUTH__ALGORITHM", "RS256")
+        .env("KEEL__AUTH__JWKS_URL", "https://idp.example.com/.well-known/jwks.json")
+        .env("KEEL__AUTH__SERVICE_TOKEN", "service-token")
+        .args(["token", "--role", "finance", "--sub", "fran"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("embedded key"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
