@@ -269,7 +269,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
 
     if target.includes(Target::Crm) {
         let db = open_store(&config, ServiceName::Crm).await?;
-        let relay = Relay::new("crm", db.clone(), bus.clone(), relay_interval);
+        let relay = Relay::new("crm", db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
         outboxes.push(("crm".to_string(), db.clone()));
         let adapter = Arc::new(keel_crm::ReferenceCrm::new(db, relay.waker()));
         routes.add_service(keel_crm::service::server(adapter).max_decoding_message_size(max_message));
@@ -278,7 +278,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     }
     if target.includes(Target::Psa) {
         let db = open_store(&config, ServiceName::Psa).await?;
-        let relay = Relay::new("psa", db.clone(), bus.clone(), relay_interval);
+        let relay = Relay::new("psa", db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
         outboxes.push(("psa".to_string(), db.clone()));
         let adapter = Arc::new(keel_psa::ReferencePsa::new(db, relay.waker()));
         routes.add_service(keel_psa::service::server(adapter).max_decoding_message_size(max_message));
@@ -287,7 +287,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     }
     if target.includes(Target::Erp) {
         let db = open_store(&config, ServiceName::Erp).await?;
-        let relay = Relay::new("erp", db.clone(), bus.clone(), relay_interval);
+        let relay = Relay::new("erp", db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
         outboxes.push(("erp".to_string(), db.clone()));
         let adapter = Arc::new(keel_erp::ReferenceErp::new(db, relay.waker()));
         routes.add_service(keel_erp::service::server(adapter).max_decoding_message_size(max_message));

@@ -72,40 +72,19 @@ impl Keel {
 
     /// `keel up --demo` over an existing data directory and store prefix (a restart).
     pub async fn start_in(data_dir: TempDir, prefix: String) -> Keel {
-        let mut child = keel_command(data_dir.path(), &prefix)
-            .args([
+        let command = keel_command(data_dir.path(), &prefix);
+        let (child, grpc, http) = spawn_ready(
+            command,
+            &[
                 "up",
                 "--demo",
                 "--grpc-addr",
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start keel");
-        let stdout = child.stdout.take().expect("stdout");
-        let (grpc, http) = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let ready = lines
-                .by_ref()
-                .map_while(Result::ok)
-                .find(|line| line.starts_with("keel ready:"))
-                .expect("keel printed its ready line");
-            // Keep draining so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            let field = |name: &str| {
-                ready
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix(name))
-                    .expect("address in ready line")
-                    .to_string()
-            };
-            (field("grpc="), field("http="))
-        })
-        .await
-        .unwrap();
+            ],
+        )
+        .await;
         let channel = Channel::from_shared(grpc.clone())
             .unwrap()
             .connect()
@@ -224,5 +203,48 @@ where
         }
         assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `keel <args>` and waits for its ready line; returns the child and its gRPC and HTTP
+/// URLs (`-` when the target serves none).
+pub async fn spawn_ready(mut command: Command, args: &[&str]) -> (Child, String, String) {
+    let mut child = command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start keel");
+    let stdout = child.stdout.take().expect("stdout");
+    let (grpc, http) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("keel ready:"))
+            .expect("keel printed its ready line");
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let field = |name: &str| {
+            ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .expect("address in ready line")
+                .to_string()
+        };
+        (field("grpc="), field("http="))
+    })
+    .await
+    .unwrap();
+    (child, grpc, http)
+}
+
+/// Kills a child process when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -26,6 +26,7 @@ pub struct Relay {
     service: String,
     interval: Duration,
     wake: Arc<Notify>,
+    metrics: Option<keel_telemetry::Metrics>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -44,7 +45,14 @@ impl Relay {
             service: service.to_string(),
             interval,
             wake: Arc::new(Notify::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts published events in these metrics.
+    pub fn with_metrics(mut self, metrics: keel_telemetry::Metrics) -> Relay {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// A handle that wakes the relay at once; services call `notify_one()` after a commit
@@ -83,6 +91,9 @@ impl Relay {
                             .await
                             .map_err(keel_store::db_error)?;
                         published += 1;
+                        if let Some(metrics) = &self.metrics {
+                            metrics.record_event_published(&event.event_type);
+                        }
                         tracing::debug!(service = %self.service, event.id = %event.id, event.type = %event.event_type, "event relayed");
                     }
                     Err(e) => {

@@ -312,7 +312,7 @@ impl CrmAdapter for ReferenceCrm {
                     )
                     .await?;
                     let won = opportunity_to_proto(&row)?;
-                    let event = EventEnvelope::new(
+                    let mut event = EventEnvelope::new(
                         OPPORTUNITY_WON,
                         SERVICE_NAME,
                         &row.id,
@@ -320,6 +320,8 @@ impl CrmAdapter for ReferenceCrm {
                             opportunity: Some(won.clone()),
                         },
                     );
+                    // The consumer's work joins this request's trace.
+                    keel_telemetry::inject_headers(&tracing::Span::current(), &mut event.headers);
                     outbox::enqueue(txn, &event).await?;
                     Ok(won)
                 })

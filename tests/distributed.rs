@@ -1,0 +1,183 @@
+//! Distributed mode: each service its own `keel run --target` process, finding the others by
+//! configuration and carrying events on NATS JetStream. Needs a NATS server, so it runs where
+//! `KEEL_TEST_NATS_URL` is set (`.ci/run` sets it); stores are PostgreSQL schemas when
+//! `KEEL_TEST_DATABASE_URL` is set, else one SQLite directory per process.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{KillOnDrop, eventually, keel_command, spawn_ready};
+use keel_auth::{LocalKey, Role};
+use keel_proto::common::Money;
+use keel_proto::crm::crm_service_client::CrmServiceClient;
+use keel_proto::crm::{CreateAccountRequest, CreateOpportunityRequest, MarkOpportunityWonRequest};
+use keel_proto::psa::UpsertDeliveryTemplateRequest;
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_store::testing::{TempDir, test_nats_url, unique_prefix};
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// The key every process of this test shares (what a Secret holds in a deployment).
+const SHARED_KEY: &str = "distributed-test-key-shared-by-every-service-0123456789";
+
+struct Service {
+    _process: KillOnDrop,
+    _data_dir: TempDir,
+    grpc: String,
+    http: String,
+}
+
+async fn run(target: &str, prefix: &str, env: &[(&str, String)]) -> Service {
+    let data_dir = TempDir::new();
+    let mut command = keel_command(data_dir.path(), prefix);
+    command.env("KEEL__AUTH__LOCAL_KEY", SHARED_KEY);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let (child, grpc, http) = spawn_ready(
+        command,
+        &[
+            "run",
+            "--target",
+            target,
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    Service {
+        _process: KillOnDrop(child),
+        _data_dir: data_dir,
+        grpc,
+        http,
+    }
+}
+
+fn authorized<T>(message: T) -> Request<T> {
+    let key = LocalKey::from_bytes(SHARED_KEY.as_bytes().to_vec()).unwrap();
+    let token = key.issue("keel-local", "keel", "ada", &[Role::Admin], Duration::from_secs(600));
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
+    if test_nats_url().is_none() {
+        eprintln!("distributed test needs NATS: set KEEL_TEST_NATS_URL (.ci/run does); not run here");
+        return;
+    }
+    let prefix = unique_prefix();
+    let crm = run("crm", &prefix, &[]).await;
+    let psa = run("psa", &prefix, &[]).await;
+    let erp = run("erp", &prefix, &[]).await;
+    assert_eq!(crm.http, "-", "a system API serves no GraphQL");
+    let setup = run(
+        "project-setup",
+        &prefix,
+        &[
+            ("KEEL__SERVICES__CRM", crm.grpc.clone()),
+            ("KEEL__SERVICES__PSA", psa.grpc.clone()),
+            ("KEEL__SERVICES__ERP", erp.grpc.clone()),
+        ],
+    )
+    .await;
+    let gateway = run(
+        "gateway",
+        &prefix,
+        &[
+            ("KEEL__SERVICES__PSA", psa.grpc.clone()),
+            ("KEEL__SERVICES__ERP", erp.grpc.clone()),
+            ("KEEL__SERVICES__PROJECT_SETUP", setup.grpc.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(gateway.grpc, "-", "the gateway serves no gRPC");
+
+    let mut psa_client =
+        PsaServiceClient::new(Channel::from_shared(psa.grpc.clone()).unwrap().connect().await.unwrap());
+    for template in keel_psa::demo::templates() {
+        let request = UpsertDeliveryTemplateRequest {
+            idempotency_key: format!("seed-{}", template.id),
+            template: Some(template),
+        };
+        psa_client.upsert_delivery_template(authorized(request)).await.unwrap();
+    }
+    let mut crm_client =
+        CrmServiceClient::new(Channel::from_shared(crm.grpc.clone()).unwrap().connect().await.unwrap());
+    let account = crm_client
+        .create_account(authorized(CreateAccountRequest {
+            idempotency_key: "acct".into(),
+            name: "Northwind Logistics GmbH".into(),
+            tier: "enterprise".into(),
+            region: "emea".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let deal = crm_client
+        .create_opportunity(authorized(CreateOpportunityRequest {
+            idempotency_key: "opp".into(),
+            account_id: account.id,
+            name: "Northwind S/4 finance rollout".into(),
+            service_line: "erp-deployment".into(),
+            contract_type: "fixed-fee".into(),
+            region: String::new(),
+            client_tier: String::new(),
+            amount: Some(Money {
+                amount: "1250000.00".into(),
+                currency: "EUR".into(),
+            }),
+            close_date: "2026-11-20".into(),
+            sow_reference: "SOW-2026-118".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    crm_client
+        .mark_opportunity_won(authorized(MarkOpportunityWonRequest {
+            idempotency_key: "won".into(),
+            id: deal.id.clone(),
+        }))
+        .await
+        .unwrap();
+
+    let client = reqwest::Client::new();
+    let key = LocalKey::from_bytes(SHARED_KEY.as_bytes().to_vec()).unwrap();
+    let token = key.issue(
+        "keel-local",
+        "keel",
+        "pat",
+        &[Role::ProjectManager],
+        Duration::from_secs(600),
+    );
+    let project = eventually(Duration::from_secs(30), || async {
+        let body: serde_json::Value = client
+            .post(format!("{}/graphql", gateway.http))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "query": "{ projectManager { projects { nodes { opportunityId code erpBudgetPosted templateId } } } }" }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        body["data"]["projectManager"]["projects"]["nodes"]
+            .as_array()?
+            .iter()
+            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
+            .cloned()
+    })
+    .await;
+    assert_eq!(project["templateId"], "erp-fixed-fee-emea");
+    assert!(project["code"].as_str().unwrap().starts_with("PRJ-"));
+
+    // The gateway is ready only once the services it calls answer their health checks.
+    let ready = client.get(format!("{}/readyz", gateway.http)).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
