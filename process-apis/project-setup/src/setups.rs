@@ -230,6 +230,9 @@ pub async fn advance<C: ConnectionTrait>(
 ) -> Result<entity::Model, Error> {
     let mut next = row.clone();
     next.step = advance.step.to_string();
+    // Attempts and the retry note belong to the step just finished.
+    next.attempts = 0;
+    next.exception_reason = None;
     if let Some(t) = advance.template_id {
         next.template_id = t;
     }

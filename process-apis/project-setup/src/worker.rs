@@ -101,12 +101,16 @@ impl Worker {
         let now = Utc::now();
         let due = setups::due(&self.db, now, 20).await?;
         let mut taken = 0;
-        for row in due {
+        for mut row in due {
             let until =
                 now + chrono::Duration::from_std(self.options.lease).unwrap_or_else(|_| chrono::Duration::seconds(60));
             if !setups::claim(&self.db, &row.id, &self.owner, now, until).await? {
                 continue;
             }
+            // The row was read before the claim; each step saves it whole, so it must carry
+            // the lease, or the first step would release it while this worker still drives.
+            row.lease_owner = Some(self.owner.clone());
+            row.lease_until = Some(until);
             taken += 1;
             self.drive(row).await;
         }
@@ -139,6 +143,7 @@ impl Worker {
                     let attempts = row.attempts.max(0) as u32 + 1;
                     if attempts >= self.options.max_attempts {
                         let reason = format!("step {current_step} failed {attempts} times; last error: {error}");
+                        row.attempts = row.attempts.max(0) + 1;
                         self.fail(&row, "RETRIES_EXHAUSTED", &reason, &[]).await;
                     } else {
                         let delay = self.backoff(attempts);
