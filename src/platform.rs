@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::ValueEnum;
 use keel_auth::{
     GrpcAuthLayer, JwksAlgorithm, KeySource, LocalKey, Role, ServiceCredentials, Verifier, VerifierConfig,
 };
@@ -229,9 +230,61 @@ fn channel(config: &KeelConfig, service: ServiceName) -> anyhow::Result<Channel>
         .connect_lazy())
 }
 
+/// The services a target calls over gRPC.
+fn calls(target: Target) -> &'static [ServiceName] {
+    match target {
+        Target::ProjectSetup => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
+        Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
+        _ => &[],
+    }
+}
+
+/// Refuses a distributed target whose configuration would make it fail quietly: services
+/// that exchange events need NATS, and a service must know where the services it calls are.
+fn check_distributed(config: &KeelConfig, target: Target) -> anyhow::Result<()> {
+    if target == Target::All {
+        return Ok(());
+    }
+    let name = target
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    if target != Target::Gateway && config.events.nats_url.is_none() {
+        bail!(
+            "events.nats_url is required for `keel run --target {name}`: services in separate processes exchange \
+             events through NATS JetStream (KEEL__EVENTS__NATS_URL)"
+        );
+    }
+    for service in calls(target) {
+        let configured = match service {
+            ServiceName::Crm => &config.services.crm,
+            ServiceName::Psa => &config.services.psa,
+            ServiceName::Erp => &config.services.erp,
+            ServiceName::ProjectSetup => &config.services.project_setup,
+        };
+        if configured.is_none() {
+            bail!(
+                "services.{key} is required for `keel run --target {name}`: the gRPC URL of the {service} service \
+                 (KEEL__SERVICES__{upper})",
+                key = service.config_key(),
+                service = service.as_str(),
+                upper = service.config_key().to_uppercase(),
+            );
+        }
+    }
+    if config.auth.mode == AuthMode::Local && config.auth.local_key.is_none() {
+        tracing::warn!(
+            "auth.local_key is not set: this process signs and checks tokens with the key under its own data \
+             directory, which other processes do not share"
+        );
+    }
+    Ok(())
+}
+
 /// Starts `target`. Listeners are bound before anything else, so a port of 0 in the
 /// configuration is replaced by the port actually taken.
 pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Platform> {
+    check_distributed(&config, target)?;
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let metrics = Metrics::new();
@@ -338,8 +391,15 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .build_v1()
                 .context("building gRPC reflection")?;
+            // Older clients (grpcurl before 1.8.8, many GUIs) speak only v1alpha.
+            let reflection_alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(keel_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()
+                .context("building gRPC reflection")?;
             routes.add_service(health_service);
             routes.add_service(reflection);
+            routes.add_service(reflection_alpha);
             let addr = listener.local_addr()?;
             let server = tonic::transport::Server::builder()
                 .timeout(Duration::from_secs(30))

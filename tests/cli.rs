@@ -100,3 +100,50 @@ fn schema_prints_the_role_views() {
     assert!(sdl.contains("projectManager"), "{sdl}");
     assert!(sdl.contains("operations"), "{sdl}");
 }
+
+#[test]
+fn a_service_run_alone_refuses_a_configuration_that_would_fail_quietly() {
+    let data_dir = TempDir::new();
+    let run = |extra: &[(&str, &str)], target: &str| {
+        let mut command = common::keel_command(data_dir.path(), &unique_prefix());
+        command.env_remove("KEEL__EVENTS__NATS_URL");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command
+            .args([
+                "run",
+                "--target",
+                target,
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let status = wait_or_kill(&mut child, Duration::from_secs(20));
+        let mut stderr = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        (status, stderr)
+    };
+    let (status, stderr) = run(&[], "crm");
+    assert!(matches!(status, Some(s) if !s.success()), "crm without NATS started");
+    assert!(stderr.contains("events.nats_url"), "{stderr}");
+
+    let nats = [("KEEL__EVENTS__NATS_URL", "nats://127.0.0.1:1")];
+    let (status, stderr) = run(&nats, "project-setup");
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "project-setup without endpoints started"
+    );
+    assert!(stderr.contains("services.crm"), "{stderr}");
+
+    let (status, stderr) = run(&[], "gateway");
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "gateway without endpoints started"
+    );
+    assert!(stderr.contains("services.psa"), "{stderr}");
+}

@@ -30,6 +30,7 @@ pub(crate) struct AppState {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) metrics: Metrics,
     pub(crate) readiness: Readiness,
+    pub(crate) max_body_bytes: usize,
 }
 
 /// The gateway's routes:
@@ -54,6 +55,7 @@ pub fn router(
         verifier,
         metrics: metrics.clone(),
         readiness,
+        max_body_bytes: options.max_body_bytes,
     };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -75,8 +77,14 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
     };
     let body = match Bytes::from_request(request, &state).await {
         Ok(body) => body,
-        // 413 past the body limit.
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "the request body is larger than the limit of {} bytes",
+                state.max_body_bytes
+            );
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadUserInput, &message);
+        }
+        Err(rejection) => return error_response(rejection.status(), ErrorCode::BadUserInput, &rejection.body_text()),
     };
     let query: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(query) => query,
@@ -87,10 +95,13 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
 
 /// HTTP 400 with a GraphQL-shaped body.
 fn bad_request(message: &str) -> Response {
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadUserInput.as_str() } }]
-    });
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, message)
+}
+
+/// An HTTP error with a GraphQL-shaped body, so clients read every refusal the same way.
+fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn graphiql() -> Html<String> {

@@ -369,6 +369,15 @@ async fn a_body_over_the_limit_is_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let refusal: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        refusal["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refusal}"
+    );
+    assert!(
+        refusal["errors"][0]["message"].as_str().unwrap().contains("limit"),
+        "{refusal}"
+    );
 
     let (status, body) = gateway
         .graphql(Some(&token(&[Role::Operations])), "{ __typename }")

@@ -76,7 +76,7 @@ impl Downstream {
             .await;
         match answer {
             Ok(setup) => Ok(Some(setup)),
-            Err(Error::NotFound { .. }) => Ok(None),
+            Err(Error::NotFound(_)) => Ok(None),
             Err(other) => Err(other),
         }
     }

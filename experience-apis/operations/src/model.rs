@@ -33,7 +33,7 @@ pub struct Setup {
     /// The ERP project code, once opened.
     pub project_code: Option<String>,
     /// Why the setup stopped, machine-readable: MISSING_FIELD, NO_TEMPLATE, INVALID_FIELD,
-    /// DOWNSTREAM_REJECTED.
+    /// DOWNSTREAM_REJECTED, RETRIES_EXHAUSTED.
     pub exception_code: Option<String>,
     /// Why the setup stopped, in words.
     pub exception_reason: Option<String>,

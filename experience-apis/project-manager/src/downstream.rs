@@ -102,7 +102,7 @@ impl<'a> Downstream<'a> {
 fn none_if_not_found<T>(answer: Result<T, Error>) -> Result<Option<T>, Error> {
     match answer {
         Ok(found) => Ok(Some(found)),
-        Err(Error::NotFound { .. }) => Ok(None),
+        Err(Error::NotFound(_)) => Ok(None),
         Err(other) => Err(other),
     }
 }

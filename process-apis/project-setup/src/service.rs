@@ -87,7 +87,7 @@ impl ProjectSetupService for ProjectSetupGrpcService {
         v.finish()?;
         let opportunity_id = opportunity_id.ok_or_else(|| Error::invalid("opportunity_id", "is required"))?;
         let opportunity = match self.downstream.get_opportunity(&opportunity_id.to_string()).await {
-            Err(Error::NotFound { .. }) => {
+            Err(Error::NotFound(_)) => {
                 return Err(
                     Error::invalid("opportunity_id", format!("CRM has no opportunity {opportunity_id}")).into(),
                 );

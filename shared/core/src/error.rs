@@ -82,8 +82,9 @@ pub enum Error {
     /// Input that breaks a rule; names every field at fault.
     #[error("invalid input: {}", join(.0))]
     InvalidInput(Vec<FieldViolation>),
-    #[error("{what} {id} was not found")]
-    NotFound { what: &'static str, id: String },
+    /// The record does not exist; the message names it (see [`Error::not_found`]).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
     /// The record is not in a state that allows the operation.
@@ -96,8 +97,9 @@ pub enum Error {
     /// A dependency is down or timed out; the call may be retried.
     #[error("{0}")]
     Unavailable(String),
-    /// The adapter behind a system API cannot do this operation.
-    #[error("{0} is not supported by this adapter")]
+    /// The adapter behind a system API cannot do this operation (see
+    /// [`Error::not_supported`]).
+    #[error("{0}")]
     NotSupported(String),
     /// A fault inside Keel. The cause is logged, never shown to a caller.
     #[error("internal error")]
@@ -118,8 +120,14 @@ impl Error {
         Error::InvalidInput(vec![FieldViolation::new(field, description)])
     }
 
-    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Error::NotFound { what, id: id.into() }
+    /// `<what> <id> was not found`.
+    pub fn not_found(what: &str, id: impl Into<String>) -> Self {
+        Error::NotFound(format!("{what} {} was not found", id.into()))
+    }
+
+    /// `<operation> is not supported by this adapter`.
+    pub fn not_supported(operation: &str) -> Self {
+        Error::NotSupported(format!("{operation} is not supported by this adapter"))
     }
 
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -129,7 +137,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::InvalidInput(_) => ErrorCode::BadUserInput,
-            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::NotFound(_) => ErrorCode::NotFound,
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
@@ -184,7 +192,7 @@ impl From<Error> for Status {
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            Error::NotFound { .. } => Status::not_found(message),
+            Error::NotFound(_) => Status::not_found(message),
             Error::AlreadyExists(_) => Status::already_exists(message),
             Error::FailedPrecondition(_) => Status::failed_precondition(message),
             Error::Unauthenticated(_) => Status::unauthenticated(message),
@@ -217,10 +225,7 @@ impl From<Status> for Error {
                     Error::InvalidInput(violations)
                 }
             }
-            Code::NotFound => Error::NotFound {
-                what: "record",
-                id: message,
-            },
+            Code::NotFound => Error::NotFound(message),
             Code::AlreadyExists => Error::AlreadyExists(message),
             Code::FailedPrecondition | Code::Aborted => Error::FailedPrecondition(message),
             Code::Unauthenticated => Error::Unauthenticated(message),
@@ -241,11 +246,7 @@ impl async_graphql::ErrorExtensions for Error {
         let error = self;
         error.log_if_internal();
         let code = error.code();
-        let message = match error {
-            // A downstream NOT_FOUND already carries its own sentence.
-            Error::NotFound { what: "record", id } => id.clone(),
-            other => other.public_message(),
-        };
+        let message = error.public_message();
         let violations = error.field_violations().to_vec();
         async_graphql::ErrorExtensions::extend_with(async_graphql::Error::new(message), |_, ext| {
             ext.set("code", code.as_str());
@@ -340,6 +341,15 @@ mod tests {
         assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
         let json = serde_json::to_value(ext.get("fieldViolations").unwrap()).unwrap();
         assert_eq!(json[0]["field"], "amount");
+    }
+
+    #[test]
+    fn a_downstream_message_is_passed_on_once() {
+        let status = Status::from(Error::not_found("project", "p1"));
+        let back = Error::from(status);
+        assert_eq!(back.to_string(), "project p1 was not found");
+        let back = Error::from(Status::from(Error::not_supported("invoices")));
+        assert_eq!(back.to_string(), "invoices is not supported by this adapter");
     }
 
     #[test]

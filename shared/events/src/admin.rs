@@ -65,7 +65,7 @@ impl OutboxAdmin for OutboxAdminService {
                     .into());
                 }
                 let event = outbox::to_envelope(&row)?;
-                self.bus.publish(&event).await?;
+                self.bus.republish(&event).await?;
                 tracing::info!(event.id = %id, event.type = %row.event_type, operator = %caller.subject, "event replayed");
                 return Ok(Response::new(ReplayEventResponse {
                     event_id: id,

@@ -29,6 +29,13 @@ pub struct SubscriptionSpec {
 pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), Error>;
 
+    /// Publishes an event again on an operator's request. Unlike [`Bus::publish`], the bus
+    /// must not drop it as a duplicate of the first publish; consumers still dedupe by event
+    /// id, so a replay reaches a consumer that missed the event and changes nothing elsewhere.
+    async fn republish(&self, event: &EventEnvelope) -> Result<(), Error> {
+        self.publish(event).await
+    }
+
     /// Starts delivering matching events to `handler` until the bus is dropped or shut down.
     async fn subscribe(&self, spec: SubscriptionSpec, handler: Arc<dyn EventHandler>) -> Result<(), Error>;
 

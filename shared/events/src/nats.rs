@@ -94,6 +94,22 @@ impl NatsBus {
         )
     }
 
+    async fn send(&self, event: &EventEnvelope, message_id: &str) -> Result<(), Error> {
+        self.stream_for(&event.event_type).await?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
+        for (name, value) in &event.headers {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        let ack = self
+            .context
+            .publish_with_headers(self.subject(&event.event_type), headers, event.to_bytes().into())
+            .await
+            .map_err(|e| unavailable("publish", e))?;
+        ack.await.map_err(|e| unavailable("publish ack", e))?;
+        Ok(())
+    }
+
     async fn stream_for(&self, event_type: &str) -> Result<stream::Stream, Error> {
         let family = family(event_type);
         self.context
@@ -112,19 +128,13 @@ impl NatsBus {
 #[async_trait]
 impl Bus for NatsBus {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), Error> {
-        self.stream_for(&event.event_type).await?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, event.id.to_string().as_str());
-        for (name, value) in &event.headers {
-            headers.insert(name.as_str(), value.as_str());
-        }
-        let ack = self
-            .context
-            .publish_with_headers(self.subject(&event.event_type), headers, event.to_bytes().into())
+        self.send(event, &event.id.to_string()).await
+    }
+
+    async fn republish(&self, event: &EventEnvelope) -> Result<(), Error> {
+        // A fresh message id, or the stream would drop the replay inside its duplicate window.
+        self.send(event, &format!("{}-replay-{}", event.id, uuid::Uuid::new_v4().simple()))
             .await
-            .map_err(|e| unavailable("publish", e))?;
-        ack.await.map_err(|e| unavailable("publish ack", e))?;
-        Ok(())
     }
 
     async fn subscribe(&self, spec: SubscriptionSpec, handler: Arc<dyn EventHandler>) -> Result<(), Error> {
