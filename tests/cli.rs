@@ -99,6 +99,12 @@ fn schema_prints_the_role_views() {
     let sdl = String::from_utf8_lossy(&output.stdout);
     assert!(sdl.contains("projectManager"), "{sdl}");
     assert!(sdl.contains("operations"), "{sdl}");
+    // The published schema for frontend developers is what the binary serves.
+    let published = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.graphql")).unwrap();
+    assert!(
+        published == sdl,
+        "docs/schema.graphql is stale: run `cargo run -- schema > docs/schema.graphql`"
+    );
 }
 
 #[test]

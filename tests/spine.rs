@@ -71,6 +71,17 @@ async fn projects(keel: &Keel) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Waits until the project manager sees the deal's project with its ERP budget posted.
+async fn set_up_project(keel: &Keel, opportunity_id: &str) -> Value {
+    eventually(WAIT, || async {
+        projects(keel)
+            .await
+            .into_iter()
+            .find(|p| p["opportunityId"] == opportunity_id && p["erpBudgetPosted"] == true)
+    })
+    .await
+}
+
 async fn psa_project_count(keel: &Keel) -> usize {
     let list = ListProjectsRequest {
         page: Some(PageRequest {
@@ -122,13 +133,7 @@ async fn a_won_deal_becomes_a_project_the_project_manager_sees_with_code_and_bud
     let deal = opportunity(&keel, "Northwind S/4 finance rollout").await;
     win(&keel, &deal.id).await;
 
-    let project = eventually(WAIT, || async {
-        projects(&keel)
-            .await
-            .into_iter()
-            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
-    })
-    .await;
+    let project = set_up_project(&keel, &deal.id).await;
     assert_eq!(project["name"], "Northwind S/4 finance rollout");
     assert_eq!(project["status"], "PLANNED");
     // EMEA fixed-fee ERP work takes the EMEA template over the any-region one.
@@ -237,13 +242,7 @@ async fn the_same_won_event_delivered_twice_makes_one_project() {
     let keel = Keel::start().await;
     let deal = opportunity(&keel, "Contoso claims analytics platform").await;
     win(&keel, &deal.id).await;
-    eventually(WAIT, || async {
-        projects(&keel)
-            .await
-            .into_iter()
-            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
-    })
-    .await;
+    set_up_project(&keel, &deal.id).await;
 
     // An operator replays the won event, twice.
     let listed = keel
@@ -483,13 +482,7 @@ async fn sigterm_stops_keel_cleanly_and_a_restart_keeps_every_record() {
     let mut keel = Keel::start().await;
     let deal = opportunity(&keel, "Fabrikam ERP phase 1").await;
     win(&keel, &deal.id).await;
-    eventually(WAIT, || async {
-        projects(&keel)
-            .await
-            .into_iter()
-            .find(|p| p["opportunityId"] == deal.id.as_str() && p["erpBudgetPosted"] == true)
-    })
-    .await;
+    set_up_project(&keel, &deal.id).await;
 
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &keel.pid().to_string()])

@@ -102,8 +102,7 @@ impl Worker {
         let due = setups::due(&self.db, now, 20).await?;
         let mut taken = 0;
         for mut row in due {
-            let until =
-                now + chrono::Duration::from_std(self.options.lease).unwrap_or_else(|_| chrono::Duration::seconds(60));
+            let until = now + self.lease();
             if !setups::claim(&self.db, &row.id, &self.owner, now, until).await? {
                 continue;
             }
@@ -193,11 +192,19 @@ impl Worker {
         }
     }
 
+    /// Records a finished step and renews this worker's lease, so a long setup is not taken
+    /// over by another replica between steps.
     async fn advance(&self, row: &SetupRow, advance: Advance) -> Result<SetupRow, Error> {
+        let mut renewed = row.clone();
+        renewed.lease_until = Some(Utc::now() + self.lease());
         let txn = keel_store::begin_write(&self.db).await?;
-        let next = setups::advance(&txn, row, advance).await?;
+        let next = setups::advance(&txn, &renewed, advance).await?;
         txn.commit().await.map_err(keel_store::db_error)?;
         Ok(next)
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.options.lease).unwrap_or_else(|_| chrono::Duration::seconds(60))
     }
 
     fn key(row: &SetupRow, step: &str) -> String {
