@@ -358,10 +358,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         );
         let worker = keel_project_setup::Worker::new(db.clone(), downstream.clone(), Default::default())
             .with_metrics(metrics.clone());
-        let consumer = Arc::new(keel_project_setup::OpportunityWonConsumer::new(
-            db.clone(),
-            worker.waker(),
-        ));
+        let consumer = Arc::new(
+            keel_project_setup::OpportunityWonConsumer::new(db.clone(), worker.waker()).with_metrics(metrics.clone()),
+        );
         bus.subscribe(keel_project_setup::OpportunityWonConsumer::subscription(), consumer)
             .await
             .context("subscribing project setup to crm.opportunity.won")?;

@@ -455,6 +455,22 @@ async fn health_readiness_metrics_and_reflection_answer() {
     assert!(metrics.contains("keel_http_requests_total"), "{metrics}");
     assert!(metrics.contains("keel_grpc_requests_total"), "{metrics}");
 
+    // A won deal shows in the event counters: published by CRM's relay, applied by project setup.
+    let deal = opportunity(&keel, "Contoso claims analytics platform").await;
+    win(&keel, &deal.id).await;
+    set_up_project(&keel, &deal.id).await;
+    let (_, metrics) = keel.get("/metrics").await;
+    let counted = |needle: &str| {
+        metrics
+            .lines()
+            .any(|l| l.starts_with("keel_events_") && l.contains(needle))
+    };
+    assert!(
+        counted("published_total{event_type=\"crm.opportunity.won\"} 1"),
+        "{metrics}"
+    );
+    assert!(counted("outcome=\"applied\""), "{metrics}");
+
     let mut health = tonic_health::pb::health_client::HealthClient::new(keel.channel());
     for service in [
         "keel.crm.v1.CrmService",

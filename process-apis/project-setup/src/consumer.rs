@@ -19,11 +19,29 @@ pub const SUBSCRIPTION: &str = "project-setup.opportunity-won";
 pub struct OpportunityWonConsumer {
     db: DatabaseConnection,
     worker_waker: Arc<Notify>,
+    metrics: Option<keel_telemetry::Metrics>,
+}
+
+/// What became of one delivery, as counted in `keel_events_consumed_total`.
+enum Outcome {
+    Applied,
+    Duplicate,
+    Skipped,
 }
 
 impl OpportunityWonConsumer {
     pub fn new(db: DatabaseConnection, worker_waker: Arc<Notify>) -> OpportunityWonConsumer {
-        OpportunityWonConsumer { db, worker_waker }
+        OpportunityWonConsumer {
+            db,
+            worker_waker,
+            metrics: None,
+        }
+    }
+
+    /// Counts deliveries by outcome in these metrics.
+    pub fn with_metrics(mut self, metrics: keel_telemetry::Metrics) -> OpportunityWonConsumer {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn subscription() -> SubscriptionSpec {
@@ -40,21 +58,31 @@ impl EventHandler for OpportunityWonConsumer {
         let parent = keel_telemetry::extract_headers(&event.headers);
         let span = tracing::info_span!("event.consume", event.id = %event.id, event.type = %event.event_type);
         let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
-        self.apply(event).instrument(span).await
+        let result = self.apply(event).instrument(span).await;
+        if let Some(metrics) = &self.metrics {
+            let outcome = match &result {
+                Ok(Outcome::Applied) => "applied",
+                Ok(Outcome::Duplicate) => "duplicate",
+                Ok(Outcome::Skipped) => "skipped",
+                Err(_) => "failed",
+            };
+            metrics.record_event_consumed(&event.event_type, outcome);
+        }
+        result.map(|_| ())
     }
 }
 
 impl OpportunityWonConsumer {
-    async fn apply(&self, event: &EventEnvelope) -> Result<(), Error> {
+    async fn apply(&self, event: &EventEnvelope) -> Result<Outcome, Error> {
         let won: OpportunityWon = event.decode()?;
         let Some(opportunity) = won.opportunity else {
             tracing::warn!(event.id = %event.id, "won event without an opportunity; skipped");
-            return Ok(());
+            return Ok(Outcome::Skipped);
         };
         let txn = keel_store::begin_write(&self.db).await?;
         if !inbox::first_delivery(&txn, SUBSCRIPTION, event).await? {
             tracing::info!(event.id = %event.id, "event already applied; skipped");
-            return Ok(());
+            return Ok(Outcome::Duplicate);
         }
         let (setup, created) = crate::setups::start(&txn, &opportunity, &format!("event:{}", event.id)).await?;
         txn.commit().await.map_err(keel_store::db_error)?;
@@ -62,6 +90,6 @@ impl OpportunityWonConsumer {
             tracing::info!(setup.id = %setup.id, opportunity.id = %opportunity.id, "setup started");
             self.worker_waker.notify_one();
         }
-        Ok(())
+        Ok(Outcome::Applied)
     }
 }
