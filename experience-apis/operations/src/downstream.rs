@@ -74,11 +74,7 @@ impl Downstream {
                 self.backends.project_setup.clone().get_setup(request),
             )
             .await;
-        match answer {
-            Ok(setup) => Ok(Some(setup)),
-            Err(Error::NotFound(_)) => Ok(None),
-            Err(other) => Err(other),
-        }
+        keel_core::grpc::optional(answer)
     }
 
     /// A request carrying the caller's token and the deadline.
@@ -95,13 +91,6 @@ impl Downstream {
         what: &str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, Error> {
-        match tokio::time::timeout(self.backends.timeout, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(Error::from(status)),
-            Err(_elapsed) => Err(Error::Unavailable(format!(
-                "{what} did not answer within {} ms",
-                self.backends.timeout.as_millis()
-            ))),
-        }
+        keel_core::grpc::answer(what, self.backends.timeout, call).await
     }
 }

@@ -53,7 +53,7 @@ impl<'a> Downstream<'a> {
             id,
             opportunity_id: String::new(),
         })?;
-        none_if_not_found(
+        keel_core::grpc::optional(
             self.answer("PSA GetProject", self.backends.psa.clone().get_project(request))
                 .await,
         )
@@ -65,7 +65,7 @@ impl<'a> Downstream<'a> {
             code: String::new(),
             project_id,
         })?;
-        none_if_not_found(
+        keel_core::grpc::optional(
             self.answer(
                 "ERP GetProjectCode",
                 self.backends.erp.clone().get_project_code(request),
@@ -88,21 +88,6 @@ impl<'a> Downstream<'a> {
         what: &str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, Error> {
-        match tokio::time::timeout(self.backends.timeout, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(Error::from(status)),
-            Err(_elapsed) => Err(Error::Unavailable(format!(
-                "{what} did not answer within {} ms",
-                self.backends.timeout.as_millis()
-            ))),
-        }
-    }
-}
-
-fn none_if_not_found<T>(answer: Result<T, Error>) -> Result<Option<T>, Error> {
-    match answer {
-        Ok(found) => Ok(Some(found)),
-        Err(Error::NotFound(_)) => Ok(None),
-        Err(other) => Err(other),
+        keel_core::grpc::answer(what, self.backends.timeout, call).await
     }
 }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod grpc;
 pub mod ids;
 pub mod money;
 pub mod paging;
