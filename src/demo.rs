@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use keel_proto::crm::crm_service_client::CrmServiceClient;
+use keel_proto::hris::hris_service_client::HrisServiceClient;
 use keel_proto::psa::UpsertDeliveryTemplateRequest;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use tonic::Request;
@@ -15,6 +16,7 @@ use tonic::transport::Channel;
 pub struct Seeded {
     pub templates: usize,
     pub accounts: usize,
+    pub employees: usize,
     /// (name, id) of each opportunity.
     pub opportunities: Vec<(String, String)>,
 }
@@ -33,6 +35,7 @@ pub async fn seed(grpc_addr: SocketAddr, token: &str) -> anyhow::Result<Seeded> 
         .await
         .context("connecting to gRPC")?;
     let mut psa = PsaServiceClient::new(channel.clone());
+    let mut hris = HrisServiceClient::new(channel.clone());
     let mut crm = CrmServiceClient::new(channel);
     let mut seeded = Seeded::default();
 
@@ -45,6 +48,12 @@ pub async fn seed(grpc_addr: SocketAddr, token: &str) -> anyhow::Result<Seeded> 
             .await
             .context("seeding delivery templates")?;
         seeded.templates += 1;
+    }
+    for employee in keel_hris::demo::employees() {
+        hris.create_employee(authorized(token, employee)?)
+            .await
+            .context("seeding employees")?;
+        seeded.employees += 1;
     }
     for demo in keel_crm::demo::accounts() {
         let account = crm

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod adapters;
 mod cli;
 mod demo;
 mod platform;
@@ -199,8 +200,9 @@ fn print_banner(platform: &platform::Platform, data_dir: &Path, local_auth: bool
     if let Some(seeded) = seeded {
         println!();
         println!(
-            "  demo firm: {} delivery templates, {} accounts, {} open opportunities",
+            "  demo firm: {} delivery templates, {} employees, {} accounts, {} open opportunities",
             seeded.templates,
+            seeded.employees,
             seeded.accounts,
             seeded.opportunities.len()
         );

@@ -22,6 +22,8 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::adapters;
+
 /// What one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -30,6 +32,10 @@ pub enum Target {
     Crm,
     Psa,
     Erp,
+    Hris,
+    Documents,
+    Collaboration,
+    Support,
     ProjectSetup,
     /// The GraphQL gateway and its experience APIs.
     Gateway,
@@ -63,6 +69,10 @@ impl From<ServiceName> for Target {
             ServiceName::Crm => Target::Crm,
             ServiceName::Psa => Target::Psa,
             ServiceName::Erp => Target::Erp,
+            ServiceName::Hris => Target::Hris,
+            ServiceName::Documents => Target::Documents,
+            ServiceName::Collaboration => Target::Collaboration,
+            ServiceName::Support => Target::Support,
             ServiceName::ProjectSetup => Target::ProjectSetup,
         }
     }
@@ -70,14 +80,22 @@ impl From<ServiceName> for Target {
 
 /// The gRPC service name each service answers health checks for.
 fn grpc_name(service: ServiceName) -> &'static str {
-    use keel_proto::crm::crm_service_server::CrmServiceServer;
-    use keel_proto::erp::erp_service_server::ErpServiceServer;
+    use keel_proto::collaboration::collaboration_service_server::SERVICE_NAME as COLLABORATION;
+    use keel_proto::crm::crm_service_server::SERVICE_NAME as CRM;
+    use keel_proto::documents::documents_service_server::SERVICE_NAME as DOCUMENTS;
+    use keel_proto::erp::erp_service_server::SERVICE_NAME as ERP;
+    use keel_proto::hris::hris_service_server::SERVICE_NAME as HRIS;
     use keel_proto::projectsetup::project_setup_service_server::ProjectSetupServiceServer;
-    use keel_proto::psa::psa_service_server::PsaServiceServer;
+    use keel_proto::psa::psa_service_server::SERVICE_NAME as PSA;
+    use keel_proto::support::support_service_server::SERVICE_NAME as SUPPORT;
     match service {
-        ServiceName::Crm => <CrmServiceServer<keel_crm::CrmGrpcService> as NamedService>::NAME,
-        ServiceName::Psa => <PsaServiceServer<keel_psa::PsaGrpcService> as NamedService>::NAME,
-        ServiceName::Erp => <ErpServiceServer<keel_erp::ErpGrpcService> as NamedService>::NAME,
+        ServiceName::Crm => CRM,
+        ServiceName::Psa => PSA,
+        ServiceName::Erp => ERP,
+        ServiceName::Hris => HRIS,
+        ServiceName::Documents => DOCUMENTS,
+        ServiceName::Collaboration => COLLABORATION,
+        ServiceName::Support => SUPPORT,
         ServiceName::ProjectSetup => {
             <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
         }
@@ -137,6 +155,10 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
         ServiceName::Crm => keel_crm::reference::Migrator::up(&db, None).await,
         ServiceName::Psa => keel_psa::reference::Migrator::up(&db, None).await,
         ServiceName::Erp => keel_erp::reference::Migrator::up(&db, None).await,
+        ServiceName::Hris => keel_hris::reference::Migrator::up(&db, None).await,
+        ServiceName::Documents => keel_documents::reference::Migrator::up(&db, None).await,
+        ServiceName::Collaboration => keel_collaboration::reference::Migrator::up(&db, None).await,
+        ServiceName::Support => keel_support::reference::Migrator::up(&db, None).await,
         ServiceName::ProjectSetup => keel_project_setup::Migrator::up(&db, None).await,
     };
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
@@ -256,13 +278,7 @@ fn check_distributed(config: &KeelConfig, target: Target) -> anyhow::Result<()> 
         );
     }
     for service in calls(target) {
-        let configured = match service {
-            ServiceName::Crm => &config.services.crm,
-            ServiceName::Psa => &config.services.psa,
-            ServiceName::Erp => &config.services.erp,
-            ServiceName::ProjectSetup => &config.services.project_setup,
-        };
-        if configured.is_none() {
+        if config.configured_endpoint(*service).is_none() {
             bail!(
                 "services.{key} is required for `keel run --target {name}`: the gRPC URL of the {service} service \
                  (KEEL__SERVICES__{upper})",
@@ -298,7 +314,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     } else {
         None
     };
-    let http_listener = if target.serves_http() {
+    // The CRM serves HubSpot's webhooks over HTTP when a client secret is configured.
+    let hubspot = config.webhooks.hubspot.client_secret.is_some() && target.includes(Target::Crm);
+    let http_listener = if target.serves_http() || hubspot {
         let listener = tokio::net::TcpListener::bind(config.server.http_addr)
             .await
             .with_context(|| format!("binding HTTP to {} (server.http_addr)", config.server.http_addr))?;
@@ -320,32 +338,60 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     let mut outboxes = Vec::new();
     let mut served = Vec::new();
 
-    if target.includes(Target::Crm) {
-        let db = open_store(&config, ServiceName::Crm).await?;
-        let relay = Relay::new("crm", db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
-        outboxes.push(("crm".to_string(), db.clone()));
-        let adapter = Arc::new(keel_crm::ReferenceCrm::new(db, relay.waker()));
-        routes.add_service(keel_crm::service::server(adapter).max_decoding_message_size(max_message));
+    let mut webhooks: Option<axum::Router> = None;
+    let retention = Duration::from_secs(u64::from(config.limits.idempotency_retention_days) * 24 * 3600);
+    for service in ServiceName::SYSTEMS {
+        if !target.includes(Target::from(service)) {
+            continue;
+        }
+        let db = open_store(&config, service).await?;
+        let relay = Relay::new(service.as_str(), db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
+        outboxes.push((service.as_str().to_string(), db.clone()));
+        tasks.spawn(named(
+            "idempotency key pruning",
+            prune_idempotency_keys(service, db.clone(), retention, shutdown.clone()),
+        ));
+        let adapter = config.adapter_for(service).to_string();
+        let cx = adapters::AdapterContext {
+            db,
+            relay_waker: relay.waker(),
+        };
+        match service {
+            ServiceName::Crm => {
+                let adapter = adapters::crm(&adapter, cx)?;
+                if hubspot {
+                    webhooks = Some(hubspot_router(&config, adapter.clone())?);
+                }
+                routes.add_service(keel_crm::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::Psa => {
+                let adapter = adapters::psa(&adapter, cx)?;
+                routes.add_service(keel_psa::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::Erp => {
+                let adapter = adapters::erp(&adapter, cx)?;
+                routes.add_service(keel_erp::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::Hris => {
+                let adapter = adapters::hris(&adapter, cx)?;
+                routes.add_service(keel_hris::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::Documents => {
+                let adapter = adapters::documents(&adapter, cx)?;
+                routes.add_service(keel_documents::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::Collaboration => {
+                let adapter = adapters::collaboration(&adapter, cx)?;
+                routes.add_service(keel_collaboration::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::Support => {
+                let adapter = adapters::support(&adapter, cx)?;
+                routes.add_service(keel_support::service::server(adapter).max_decoding_message_size(max_message));
+            }
+            ServiceName::ProjectSetup => unreachable!("not a system API"),
+        }
         relays.push(relay);
-        served.push(ServiceName::Crm);
-    }
-    if target.includes(Target::Psa) {
-        let db = open_store(&config, ServiceName::Psa).await?;
-        let relay = Relay::new("psa", db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
-        outboxes.push(("psa".to_string(), db.clone()));
-        let adapter = Arc::new(keel_psa::ReferencePsa::new(db, relay.waker()));
-        routes.add_service(keel_psa::service::server(adapter).max_decoding_message_size(max_message));
-        relays.push(relay);
-        served.push(ServiceName::Psa);
-    }
-    if target.includes(Target::Erp) {
-        let db = open_store(&config, ServiceName::Erp).await?;
-        let relay = Relay::new("erp", db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
-        outboxes.push(("erp".to_string(), db.clone()));
-        let adapter = Arc::new(keel_erp::ReferenceErp::new(db, relay.waker()));
-        routes.add_service(keel_erp::service::server(adapter).max_decoding_message_size(max_message));
-        relays.push(relay);
-        served.push(ServiceName::Erp);
+        served.push(service);
     }
     if target.includes(Target::ProjectSetup) {
         let db = open_store(&config, ServiceName::ProjectSetup).await?;
@@ -421,11 +467,36 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     };
 
     let http_addr = match http_listener {
+        Some(listener) if !target.serves_http() => {
+            // A CRM on its own: the webhook endpoint and a liveness check.
+            let addr = listener.local_addr()?;
+            let router = webhooks
+                .take()
+                .unwrap_or_default()
+                .route("/healthz", axum::routing::get(|| async { "ok" }));
+            let stop = shutdown.clone();
+            tasks.spawn(named("HTTP server", async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "HTTP server stopped with an error");
+                }
+            }));
+            tracing::info!(http.addr = %addr, "HubSpot webhooks serving");
+            Some(addr)
+        }
         Some(listener) => {
             let addr = listener.local_addr()?;
-            let checks: Vec<(String, Channel)> = ServiceName::ALL
+            // Embedded, every service is this process's own; the gateway alone checks the
+            // services it calls.
+            let checked: Vec<ServiceName> = if target == Target::All {
+                ServiceName::ALL.to_vec()
+            } else {
+                calls(Target::Gateway).to_vec()
+            };
+            let checks: Vec<(String, Channel)> = checked
                 .into_iter()
-                .filter(|s| *s != ServiceName::Crm || target == Target::All)
                 .map(|s| Ok((grpc_name(s).to_string(), channel(&config, s)?)))
                 .collect::<anyhow::Result<_>>()?;
             let readiness = keel_gateway::Readiness::new(checks);
@@ -449,7 +520,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 timeout: call_timeout,
             };
             let schema = keel_gateway::build_schema(&options, pm, ops);
-            let router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);
+            let mut router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);
+            if let Some(webhooks) = webhooks.take() {
+                router = router.merge(webhooks);
+            }
             let stop = shutdown.clone();
             tasks.spawn(named("HTTP server", async move {
                 let served = axum::serve(listener, router)
@@ -472,6 +546,41 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         tasks,
         grace: Duration::from_secs(config.server.shutdown_grace_seconds),
     })
+}
+
+/// `POST /webhooks/hubspot` on the CRM adapter, from `[webhooks.hubspot]`.
+fn hubspot_router(config: &KeelConfig, adapter: Arc<dyn keel_crm::CrmAdapter>) -> anyhow::Result<axum::Router> {
+    let hubspot = &config.webhooks.hubspot;
+    let (Some(secret), Some(public_url)) = (&hubspot.client_secret, &hubspot.public_url) else {
+        bail!("webhooks.hubspot.public_url is required with webhooks.hubspot.client_secret");
+    };
+    let webhook = keel_crm::webhook::HubSpotWebhookConfig::new(
+        keel_crm::webhook::ClientSecret::new(secret.expose().clone()),
+        public_url.trim_end_matches('/'),
+    );
+    webhook.validate().context("webhooks.hubspot")?;
+    Ok(keel_crm::webhook::router(adapter, webhook))
+}
+
+/// Forgets a system API's idempotency keys once they are older than `retention`, hourly.
+async fn prune_idempotency_keys(
+    service: ServiceName,
+    db: DatabaseConnection,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every_hour.tick() => {}
+        }
+        match keel_store::idempotency::prune(&db, retention).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "idempotency keys pruned"),
+            Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning idempotency keys failed"),
+        }
+    }
 }
 
 /// A token for the demo seeding and the start-up hint.

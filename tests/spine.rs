@@ -415,9 +415,9 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(keel_core::Error::from(status).field_violations()[0].field, "id");
-    // An oversized gRPC request.
+    // An oversized gRPC request: above the 4 MiB receive limit every service sets.
     let mut huge = good.clone();
-    huge.name = "n".repeat(2 * 1024 * 1024);
+    huge.name = "n".repeat(5 * 1024 * 1024);
     let status = keel
         .crm()
         .create_opportunity(keel.request(Role::Admin, huge))

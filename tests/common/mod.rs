@@ -39,6 +39,10 @@ impl Drop for Keel {
 }
 
 /// `keel` with the test's stores and bus in its environment.
+/// The HubSpot app secret and public URL every test Keel is configured with.
+pub const HUBSPOT_SECRET: &str = "hubspot-test-client-secret-5f0c";
+pub const HUBSPOT_PUBLIC_URL: &str = "https://keel.example.test";
+
 pub fn keel_command(data_dir: &Path, prefix: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keel"));
     command
@@ -46,7 +50,9 @@ pub fn keel_command(data_dir: &Path, prefix: &str) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn,keel=info")
         .env("KEEL__SERVER__DATA_DIR", data_dir)
-        .env("KEEL__SERVER__SHUTDOWN_GRACE_SECONDS", "5");
+        .env("KEEL__SERVER__SHUTDOWN_GRACE_SECONDS", "5")
+        .env("KEEL__WEBHOOKS__HUBSPOT__CLIENT_SECRET", HUBSPOT_SECRET)
+        .env("KEEL__WEBHOOKS__HUBSPOT__PUBLIC_URL", HUBSPOT_PUBLIC_URL);
     if let Some(url) = test_database_url() {
         command
             .env("KEEL__DATABASE__URL", url)

@@ -51,6 +51,8 @@ pub struct Project {
 pub enum ProjectStatus {
     Planned,
     Active,
+    /// Paused: no time may be recorded until it is active again.
+    OnHold,
     Closed,
 }
 
@@ -115,6 +117,7 @@ impl Project {
         let status = match psa::ProjectStatus::try_from(project.status) {
             Ok(psa::ProjectStatus::Planned) => Some(ProjectStatus::Planned),
             Ok(psa::ProjectStatus::Active) => Some(ProjectStatus::Active),
+            Ok(psa::ProjectStatus::OnHold) => Some(ProjectStatus::OnHold),
             Ok(psa::ProjectStatus::Closed) => Some(ProjectStatus::Closed),
             Ok(psa::ProjectStatus::Unspecified) | Err(_) => None,
         };

@@ -110,6 +110,7 @@ fn project(id: &str, name: &str) -> Project {
         status: ProjectStatus::Active as i32,
         template_id: "erp-fixed-fee-emea".into(),
         template_version: 3,
+        version: 1,
         service_line: "erp".into(),
         contract_type: "fixed-fee".into(),
         region: "emea".into(),
@@ -125,6 +126,7 @@ fn project(id: &str, name: &str) -> Project {
             }],
         }],
         milestones: vec![Milestone {
+            id: "1".into(),
             name: "Blueprint signed".into(),
             amount: usd("250000.00"),
             due_date: "2025-04-15".into(),
@@ -293,7 +295,9 @@ impl ErpService for FakeErp {
                 project_code: "PRJ-000001".into(),
                 lines: vec![],
                 total: usd("20125.00"),
+                version: 1,
             }),
+            version: 1,
             audit: None,
         }))
     }

@@ -183,6 +183,7 @@ mod tests {
             close_date: "2026-11-20".into(),
             sow_reference: "SOW-2026-118".into(),
             audit: None,
+            ..Default::default()
         }
     }
 

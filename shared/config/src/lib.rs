@@ -30,7 +30,8 @@ pub use load::{DEFAULT_FILE_NAME, ENV_PREFIX, ENV_SEPARATOR, Overrides};
 pub use secret::Secret;
 pub use service::{ServiceName, UnknownService};
 pub use settings::{
-    AuthConfig, AuthMode, DatabaseConfig, EventsConfig, JwtAlgorithm, KeelConfig, LimitsConfig, LogFormat,
-    ParseEnumError, ServerConfig, ServiceEndpoints, TelemetryConfig, TemplatesConfig,
+    AdaptersConfig, AuthConfig, AuthMode, DatabaseConfig, EventsConfig, HubSpotWebhookConfig, JwtAlgorithm, KeelConfig,
+    LimitsConfig, LogFormat, ParseEnumError, ServerConfig, ServiceEndpoints, TelemetryConfig, TemplatesConfig,
+    WebhooksConfig,
 };
 pub use validate::MIN_LOCAL_KEY_BYTES;

@@ -15,13 +15,41 @@ pub enum ServiceName {
     Psa,
     /// The ERP system API.
     Erp,
+    /// The HRIS system API.
+    Hris,
+    /// The documents and e-signature system API.
+    Documents,
+    /// The collaboration system API.
+    Collaboration,
+    /// The customer-support system API.
+    Support,
     /// The project-setup process API.
     ProjectSetup,
 }
 
 impl ServiceName {
     /// Every service, in layer order (system APIs first).
-    pub const ALL: [Self; 4] = [Self::Crm, Self::Psa, Self::Erp, Self::ProjectSetup];
+    pub const ALL: [Self; 8] = [
+        Self::Crm,
+        Self::Psa,
+        Self::Erp,
+        Self::Hris,
+        Self::Documents,
+        Self::Collaboration,
+        Self::Support,
+        Self::ProjectSetup,
+    ];
+
+    /// The system APIs, each behind an adapter.
+    pub const SYSTEMS: [Self; 7] = [
+        Self::Crm,
+        Self::Psa,
+        Self::Erp,
+        Self::Hris,
+        Self::Documents,
+        Self::Collaboration,
+        Self::Support,
+    ];
 
     /// The target name, e.g. `project-setup`.
     pub fn as_str(self) -> &'static str {
@@ -29,6 +57,10 @@ impl ServiceName {
             Self::Crm => "crm",
             Self::Psa => "psa",
             Self::Erp => "erp",
+            Self::Hris => "hris",
+            Self::Documents => "documents",
+            Self::Collaboration => "collaboration",
+            Self::Support => "support",
             Self::ProjectSetup => "project-setup",
         }
     }
@@ -39,6 +71,10 @@ impl ServiceName {
             Self::Crm => "crm",
             Self::Psa => "psa",
             Self::Erp => "erp",
+            Self::Hris => "hris",
+            Self::Documents => "documents",
+            Self::Collaboration => "collaboration",
+            Self::Support => "support",
             Self::ProjectSetup => "project_setup",
         }
     }
@@ -52,7 +88,7 @@ impl fmt::Display for ServiceName {
 
 /// The text is not the name of a known service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service `{0}`, expected one of crm, psa, erp, project-setup")]
+#[error("unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup")]
 pub struct UnknownService(pub String);
 
 impl FromStr for ServiceName {
@@ -72,15 +108,41 @@ impl KeelConfig {
     /// `server.grpc_addr` as `http://<addr>` (an unspecified address such as `0.0.0.0` becomes
     /// loopback, since one cannot connect to it).
     pub fn endpoint_for(&self, service: ServiceName) -> String {
-        let configured = match service {
-            ServiceName::Crm => &self.services.crm,
-            ServiceName::Psa => &self.services.psa,
-            ServiceName::Erp => &self.services.erp,
-            ServiceName::ProjectSetup => &self.services.project_setup,
-        };
-        match configured {
+        match self.configured_endpoint(service) {
             Some(url) => url.clone(),
             None => format!("http://{}", connectable(self.server.grpc_addr)),
+        }
+    }
+}
+
+impl KeelConfig {
+    /// The `[services]` entry of `service`, if set.
+    pub fn configured_endpoint(&self, service: ServiceName) -> Option<&String> {
+        let services = &self.services;
+        match service {
+            ServiceName::Crm => services.crm.as_ref(),
+            ServiceName::Psa => services.psa.as_ref(),
+            ServiceName::Erp => services.erp.as_ref(),
+            ServiceName::Hris => services.hris.as_ref(),
+            ServiceName::Documents => services.documents.as_ref(),
+            ServiceName::Collaboration => services.collaboration.as_ref(),
+            ServiceName::Support => services.support.as_ref(),
+            ServiceName::ProjectSetup => services.project_setup.as_ref(),
+        }
+    }
+
+    /// The adapter `[adapters]` selects for a system API (`reference` by default).
+    pub fn adapter_for(&self, service: ServiceName) -> &str {
+        let adapters = &self.adapters;
+        match service {
+            ServiceName::Crm => &adapters.crm,
+            ServiceName::Psa => &adapters.psa,
+            ServiceName::Erp => &adapters.erp,
+            ServiceName::Hris => &adapters.hris,
+            ServiceName::Documents => &adapters.documents,
+            ServiceName::Collaboration => &adapters.collaboration,
+            ServiceName::Support => &adapters.support,
+            ServiceName::ProjectSetup => "",
         }
     }
 }

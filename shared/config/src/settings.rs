@@ -31,6 +31,10 @@ pub struct KeelConfig {
     pub limits: LimitsConfig,
     /// Delivery templates and policies (`[templates]`).
     pub templates: TemplatesConfig,
+    /// The adapter behind each system API (`[adapters]`).
+    pub adapters: AdaptersConfig,
+    /// Inbound webhooks from vendor systems (`[webhooks]`).
+    pub webhooks: WebhooksConfig,
 }
 
 /// Listening addresses and local storage of this process.
@@ -195,6 +199,14 @@ pub struct ServiceEndpoints {
     pub psa: Option<String>,
     /// The ERP system API. Default `None`.
     pub erp: Option<String>,
+    /// The HRIS system API. Default `None`.
+    pub hris: Option<String>,
+    /// The documents system API. Default `None`.
+    pub documents: Option<String>,
+    /// The collaboration system API. Default `None`.
+    pub collaboration: Option<String>,
+    /// The support system API. Default `None`.
+    pub support: Option<String>,
     /// The project-setup process API. Default `None`.
     pub project_setup: Option<String>,
     /// Deadline of a call to another service, in milliseconds. Default 5000.
@@ -207,6 +219,10 @@ impl Default for ServiceEndpoints {
             crm: None,
             psa: None,
             erp: None,
+            hris: None,
+            documents: None,
+            collaboration: None,
+            support: None,
             project_setup: None,
             call_timeout_ms: 5000,
         }
@@ -217,7 +233,7 @@ impl Default for ServiceEndpoints {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Largest gRPC message, encoded or decoded, in bytes. Default 1 MiB.
+    /// Largest gRPC message a service receives, in bytes. Default 4 MiB.
     pub grpc_max_message_bytes: usize,
     /// Largest HTTP request body, in bytes. Default 256 KiB.
     pub http_max_body_bytes: usize,
@@ -227,18 +243,70 @@ pub struct LimitsConfig {
     pub graphql_max_complexity: usize,
     /// Whether GraphQL introspection (`__schema`) is answered. Default `true`.
     pub graphql_introspection: bool,
+    /// How long system APIs keep idempotency keys (a replay within it returns the first
+    /// answer), in days. Default 30.
+    pub idempotency_retention_days: u32,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            grpc_max_message_bytes: 1_048_576,
+            grpc_max_message_bytes: 4_194_304,
             http_max_body_bytes: 262_144,
             graphql_max_depth: 15,
             graphql_max_complexity: 500,
             graphql_introspection: true,
+            idempotency_retention_days: 30,
         }
     }
+}
+
+/// Which adapter each system API runs on. `reference` is the persisted adapter Keel ships;
+/// an integrator's adapter is registered in the `keel` binary's `src/adapters.rs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdaptersConfig {
+    pub crm: String,
+    pub psa: String,
+    pub erp: String,
+    pub hris: String,
+    pub documents: String,
+    pub collaboration: String,
+    pub support: String,
+}
+
+impl Default for AdaptersConfig {
+    fn default() -> Self {
+        let reference = || "reference".to_string();
+        Self {
+            crm: reference(),
+            psa: reference(),
+            erp: reference(),
+            hris: reference(),
+            documents: reference(),
+            collaboration: reference(),
+            support: reference(),
+        }
+    }
+}
+
+/// Inbound webhooks from vendor systems.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// HubSpot's deal webhooks into the CRM system API (`[webhooks.hubspot]`).
+    pub hubspot: HubSpotWebhookConfig,
+}
+
+/// HubSpot's deal-property-change webhooks, verified with the app's client secret (signature v3).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSpotWebhookConfig {
+    /// The HubSpot app's client secret. Unset: the endpoint is not served.
+    pub client_secret: Option<Secret<String>>,
+    /// Scheme and host of the webhook URL registered in HubSpot (`https://keel.example.com`):
+    /// the signature covers the full URL, which a server behind a proxy cannot see.
+    pub public_url: Option<String>,
 }
 
 /// Delivery templates and policies.

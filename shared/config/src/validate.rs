@@ -26,6 +26,7 @@ impl KeelConfig {
         self.check_telemetry(&mut problems);
         self.check_services(&mut problems);
         self.check_limits(&mut problems);
+        self.check_webhooks(&mut problems);
         problems.0
     }
 
@@ -164,19 +165,36 @@ impl KeelConfig {
 
     fn check_services(&self, problems: &mut Problems) {
         let services = &self.services;
-        let endpoints = [
-            ("services.crm", &services.crm),
-            ("services.psa", &services.psa),
-            ("services.erp", &services.erp),
-            ("services.project_setup", &services.project_setup),
-        ];
-        for (key, endpoint) in endpoints {
-            if let Some(url) = endpoint {
-                check_http_url(problems, key, url);
+        for service in crate::ServiceName::ALL {
+            if let Some(url) = self.configured_endpoint(service) {
+                check_http_url(problems, &format!("services.{}", service.config_key()), url);
+            }
+        }
+        for service in crate::ServiceName::SYSTEMS {
+            if self.adapter_for(service).trim().is_empty() {
+                problems.add(
+                    &format!("adapters.{}", service.config_key()),
+                    "must name an adapter (\"reference\" is the one Keel ships)",
+                );
             }
         }
         if services.call_timeout_ms == 0 {
             problems.add("services.call_timeout_ms", "must be at least 1");
+        }
+    }
+
+    fn check_webhooks(&self, problems: &mut Problems) {
+        let hubspot = &self.webhooks.hubspot;
+        match (&hubspot.client_secret, &hubspot.public_url) {
+            (Some(secret), _) if secret.expose().trim().is_empty() => {
+                problems.add("webhooks.hubspot.client_secret", "must not be empty");
+            }
+            (Some(_), None) => problems.add(
+                "webhooks.hubspot.public_url",
+                "is required with a client secret: the scheme and host of the URL registered in HubSpot",
+            ),
+            (_, Some(url)) => check_http_url(problems, "webhooks.hubspot.public_url", url),
+            (None, None) => {}
         }
     }
 
@@ -187,6 +205,10 @@ impl KeelConfig {
             ("limits.http_max_body_bytes", limits.http_max_body_bytes),
             ("limits.graphql_max_depth", limits.graphql_max_depth),
             ("limits.graphql_max_complexity", limits.graphql_max_complexity),
+            (
+                "limits.idempotency_retention_days",
+                limits.idempotency_retention_days as usize,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -58,7 +58,9 @@ fn no_layers_give_the_valid_defaults() {
     assert_eq!(config.telemetry.filter, "warn,keel=info");
     assert_eq!(config.telemetry.service_name, "keel");
     assert_eq!(config.services.call_timeout_ms, 5000);
-    assert_eq!(config.limits.grpc_max_message_bytes, 1_048_576);
+    assert_eq!(config.limits.grpc_max_message_bytes, 4_194_304);
+    assert_eq!(config.limits.idempotency_retention_days, 30);
+    assert_eq!(config.adapters.erp, "reference");
     assert_eq!(config.limits.http_max_body_bytes, 262_144);
     assert_eq!(config.limits.graphql_max_depth, 15);
     assert_eq!(config.limits.graphql_max_complexity, 500);

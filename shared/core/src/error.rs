@@ -46,6 +46,7 @@ pub enum ErrorCode {
     NotFound,
     AlreadyExists,
     FailedPrecondition,
+    Conflict,
     Unauthenticated,
     Forbidden,
     Unavailable,
@@ -60,6 +61,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::AlreadyExists => "ALREADY_EXISTS",
             ErrorCode::FailedPrecondition => "FAILED_PRECONDITION",
+            ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::Unavailable => "UNAVAILABLE",
@@ -90,6 +92,15 @@ pub enum Error {
     /// The record is not in a state that allows the operation.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller's copy of a record is stale: someone changed it since it was read (see
+    /// [`Error::stale`]). Read it again and retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// An idempotency key already used for a different request. gRPC `INVALID_ARGUMENT` with
+    /// reason `key_mismatch` and a field violation on `idempotency_key`.
+    /// Build it with [`Error::key_mismatch`].
+    #[error("{0}")]
+    KeyMismatch(FieldViolation),
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -105,6 +116,13 @@ pub enum Error {
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// The field every mutating request carries its idempotency key in.
+const KEY_FIELD: &str = "idempotency_key";
+/// `google.rpc.ErrorInfo.reason` of [`Error::KeyMismatch`].
+pub const KEY_MISMATCH: &str = "key_mismatch";
+/// `google.rpc.ErrorInfo.domain` of Keel's reasons.
+pub const ERROR_DOMAIN: &str = "keel";
 
 fn join(violations: &[FieldViolation]) -> String {
     violations
@@ -130,6 +148,19 @@ impl Error {
         Error::NotSupported(format!("{operation} is not supported by this adapter"))
     }
 
+    /// The idempotency key was already used for a different request.
+    pub fn key_mismatch(description: impl Into<String>) -> Self {
+        Error::KeyMismatch(FieldViolation::new(KEY_FIELD, description))
+    }
+
+    /// `<what> <id> was changed since version <expected> was read (now <actual>)`.
+    pub fn stale(what: &str, id: impl Into<String>, expected: i64, actual: i64) -> Self {
+        Error::Aborted(format!(
+            "{what} {} was changed since version {expected} was read (it is now at version {actual}); read it again and retry",
+            id.into()
+        ))
+    }
+
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error::Internal(cause.into())
     }
@@ -140,6 +171,8 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            Error::Aborted(_) => ErrorCode::Conflict,
+            Error::KeyMismatch(_) => ErrorCode::BadUserInput,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::Unavailable(_) => ErrorCode::Unavailable,
@@ -148,11 +181,22 @@ impl Error {
         }
     }
 
-    /// The field violations of an [`Error::InvalidInput`]; empty otherwise.
+    /// The field violations of an [`Error::InvalidInput`] (or the key of an
+    /// [`Error::KeyMismatch`]); empty otherwise.
     pub fn field_violations(&self) -> &[FieldViolation] {
         match self {
             Error::InvalidInput(v) => v,
+            Error::KeyMismatch(v) => std::slice::from_ref(v),
             _ => &[],
+        }
+    }
+
+    /// The machine-readable reason a caller can branch on, where there is one
+    /// (`key_mismatch`).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Error::KeyMismatch(_) => Some(KEY_MISMATCH),
+            _ => None,
         }
     }
 
@@ -194,7 +238,14 @@ impl From<Error> for Status {
             }
             Error::NotFound(_) => Status::not_found(message),
             Error::AlreadyExists(_) => Status::already_exists(message),
+            Error::KeyMismatch(violation) => {
+                let mut details = ErrorDetails::new();
+                details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+                details.set_error_info(KEY_MISMATCH, ERROR_DOMAIN, std::collections::HashMap::new());
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
             Error::FailedPrecondition(_) => Status::failed_precondition(message),
+            Error::Aborted(_) => Status::aborted(message),
             Error::Unauthenticated(_) => Status::unauthenticated(message),
             Error::Forbidden(_) => Status::permission_denied(message),
             Error::Unavailable(_) => Status::unavailable(message),
@@ -209,6 +260,18 @@ impl From<Status> for Error {
     fn from(status: Status) -> Error {
         let message = status.message().to_string();
         match status.code() {
+            Code::InvalidArgument
+                if status
+                    .get_details_error_info()
+                    .is_some_and(|info| info.reason == KEY_MISMATCH) =>
+            {
+                let description = status
+                    .get_details_bad_request()
+                    .and_then(|br| br.field_violations.into_iter().next())
+                    .map(|v| v.description)
+                    .unwrap_or(message);
+                Error::key_mismatch(description)
+            }
             Code::InvalidArgument | Code::OutOfRange => {
                 let violations: Vec<FieldViolation> = status
                     .get_details_bad_request()
@@ -227,7 +290,8 @@ impl From<Status> for Error {
             }
             Code::NotFound => Error::NotFound(message),
             Code::AlreadyExists => Error::AlreadyExists(message),
-            Code::FailedPrecondition | Code::Aborted => Error::FailedPrecondition(message),
+            Code::FailedPrecondition => Error::FailedPrecondition(message),
+            Code::Aborted => Error::Aborted(message),
             Code::Unauthenticated => Error::Unauthenticated(message),
             Code::PermissionDenied => Error::Forbidden(message),
             Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
@@ -248,8 +312,12 @@ impl async_graphql::ErrorExtensions for Error {
         let code = error.code();
         let message = error.public_message();
         let violations = error.field_violations().to_vec();
+        let reason = error.reason();
         async_graphql::ErrorExtensions::extend_with(async_graphql::Error::new(message), |_, ext| {
             ext.set("code", code.as_str());
+            if let Some(reason) = reason {
+                ext.set("reason", reason);
+            }
             if !violations.is_empty() {
                 let fields: Vec<async_graphql::Value> = violations
                     .iter()
@@ -311,6 +379,8 @@ mod tests {
                 Code::Unauthenticated,
                 "UNAUTHENTICATED",
             ),
+            (Error::stale("project", "p1", 2, 3), Code::Aborted, "CONFLICT"),
+            (Error::key_mismatch("reused"), Code::InvalidArgument, "BAD_USER_INPUT"),
             (Error::Forbidden("role".into()), Code::PermissionDenied, "FORBIDDEN"),
             (Error::Unavailable("erp down".into()), Code::Unavailable, "UNAVAILABLE"),
             (
@@ -350,6 +420,27 @@ mod tests {
         assert_eq!(back.to_string(), "project p1 was not found");
         let back = Error::from(Status::from(Error::not_supported("invoices")));
         assert_eq!(back.to_string(), "invoices is not supported by this adapter");
+    }
+
+    #[test]
+    fn a_key_mismatch_keeps_its_reason_across_grpc() {
+        let status = Status::from(Error::key_mismatch("was used for another request"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.get_details_error_info().unwrap().reason, "key_mismatch");
+        assert_eq!(
+            status.get_details_bad_request().unwrap().field_violations[0].field,
+            "idempotency_key"
+        );
+        let back = Error::from(status);
+        assert_eq!(back.reason(), Some("key_mismatch"));
+        assert_eq!(back.field_violations()[0].field, "idempotency_key");
+    }
+
+    #[test]
+    fn a_stale_update_names_the_record_and_stays_aborted() {
+        let back = Error::from(Status::from(Error::stale("project", "p1", 2, 3)));
+        assert!(matches!(back, Error::Aborted(_)));
+        assert!(back.to_string().contains("project p1"), "{back}");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use crate::error::Error;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
-pub const MAX_PAGE_SIZE: u64 = 500;
+/// Larger requests are served this many records, with a token for the rest.
+pub const MAX_PAGE_SIZE: u64 = 100;
 
 /// A checked page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +22,11 @@ pub struct Page {
 }
 
 impl Page {
-    /// Parses size and token. Zero means the default; above the maximum is an error.
+    /// Parses size and token. Zero means the default; above the maximum is capped to it.
     pub fn parse(page_size: u32, page_token: &str) -> Result<Page, Error> {
         let size = match u64::from(page_size) {
             0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(Error::invalid(
-                    "page.page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-            }
-            n => n,
+            n => n.min(MAX_PAGE_SIZE),
         };
         let after = if page_token.is_empty() {
             None
@@ -76,7 +71,8 @@ mod tests {
         assert_eq!(page.next_token(1, Some(id)), "");
         let err = Page::parse(10, "%%%").unwrap_err();
         assert_eq!(err.field_violations()[0].field, "page.page_token");
-        let err = Page::parse(501, "").unwrap_err();
-        assert_eq!(err.field_violations()[0].field, "page.page_size");
+        assert_eq!(Page::parse(0, "").unwrap().size, 50);
+        assert_eq!(Page::parse(101, "").unwrap().size, 100);
+        assert_eq!(Page::parse(u32::MAX, "").unwrap().size, 100);
     }
 }

@@ -29,6 +29,26 @@ pub mod keel {
             tonic::include_proto!("keel.erp.v1");
         }
     }
+    pub mod hris {
+        pub mod v1 {
+            tonic::include_proto!("keel.hris.v1");
+        }
+    }
+    pub mod documents {
+        pub mod v1 {
+            tonic::include_proto!("keel.documents.v1");
+        }
+    }
+    pub mod collaboration {
+        pub mod v1 {
+            tonic::include_proto!("keel.collaboration.v1");
+        }
+    }
+    pub mod support {
+        pub mod v1 {
+            tonic::include_proto!("keel.support.v1");
+        }
+    }
     pub mod projectsetup {
         pub mod v1 {
             tonic::include_proto!("keel.projectsetup.v1");
@@ -39,9 +59,15 @@ pub mod keel {
             tonic::include_proto!("keel.events.v1");
         }
     }
+    pub mod workflow {
+        pub mod v1 {
+            tonic::include_proto!("keel.workflow.v1");
+        }
+    }
 }
 
 pub use keel::{
-    common::v1 as common, crm::v1 as crm, erp::v1 as erp, events::v1 as events, projectsetup::v1 as projectsetup,
-    psa::v1 as psa,
+    collaboration::v1 as collaboration, common::v1 as common, crm::v1 as crm, documents::v1 as documents,
+    erp::v1 as erp, events::v1 as events, hris::v1 as hris, projectsetup::v1 as projectsetup, psa::v1 as psa,
+    support::v1 as support, workflow::v1 as workflow,
 };

@@ -47,9 +47,11 @@ pub fn fingerprint<M: Message>(request: &M) -> String {
 
 /// Runs `change` once per `(scope, key)`.
 ///
-/// `change` gets the open transaction and returns the response; the response is stored with
-/// the key and the transaction committed. A concurrent duplicate that loses the race reads
-/// the winner's response.
+/// The key is claimed first, inside the write transaction: a concurrent call with the same
+/// key waits on the claim (the row lock on PostgreSQL, the write lock on SQLite) and then
+/// reads the winner's response, so the change runs once. `change` gets the open transaction
+/// and returns the response; the response is stored with the key and everything commits
+/// together. A change that fails stores nothing, so the caller may retry with the same key.
 pub async fn run_once<Req, Resp, F>(
     db: &DatabaseConnection,
     scope: &str,
@@ -67,15 +69,14 @@ where
         return Ok(stored);
     }
     let txn = crate::begin_write(db).await?;
-    let response = change(&txn).await?;
-    let row = entity::ActiveModel {
+    let claim = entity::ActiveModel {
         scope: Set(scope.to_string()),
         key: Set(key.to_string()),
         fingerprint: Set(fingerprint.clone()),
-        response: Set(response.encode_to_vec()),
+        response: Set(Vec::new()),
         created_at: Set(Utc::now()),
     };
-    match entity::Entity::insert(row).exec(&txn).await {
+    match entity::Entity::insert(claim).exec(&txn).await {
         Ok(_) => {}
         Err(e) if crate::is_unique_violation(&e) => {
             drop(txn);
@@ -85,8 +86,29 @@ where
         }
         Err(e) => return Err(crate::db_error(e)),
     }
+    let response = change(&txn).await?;
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Response, Expr::value(response.encode_to_vec()))
+        .filter(entity::Column::Scope.eq(scope))
+        .filter(entity::Column::Key.eq(key))
+        .exec(&txn)
+        .await
+        .map_err(crate::db_error)?;
     txn.commit().await.map_err(crate::db_error)?;
     Ok(response)
+}
+
+/// Forgets keys older than `retention`; returns how many. Services run it periodically
+/// (`limits.idempotency_retention_days`, 30 by default).
+pub async fn prune(db: &DatabaseConnection, retention: std::time::Duration) -> Result<u64, Error> {
+    let retention = chrono::Duration::from_std(retention).map_err(Error::internal)?;
+    let cutoff = Utc::now() - retention;
+    let result = entity::Entity::delete_many()
+        .filter(entity::Column::CreatedAt.lt(cutoff))
+        .exec(db)
+        .await
+        .map_err(crate::db_error)?;
+    Ok(result.rows_affected)
 }
 
 async fn lookup<Resp: Message + Default>(
@@ -101,8 +123,7 @@ async fn lookup<Resp: Message + Default>(
         .map_err(crate::db_error)?;
     match found {
         None => Ok(None),
-        Some(row) if row.fingerprint != fingerprint => Err(Error::invalid(
-            "idempotency_key",
+        Some(row) if row.fingerprint != fingerprint => Err(Error::key_mismatch(
             "was already used for a different request; use a new key for a new change",
         )),
         Some(row) => Resp::decode(row.response.as_slice()).map(Some).map_err(Error::internal),

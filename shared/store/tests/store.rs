@@ -100,7 +100,54 @@ async fn a_key_reused_for_another_request_is_refused_by_name() {
     bump(&db, "key-1", "10.00").await.unwrap();
     let err = bump(&db, "key-1", "99.00").await.unwrap_err();
     assert_eq!(err.field_violations()[0].field, "idempotency_key");
+    assert_eq!(err.reason(), Some("key_mismatch"));
     assert_eq!(counter(&db).await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_calls_with_one_key_execute_once_and_all_get_the_first_answer() {
+    let (_store, db) = store().await;
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { bump(&db, "same-key", "5.00").await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(answer) => answers.push(answer),
+            // A caller that could not get the write lock in time is told to retry, never
+            // given a second execution.
+            Err(Error::Unavailable(_)) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(!answers.is_empty());
+    assert!(answers.iter().all(|a| a.amount == "5.00"));
+    assert_eq!(counter(&db).await, 1, "one execution for one key");
+}
+
+#[tokio::test]
+async fn keys_older_than_the_retention_are_pruned_and_newer_ones_kept() {
+    let (_store, db) = store().await;
+    bump(&db, "old", "1").await.unwrap();
+    bump(&db, "new", "1").await.unwrap();
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE idempotency_keys SET created_at = '2020-01-01T00:00:00Z' WHERE key = 'old'",
+    ))
+    .await
+    .unwrap();
+    let pruned = keel_store::idempotency::prune(&db, std::time::Duration::from_secs(30 * 24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    // The recent key still replays; the pruned one would run again.
+    bump(&db, "new", "1").await.unwrap();
+    assert_eq!(counter(&db).await, 2);
+    bump(&db, "old", "1").await.unwrap();
+    assert_eq!(counter(&db).await, 3);
 }
 
 #[tokio::test]

@@ -8,14 +8,15 @@ use keel_core::{Error, Violations};
 use keel_proto::common::PageResponse;
 use keel_proto::crm::crm_service_server::{CrmService, CrmServiceServer};
 use keel_proto::crm::{
-    Account, CreateAccountRequest, CreateOpportunityRequest, GetAccountRequest, GetOpportunityRequest,
-    ListAccountsRequest, ListAccountsResponse, ListOpportunitiesRequest, ListOpportunitiesResponse,
-    MarkOpportunityWonRequest, Opportunity, OpportunityStage,
+    Account, AdvanceOpportunityStageRequest, Contact, CreateAccountRequest, CreateContactRequest,
+    CreateOpportunityRequest, GetAccountRequest, GetOpportunityRequest, ListAccountsRequest, ListAccountsResponse,
+    ListContactsRequest, ListContactsResponse, ListOpportunitiesRequest, ListOpportunitiesResponse,
+    MarkOpportunityLostRequest, MarkOpportunityWonRequest, Opportunity, OpportunityStage, UpdateOpportunityRequest,
 };
 use tonic::{Request, Response, Status};
 
 use crate::adapter::CrmAdapter;
-use crate::domain::{NewAccount, NewOpportunity};
+use crate::domain::{LostOpportunity, NewAccount, NewContact, NewOpportunity, OpportunityUpdate, StageAdvance};
 
 /// Roles that may change CRM records: process APIs acting as `service`, and administrators.
 const WRITERS: &[Role] = &[Role::Service, Role::Admin];
@@ -144,5 +145,75 @@ impl CrmService for CrmGrpcService {
         Ok(Response::new(
             self.adapter.mark_opportunity_won(&caller.subject, &key, id).await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "UpdateOpportunity"))]
+    async fn update_opportunity(
+        &self,
+        request: Request<UpdateOpportunityRequest>,
+    ) -> Result<Response<Opportunity>, Status> {
+        let caller = authorize(&request, WRITERS)?;
+        let (key, update) = OpportunityUpdate::parse(request.get_ref())?;
+        Ok(Response::new(
+            self.adapter.update_opportunity(&caller.subject, &key, update).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "AdvanceOpportunityStage"))]
+    async fn advance_opportunity_stage(
+        &self,
+        request: Request<AdvanceOpportunityStageRequest>,
+    ) -> Result<Response<Opportunity>, Status> {
+        let caller = authorize(&request, WRITERS)?;
+        let (key, advance) = StageAdvance::parse(request.get_ref())?;
+        Ok(Response::new(
+            self.adapter
+                .advance_opportunity_stage(&caller.subject, &key, advance)
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "MarkOpportunityLost"))]
+    async fn mark_opportunity_lost(
+        &self,
+        request: Request<MarkOpportunityLostRequest>,
+    ) -> Result<Response<Opportunity>, Status> {
+        let caller = authorize(&request, WRITERS)?;
+        let (key, lost) = LostOpportunity::parse(request.get_ref())?;
+        Ok(Response::new(
+            self.adapter.mark_opportunity_lost(&caller.subject, &key, lost).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "CreateContact"))]
+    async fn create_contact(&self, request: Request<CreateContactRequest>) -> Result<Response<Contact>, Status> {
+        let caller = authorize(&request, WRITERS)?;
+        let (key, contact) = NewContact::parse(request.get_ref())?;
+        Ok(Response::new(
+            self.adapter.create_contact(&caller.subject, &key, contact).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListContacts"))]
+    async fn list_contacts(
+        &self,
+        request: Request<ListContactsRequest>,
+    ) -> Result<Response<ListContactsResponse>, Status> {
+        authorize(&request, READERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let account_id = v.uuid("account_id", &req.account_id);
+        let page = v.take(Page::from_proto(req.page.as_ref()).map_err(|e| e.field_violations().to_vec()));
+        v.finish()?;
+        let (Some(account_id), Some(page)) = (account_id, page) else {
+            return Err(Error::internal("checked fields missing after validation").into());
+        };
+        let contacts = self.adapter.list_contacts(account_id, page).await?;
+        let last = contacts.last().and_then(|c| c.id.parse().ok());
+        let next_page_token = page.next_token(contacts.len(), last);
+        Ok(Response::new(ListContactsResponse {
+            contacts,
+            page: Some(PageResponse { next_page_token }),
+        }))
     }
 }

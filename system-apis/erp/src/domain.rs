@@ -13,6 +13,9 @@ use keel_proto::erp::{BudgetLine, CreateProjectCodeRequest, GetProjectCodeReques
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+pub mod billing;
+pub mod ledger;
+
 /// What every project code starts with.
 pub const PROJECT_CODE_PREFIX: &str = "PRJ-";
 /// Digits of a project code's number, zero-padded (`PRJ-000042`); a number past 999999 simply

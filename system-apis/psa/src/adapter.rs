@@ -8,9 +8,17 @@
 use async_trait::async_trait;
 use keel_core::Error;
 use keel_core::paging::Page;
-use keel_proto::psa::{DeliveryTemplate, ListProjectsResponse, Project};
+use keel_proto::psa::{
+    Assignment, ChangeRequest, DeliveryTemplate, ListAssignmentsResponse, ListChangeRequestsResponse,
+    ListProjectsResponse, ListTimeEntriesResponse, Project, ProjectActuals, RateCard, TimeEntry,
+};
+use uuid::Uuid;
 
-use crate::domain::{NewProject, NewTemplate, ProjectLookup};
+use crate::domain::{
+    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, NewAssignment, NewChangeRequest, NewProject, NewTemplate,
+    NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter,
+    TimeEntryPosting, TimeEntrySubmission,
+};
 
 /// One PSA product, as Keel sees it.
 #[async_trait]
@@ -32,4 +40,108 @@ pub trait PsaAdapter: Send + Sync + 'static {
 
     /// Projects in creation order (by id), one page at a time.
     async fn list_projects(&self, page: Page) -> Result<ListProjectsResponse, Error>;
+
+    /// Moves a project to ACTIVE, ON_HOLD or CLOSED at `expected_version`; a closed project
+    /// cannot be reopened ([`Error::FailedPrecondition`]). Closing emits `psa.project.closed`.
+    async fn update_project_status(&self, _actor: &str, _change: ProjectStatusChange) -> Result<Project, Error> {
+        Err(Error::not_supported("UpdateProjectStatus"))
+    }
+
+    /// Replaces the project's rate card (every rate in the project's currency).
+    async fn set_project_rate_card(&self, _actor: &str, _card: RateCardInput) -> Result<RateCard, Error> {
+        Err(Error::not_supported("SetProjectRateCard"))
+    }
+
+    /// The project's rate card; [`Error::NotFound`] when it has none.
+    async fn get_project_rate_card(&self, _project_id: Uuid) -> Result<RateCard, Error> {
+        Err(Error::not_supported("GetProjectRateCard"))
+    }
+
+    /// Puts a person on a project.
+    async fn create_assignment(&self, _actor: &str, _assignment: NewAssignment) -> Result<Assignment, Error> {
+        Err(Error::not_supported("CreateAssignment"))
+    }
+
+    /// Ends an assignment on a date within its period.
+    async fn end_assignment(&self, _actor: &str, _end: AssignmentEnd) -> Result<Assignment, Error> {
+        Err(Error::not_supported("EndAssignment"))
+    }
+
+    /// Assignments by project and/or person, by id, one page at a time.
+    async fn list_assignments(&self, _filter: AssignmentFilter, _page: Page) -> Result<ListAssignmentsResponse, Error> {
+        Err(Error::not_supported("ListAssignments"))
+    }
+
+    /// Records a DRAFT entry against the person's assignment covering the date, priced at the
+    /// rate card's rate for the assignment's bill role.
+    async fn record_time_entry(&self, _actor: &str, _entry: NewTimeEntry) -> Result<TimeEntry, Error> {
+        Err(Error::not_supported("RecordTimeEntry"))
+    }
+
+    /// Edits an entry; an approved one only with `request_reapproval` (back to SUBMITTED).
+    async fn update_time_entry(&self, _actor: &str, _edit: TimeEntryEdit) -> Result<TimeEntry, Error> {
+        Err(Error::not_supported("UpdateTimeEntry"))
+    }
+
+    /// Submits DRAFT entries, all or none.
+    async fn submit_time_entries(
+        &self,
+        _actor: &str,
+        _submission: TimeEntrySubmission,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        Err(Error::not_supported("SubmitTimeEntries"))
+    }
+
+    /// Approves or rejects a SUBMITTED entry; the entry's own person may not decide.
+    async fn decide_time_entry(&self, _actor: &str, _decision: TimeEntryDecision) -> Result<TimeEntry, Error> {
+        Err(Error::not_supported("ApproveTimeEntry"))
+    }
+
+    /// Marks an APPROVED entry POSTED with the ERP journal it went into.
+    async fn mark_time_entry_posted(&self, _actor: &str, _posting: TimeEntryPosting) -> Result<TimeEntry, Error> {
+        Err(Error::not_supported("MarkTimeEntryPosted"))
+    }
+
+    /// One time entry; [`Error::NotFound`] otherwise.
+    async fn get_time_entry(&self, _id: Uuid) -> Result<TimeEntry, Error> {
+        Err(Error::not_supported("GetTimeEntry"))
+    }
+
+    /// Time entries by project, person and state, by id, one page at a time.
+    async fn list_time_entries(&self, _filter: TimeEntryFilter, _page: Page) -> Result<ListTimeEntriesResponse, Error> {
+        Err(Error::not_supported("ListTimeEntries"))
+    }
+
+    /// Opens a DRAFT change request on a project.
+    async fn create_change_request(&self, _actor: &str, _request: NewChangeRequest) -> Result<ChangeRequest, Error> {
+        Err(Error::not_supported("CreateChangeRequest"))
+    }
+
+    /// Submits, approves, rejects or applies a change request.
+    async fn transition_change_request(
+        &self,
+        _actor: &str,
+        _transition: ChangeRequestTransition,
+    ) -> Result<ChangeRequest, Error> {
+        Err(Error::not_supported("ChangeRequestTransition"))
+    }
+
+    /// One change request; [`Error::NotFound`] otherwise.
+    async fn get_change_request(&self, _id: Uuid) -> Result<ChangeRequest, Error> {
+        Err(Error::not_supported("GetChangeRequest"))
+    }
+
+    /// Change requests, optionally of one project, by id, one page at a time.
+    async fn list_change_requests(
+        &self,
+        _project_id: Option<Uuid>,
+        _page: Page,
+    ) -> Result<ListChangeRequestsResponse, Error> {
+        Err(Error::not_supported("ListChangeRequests"))
+    }
+
+    /// Approved and posted time by role against the project's baseline.
+    async fn get_project_actuals(&self, _project_id: Uuid) -> Result<ProjectActuals, Error> {
+        Err(Error::not_supported("GetProjectActuals"))
+    }
 }

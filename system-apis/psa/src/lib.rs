@@ -1,6 +1,9 @@
 //! The PSA system API: Keel's view of the professional-services automation system, where
-//! delivery templates live and where a won deal becomes a project with its work breakdown,
-//! billing milestones and budget baseline.
+//! delivery templates live, where a won deal becomes a project with its work breakdown,
+//! billing milestones and budget baseline, and where delivery is recorded against it: rate
+//! cards, assignments, time entries (DRAFT → SUBMITTED → APPROVED | REJECTED → POSTED),
+//! change requests and budget actuals. Events: `psa.project.closed`,
+//! `psa.time_entry.submitted|approved|rejected|posted`, `psa.change_request.approved|applied`.
 //!
 //! - [`adapter::PsaAdapter`]: the one trait a PSA product implements, taking checked inputs
 //!   from [`domain`] and answering in the canonical contract (`keel.psa.v1`).
@@ -10,7 +13,8 @@
 //! - [`demo::templates`]: believable delivery templates for `keel up --demo` and tests.
 //!
 //! What this crate deliberately does not know: CRM or ERP records, which template a deal
-//! should use (the project-setup process API picks it), or any workflow state.
+//! should use (the project-setup process API picks it), or the richer rules of time capture
+//! (those live in the process API; here only the record's own states and invariants).
 
 #![forbid(unsafe_code)]
 

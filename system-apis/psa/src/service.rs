@@ -8,15 +8,29 @@ use std::sync::Arc;
 
 use keel_auth::Role;
 use keel_core::paging::Page;
+use keel_core::{Error, Violations};
 use keel_proto::psa::psa_service_server::{PsaService, PsaServiceServer};
 use keel_proto::psa::{
-    CreateProjectRequest, DeliveryTemplate, GetProjectRequest, ListDeliveryTemplatesRequest,
-    ListDeliveryTemplatesResponse, ListProjectsRequest, ListProjectsResponse, Project, UpsertDeliveryTemplateRequest,
+    ApproveTimeEntryRequest, Assignment, ChangeRequest, ChangeRequestTransitionRequest, CreateAssignmentRequest,
+    CreateChangeRequestRequest, CreateProjectRequest, DeliveryTemplate, EndAssignmentRequest, GetChangeRequestRequest,
+    GetProjectActualsRequest, GetProjectRateCardRequest, GetProjectRequest, GetTimeEntryRequest,
+    ListAssignmentsRequest, ListAssignmentsResponse, ListChangeRequestsRequest, ListChangeRequestsResponse,
+    ListDeliveryTemplatesRequest, ListDeliveryTemplatesResponse, ListProjectsRequest, ListProjectsResponse,
+    ListTimeEntriesRequest, ListTimeEntriesResponse, MarkTimeEntryPostedRequest, Project, ProjectActuals, RateCard,
+    RecordTimeEntryRequest, RejectTimeEntryRequest, SetProjectRateCardRequest, SubmitTimeEntriesRequest,
+    SubmitTimeEntriesResponse, TimeEntry, UpdateProjectStatusRequest, UpdateTimeEntryRequest,
+    UpsertDeliveryTemplateRequest,
 };
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::adapter::PsaAdapter;
-use crate::domain::{NewProject, NewTemplate, ProjectLookup};
+use crate::domain::staffing::optional_uuid;
+use crate::domain::{
+    AssignmentEnd, AssignmentFilter, ChangeRequestStep, ChangeRequestTransition, NewAssignment, NewChangeRequest,
+    NewProject, NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision,
+    TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+};
 
 /// The roles that may change PSA records.
 const CHANGE_ROLES: &[Role] = &[Role::Service, Role::Admin];
@@ -37,6 +51,45 @@ impl PsaGrpcService {
 /// The tonic server for `adapter`. Message size limits are left to the caller.
 pub fn server(adapter: Arc<dyn PsaAdapter>) -> PsaServiceServer<PsaGrpcService> {
     PsaServiceServer::new(PsaGrpcService::new(adapter))
+}
+
+/// A required id, named `field` when it is missing or malformed.
+fn parse_id(field: &str, value: &str) -> Result<Uuid, Error> {
+    let mut v = Violations::new();
+    let id = v.uuid(field, value);
+    v.finish()?;
+    id.ok_or_else(|| Error::invalid(field, "is required"))
+}
+
+impl PsaGrpcService {
+    /// Authorizes a change, parses it once, and hands it with the caller to `call`.
+    async fn change<Req, Input, Out, P, F, Fut>(
+        &self,
+        request: Request<Req>,
+        parse: P,
+        call: F,
+    ) -> Result<Response<Out>, Status>
+    where
+        P: FnOnce(&Req) -> Result<Input, Error>,
+        F: FnOnce(Arc<dyn PsaAdapter>, String, Input) -> Fut,
+        Fut: std::future::Future<Output = Result<Out, Error>>,
+    {
+        let caller = keel_auth::authorize(&request, CHANGE_ROLES)?;
+        let input = parse(request.get_ref())?;
+        Ok(Response::new(call(self.adapter.clone(), caller.subject, input).await?))
+    }
+
+    fn change_request_step(
+        &self,
+        request: Request<ChangeRequestTransitionRequest>,
+        step: ChangeRequestStep,
+    ) -> impl std::future::Future<Output = Result<Response<ChangeRequest>, Status>> + '_ {
+        self.change(
+            request,
+            move |r| ChangeRequestTransition::parse(r, step),
+            |adapter, actor, input| async move { adapter.transition_change_request(&actor, input).await },
+        )
+    }
 }
 
 #[tonic::async_trait]
@@ -85,5 +138,234 @@ impl PsaService for PsaGrpcService {
         keel_auth::identity(&request)?;
         let page = Page::from_proto(request.get_ref().page.as_ref())?;
         Ok(Response::new(self.adapter.list_projects(page).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "UpdateProjectStatus"))]
+    async fn update_project_status(
+        &self,
+        request: Request<UpdateProjectStatusRequest>,
+    ) -> Result<Response<Project>, Status> {
+        self.change(
+            request,
+            ProjectStatusChange::parse,
+            |adapter, actor, input| async move { adapter.update_project_status(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "SetProjectRateCard"))]
+    async fn set_project_rate_card(
+        &self,
+        request: Request<SetProjectRateCardRequest>,
+    ) -> Result<Response<RateCard>, Status> {
+        self.change(request, RateCardInput::parse, |adapter, actor, input| async move {
+            adapter.set_project_rate_card(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetProjectRateCard"))]
+    async fn get_project_rate_card(
+        &self,
+        request: Request<GetProjectRateCardRequest>,
+    ) -> Result<Response<RateCard>, Status> {
+        keel_auth::identity(&request)?;
+        let project_id = parse_id("project_id", &request.get_ref().project_id)?;
+        Ok(Response::new(self.adapter.get_project_rate_card(project_id).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "CreateAssignment"))]
+    async fn create_assignment(
+        &self,
+        request: Request<CreateAssignmentRequest>,
+    ) -> Result<Response<Assignment>, Status> {
+        self.change(request, NewAssignment::parse, |adapter, actor, input| async move {
+            adapter.create_assignment(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "EndAssignment"))]
+    async fn end_assignment(&self, request: Request<EndAssignmentRequest>) -> Result<Response<Assignment>, Status> {
+        self.change(request, AssignmentEnd::parse, |adapter, actor, input| async move {
+            adapter.end_assignment(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListAssignments"))]
+    async fn list_assignments(
+        &self,
+        request: Request<ListAssignmentsRequest>,
+    ) -> Result<Response<ListAssignmentsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let r = request.get_ref();
+        let filter = AssignmentFilter::parse(&r.project_id, &r.employee_id)?;
+        let page = Page::from_proto(r.page.as_ref())?;
+        Ok(Response::new(self.adapter.list_assignments(filter, page).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RecordTimeEntry"))]
+    async fn record_time_entry(&self, request: Request<RecordTimeEntryRequest>) -> Result<Response<TimeEntry>, Status> {
+        self.change(request, NewTimeEntry::parse, |adapter, actor, input| async move {
+            adapter.record_time_entry(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "UpdateTimeEntry"))]
+    async fn update_time_entry(&self, request: Request<UpdateTimeEntryRequest>) -> Result<Response<TimeEntry>, Status> {
+        self.change(request, TimeEntryEdit::parse, |adapter, actor, input| async move {
+            adapter.update_time_entry(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "SubmitTimeEntries"))]
+    async fn submit_time_entries(
+        &self,
+        request: Request<SubmitTimeEntriesRequest>,
+    ) -> Result<Response<SubmitTimeEntriesResponse>, Status> {
+        self.change(
+            request,
+            TimeEntrySubmission::parse,
+            |adapter, actor, input| async move {
+                let entries = adapter.submit_time_entries(&actor, input).await?;
+                Ok(SubmitTimeEntriesResponse { entries })
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ApproveTimeEntry"))]
+    async fn approve_time_entry(
+        &self,
+        request: Request<ApproveTimeEntryRequest>,
+    ) -> Result<Response<TimeEntry>, Status> {
+        self.change(
+            request,
+            TimeEntryDecision::parse_approve,
+            |adapter, actor, input| async move { adapter.decide_time_entry(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RejectTimeEntry"))]
+    async fn reject_time_entry(&self, request: Request<RejectTimeEntryRequest>) -> Result<Response<TimeEntry>, Status> {
+        self.change(
+            request,
+            TimeEntryDecision::parse_reject,
+            |adapter, actor, input| async move { adapter.decide_time_entry(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "MarkTimeEntryPosted"))]
+    async fn mark_time_entry_posted(
+        &self,
+        request: Request<MarkTimeEntryPostedRequest>,
+    ) -> Result<Response<TimeEntry>, Status> {
+        self.change(request, TimeEntryPosting::parse, |adapter, actor, input| async move {
+            adapter.mark_time_entry_posted(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetTimeEntry"))]
+    async fn get_time_entry(&self, request: Request<GetTimeEntryRequest>) -> Result<Response<TimeEntry>, Status> {
+        keel_auth::identity(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(self.adapter.get_time_entry(id).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListTimeEntries"))]
+    async fn list_time_entries(
+        &self,
+        request: Request<ListTimeEntriesRequest>,
+    ) -> Result<Response<ListTimeEntriesResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let r = request.get_ref();
+        let filter = TimeEntryFilter::parse(&r.project_id, &r.employee_id, r.state)?;
+        let page = Page::from_proto(r.page.as_ref())?;
+        Ok(Response::new(self.adapter.list_time_entries(filter, page).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "CreateChangeRequest"))]
+    async fn create_change_request(
+        &self,
+        request: Request<CreateChangeRequestRequest>,
+    ) -> Result<Response<ChangeRequest>, Status> {
+        self.change(request, NewChangeRequest::parse, |adapter, actor, input| async move {
+            adapter.create_change_request(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "SubmitChangeRequest"))]
+    async fn submit_change_request(
+        &self,
+        request: Request<ChangeRequestTransitionRequest>,
+    ) -> Result<Response<ChangeRequest>, Status> {
+        self.change_request_step(request, ChangeRequestStep::Submit).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ApproveChangeRequest"))]
+    async fn approve_change_request(
+        &self,
+        request: Request<ChangeRequestTransitionRequest>,
+    ) -> Result<Response<ChangeRequest>, Status> {
+        self.change_request_step(request, ChangeRequestStep::Approve).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RejectChangeRequest"))]
+    async fn reject_change_request(
+        &self,
+        request: Request<ChangeRequestTransitionRequest>,
+    ) -> Result<Response<ChangeRequest>, Status> {
+        self.change_request_step(request, ChangeRequestStep::Reject).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ApplyChangeRequest"))]
+    async fn apply_change_request(
+        &self,
+        request: Request<ChangeRequestTransitionRequest>,
+    ) -> Result<Response<ChangeRequest>, Status> {
+        self.change_request_step(request, ChangeRequestStep::Apply).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetChangeRequest"))]
+    async fn get_change_request(
+        &self,
+        request: Request<GetChangeRequestRequest>,
+    ) -> Result<Response<ChangeRequest>, Status> {
+        keel_auth::identity(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(self.adapter.get_change_request(id).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListChangeRequests"))]
+    async fn list_change_requests(
+        &self,
+        request: Request<ListChangeRequestsRequest>,
+    ) -> Result<Response<ListChangeRequestsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let project_id = optional_uuid(&mut v, "project_id", &r.project_id);
+        v.finish()?;
+        let page = Page::from_proto(r.page.as_ref())?;
+        Ok(Response::new(
+            self.adapter.list_change_requests(project_id, page).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetProjectActuals"))]
+    async fn get_project_actuals(
+        &self,
+        request: Request<GetProjectActualsRequest>,
+    ) -> Result<Response<ProjectActuals>, Status> {
+        keel_auth::identity(&request)?;
+        let project_id = parse_id("project_id", &request.get_ref().project_id)?;
+        Ok(Response::new(self.adapter.get_project_actuals(project_id).await?))
     }
 }

@@ -306,3 +306,133 @@ proptest! {
         prop_assert_eq!(line_sum, expected);
     }
 }
+
+mod ledger_rules {
+    use std::str::FromStr;
+
+    use keel_core::{Currency, Money};
+    use keel_proto::erp::{JournalLine, PostJournalRequest};
+    use rust_decimal::Decimal;
+
+    use crate::domain::billing::percent_of;
+    use crate::domain::ledger::{NewJournal, convert, convert_inverse};
+
+    fn gbp(amount: &str) -> Money {
+        Money::new(Decimal::from_str(amount).unwrap(), Currency::parse("GBP").unwrap()).unwrap()
+    }
+
+    fn line(entity: &str, debit: Option<&str>, credit: Option<&str>, currency: &str) -> JournalLine {
+        let money = |a: &str| keel_proto::common::Money {
+            amount: a.into(),
+            currency: currency.into(),
+        };
+        JournalLine {
+            legal_entity: entity.into(),
+            account_code: "1000".into(),
+            debit: debit.map(money),
+            credit: credit.map(money),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn journals_balance_per_entity_and_currency_or_name_lines() {
+        let table: &[(&[JournalLine], Option<&str>)] = &[
+            (
+                &[
+                    line("UK01", Some("10.00"), None, "GBP"),
+                    line("UK01", None, Some("10"), "GBP"),
+                ],
+                None,
+            ),
+            (
+                &[
+                    line("UK01", Some("10.00"), None, "GBP"),
+                    line("UK01", None, Some("9.99"), "GBP"),
+                ],
+                Some("lines"),
+            ),
+            (
+                &[
+                    line("UK01", Some("10.00"), None, "GBP"),
+                    line("US01", None, Some("10.00"), "GBP"),
+                ],
+                Some("lines"),
+            ),
+            (
+                &[
+                    line("UK01", Some("10.00"), None, "GBP"),
+                    line("UK01", None, Some("10.00"), "USD"),
+                ],
+                Some("lines"),
+            ),
+            (
+                &[
+                    line("UK01", Some("10.00"), Some("10.00"), "GBP"),
+                    line("UK01", None, Some("10.00"), "GBP"),
+                ],
+                Some("lines[0]"),
+            ),
+            (
+                &[
+                    line("UK01", Some("0"), None, "GBP"),
+                    line("UK01", None, Some("0"), "GBP"),
+                ],
+                Some("lines[0].debit.amount"),
+            ),
+            (&[line("UK01", Some("10.00"), None, "GBP")], Some("lines")),
+        ];
+        for (lines, expected) in table {
+            let request = PostJournalRequest {
+                idempotency_key: "k".into(),
+                journal_date: "2026-11-30".into(),
+                description: "d".into(),
+                lines: lines.to_vec(),
+            };
+            match (NewJournal::parse(&request), expected) {
+                (Ok(_), None) => {}
+                (Err(error), Some(field)) => {
+                    let fields: Vec<&str> = error.field_violations().iter().map(|v| v.field.as_str()).collect();
+                    assert!(fields.contains(field), "{lines:?}: {fields:?}");
+                }
+                (answer, expected) => panic!("{lines:?}: expected {expected:?}, got {answer:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn conversions_round_half_even_to_the_minor_unit() {
+        let usd = Currency::parse("USD").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        let table: &[(&str, &str, Currency, &str)] = &[
+            ("0.01", "0.5", usd, "0.00"),
+            ("0.03", "0.5", usd, "0.02"),
+            ("0.05", "0.5", usd, "0.02"),
+            ("0.07", "0.5", usd, "0.04"),
+            ("10.05", "1.2345", usd, "12.41"),
+            ("1.00", "150.5", jpy, "150"),
+            ("3.00", "150.5", jpy, "452"),
+        ];
+        for (amount, rate, to, expected) in table {
+            let converted = convert(gbp(amount), Decimal::from_str(rate).unwrap(), *to).unwrap();
+            assert_eq!(converted.amount().to_string(), *expected, "{amount} x {rate}");
+        }
+        let inverse = convert_inverse(gbp("100.00"), Decimal::from_str("1.2345").unwrap(), usd).unwrap();
+        assert_eq!(inverse.amount().to_string(), "81.00");
+    }
+
+    #[test]
+    fn percent_complete_shares_round_half_even() {
+        let table: &[(&str, &str, &str)] = &[
+            ("100000.00", "25", "25000.00"),
+            ("100000.00", "33.333", "33333.00"),
+            ("0.03", "50", "0.02"),
+            ("0.01", "50", "0.00"),
+            ("999.99", "100", "999.99"),
+        ];
+        for (contract, percent, expected) in table {
+            let share = percent_of(gbp(contract), Decimal::from_str(percent).unwrap());
+            assert_eq!(share.amount().to_string(), *expected, "{percent}% of {contract}");
+        }
+    }
+}

@@ -50,6 +50,8 @@ pub mod project_code {
         pub created_by: String,
         pub updated_at: DateTimeUtc,
         pub updated_by: String,
+        /// 1 when opened, +1 per change.
+        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -74,6 +76,8 @@ pub mod budget {
         pub total_minor_units: i64,
         pub posted_at: DateTimeUtc,
         pub posted_by: String,
+        /// 1 when posted, +1 per change order.
+        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,11 +7,19 @@
 //! SQLite before anything is read (so no read can go stale before the writes) and serializes
 //! competing changes on PostgreSQL through a row lock.
 //!
-//! The ERP contract defines no events yet, so nothing is written to the outbox; the relay
-//! waker is held for when it does.
+//! Every change also writes its event (`erp.<record>.<past-verb>`) to the outbox in the same
+//! transaction, and wakes the relay after the commit.
+//!
+//! The ledger lives in [`ledger`] (legal entities, rates, accounts, journals), [`work`] (time
+//! and expense postings) and [`billing`] (budgets' change orders, milestones, invoices,
+//! revenue).
 
+mod billing;
 mod entities;
+mod ledger;
+mod ledger_entities;
 mod migrations;
+mod work;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +29,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use keel_core::paging::Page;
 use keel_core::time::audit_info;
 use keel_core::{Currency, Error, Money, Violations};
-use keel_proto::erp::{Budget, BudgetLine, ListProjectCodesResponse, ProjectCode, ProjectCodeStatus};
+use keel_proto::erp::{
+    Account, BillingMilestone, Budget, BudgetLine, ConvertAmountResponse, CostCenter, ExchangeRate, Invoice, Journal,
+    LegalEntity as LegalEntityRecord, ListAccountsResponse, ListBillingMilestonesResponse, ListInvoicesResponse,
+    ListJournalsResponse, ListLegalEntitiesResponse, ListProjectCodesResponse, PostWorkResponse, ProjectCode,
+    ProjectCodeStatus, RecognizeRevenueResponse, RevenueSchedule, TrialBalance,
+};
 use keel_store::audit::{self, AuditEntry};
 use keel_store::idempotency::run_once;
 use keel_store::{db_error, is_unique_violation};
@@ -34,8 +47,17 @@ use uuid::Uuid;
 
 use self::entities::{budget, budget_line, number_sequence, project_code};
 pub use self::migrations::Migrator;
+use crate::SERVICE_NAME;
 use crate::adapter::ErpAdapter;
-use crate::domain::{NewBudget, NewProjectCode, ProjectCodeLookup, ProjectCodeNumber};
+use crate::domain::billing::{
+    BudgetUpdate, InvoiceIssue, NewDraftInvoice, NewMilestone, NewRevenueSchedule, Recognition, VersionedChange,
+    WorkBatch, WorkKind,
+};
+use crate::domain::ledger::{
+    Conversion, JournalFilter, JournalReversal, LegalEntityUpdate, NewAccount, NewCostCenter, NewExchangeRate,
+    NewJournal, NewLegalEntity,
+};
+use crate::domain::{LegalEntity, NewBudget, NewProjectCode, ProjectCodeLookup, ProjectCodeNumber};
 
 /// Idempotency scopes of the changes.
 const CREATE_PROJECT_CODE_SCOPE: &str = "erp.create_project_code";
@@ -52,7 +74,6 @@ const STATUS_CLOSED: &str = "closed";
 #[derive(Debug, Clone)]
 pub struct ReferenceErp {
     db: DatabaseConnection,
-    #[expect(dead_code, reason = "the ERP contract defines no events yet; kept for when it does")]
     relay_waker: Arc<Notify>,
 }
 
@@ -62,6 +83,28 @@ impl ReferenceErp {
     pub fn new(db: DatabaseConnection, relay_waker: Arc<Notify>) -> ReferenceErp {
         ReferenceErp { db, relay_waker }
     }
+
+    /// Wakes the relay after a change that committed (and so wrote an event).
+    fn woke<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if result.is_ok() {
+            self.relay_waker.notify_one();
+        }
+        result
+    }
+}
+
+/// Writes `payload` to the outbox as event `event_type` about `subject`, in `txn`.
+async fn emit<M: prost::Message>(
+    txn: &DatabaseTransaction,
+    event_type: &str,
+    subject: &str,
+    payload: &M,
+) -> Result<(), Error> {
+    keel_events::outbox::enqueue(
+        txn,
+        &keel_events::EventEnvelope::new(event_type, SERVICE_NAME, subject, payload),
+    )
+    .await
 }
 
 #[async_trait]
@@ -71,10 +114,11 @@ impl ErpAdapter for ReferenceErp {
         let key = new.idempotency_key.clone();
         let db = self.db.clone();
         let actor = actor.to_string();
-        run_once(&self.db, CREATE_PROJECT_CODE_SCOPE, &key, &request, move |txn| {
+        let result = run_once(&self.db, CREATE_PROJECT_CODE_SCOPE, &key, &request, move |txn| {
             Box::pin(async move { open_project_code(txn, &db, &actor, &new).await })
         })
-        .await
+        .await;
+        self.woke(result)
     }
 
     async fn get_project_code(&self, lookup: ProjectCodeLookup) -> Result<ProjectCode, Error> {
@@ -133,10 +177,247 @@ impl ErpAdapter for ReferenceErp {
         let request = new.to_request();
         let key = new.idempotency_key.clone();
         let actor = actor.to_string();
-        run_once(&self.db, POST_BUDGET_SCOPE, &key, &request, move |txn| {
+        let result = run_once(&self.db, POST_BUDGET_SCOPE, &key, &request, move |txn| {
             Box::pin(async move { record_budget(txn, &actor, &new).await })
         })
-        .await
+        .await;
+        self.woke(result)
+    }
+
+    async fn update_budget(&self, actor: &str, update: BudgetUpdate) -> Result<Budget, Error> {
+        let request = update.to_request();
+        let key = update.budget.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.update_budget", &key, &request, move |txn| {
+            Box::pin(async move { billing::update_budget(txn, &actor, &update).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn create_legal_entity(&self, actor: &str, entity: NewLegalEntity) -> Result<LegalEntityRecord, Error> {
+        let request = entity.to_request();
+        let key = entity.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.create_legal_entity", &key, &request, move |txn| {
+            Box::pin(async move { ledger::create_legal_entity(txn, &actor, &entity).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn get_legal_entity(&self, code: LegalEntity) -> Result<LegalEntityRecord, Error> {
+        Ok(ledger::legal_entity_to_proto(
+            &ledger::require_legal_entity(&self.db, code.as_str()).await?,
+        ))
+    }
+
+    async fn list_legal_entities(&self, page: Page) -> Result<ListLegalEntitiesResponse, Error> {
+        ledger::list_legal_entities(&self.db, page).await
+    }
+
+    async fn update_legal_entity(&self, actor: &str, update: LegalEntityUpdate) -> Result<LegalEntityRecord, Error> {
+        let request = update.to_request();
+        let key = update.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.update_legal_entity", &key, &request, move |txn| {
+            Box::pin(async move { ledger::update_legal_entity(txn, &actor, &update).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn set_exchange_rate(&self, actor: &str, rate: NewExchangeRate) -> Result<ExchangeRate, Error> {
+        let request = rate.to_request();
+        let key = rate.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.set_exchange_rate", &key, &request, move |txn| {
+            Box::pin(async move { ledger::set_exchange_rate(txn, &actor, &rate).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn convert_amount(&self, conversion: Conversion) -> Result<ConvertAmountResponse, Error> {
+        ledger::convert_amount(&self.db, &conversion).await
+    }
+
+    async fn create_account(&self, actor: &str, account: NewAccount) -> Result<Account, Error> {
+        let request = account.to_request();
+        let key = account.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.create_account", &key, &request, move |txn| {
+            Box::pin(async move { ledger::create_account(txn, &actor, &account).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn list_accounts(&self, legal_entity: LegalEntity, page: Page) -> Result<ListAccountsResponse, Error> {
+        ledger::list_accounts(&self.db, &legal_entity, page).await
+    }
+
+    async fn create_cost_center(&self, actor: &str, cost_center: NewCostCenter) -> Result<CostCenter, Error> {
+        let request = cost_center.to_request();
+        let key = cost_center.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.create_cost_center", &key, &request, move |txn| {
+            Box::pin(async move { ledger::create_cost_center(txn, &actor, &cost_center).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn post_journal(&self, actor: &str, journal: NewJournal) -> Result<Journal, Error> {
+        let request = journal.to_request();
+        let key = journal.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.post_journal", &key, &request, move |txn| {
+            Box::pin(async move {
+                let draft = ledger::JournalDraft {
+                    date: journal.date,
+                    description: journal.description,
+                    source: "manual".to_string(),
+                    reverses: None,
+                    lines: journal.lines,
+                };
+                ledger::insert_journal(txn, &actor, draft).await
+            })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn reverse_journal(&self, actor: &str, reversal: JournalReversal) -> Result<Journal, Error> {
+        let request = reversal.to_request();
+        let key = reversal.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.reverse_journal", &key, &request, move |txn| {
+            Box::pin(async move { ledger::reverse_journal(txn, &actor, &reversal).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn get_journal(&self, id: Uuid) -> Result<Journal, Error> {
+        ledger::get_journal(&self.db, id).await
+    }
+
+    async fn list_journals(&self, filter: JournalFilter, page: Page) -> Result<ListJournalsResponse, Error> {
+        ledger::list_journals(&self.db, &filter, page).await
+    }
+
+    async fn trial_balance(&self, legal_entity: LegalEntity) -> Result<TrialBalance, Error> {
+        ledger::trial_balance(&self.db, &legal_entity).await
+    }
+
+    async fn post_work(&self, actor: &str, batch: WorkBatch) -> Result<PostWorkResponse, Error> {
+        let request = batch.fingerprint_request();
+        let key = batch.idempotency_key.clone();
+        let scope = match batch.kind {
+            WorkKind::Time => "erp.post_time_entries",
+            WorkKind::Expense => "erp.post_expenses",
+        };
+        let actor = actor.to_string();
+        let result = run_once(&self.db, scope, &key, &request, move |txn| {
+            Box::pin(async move { work::post_work(txn, &actor, &batch).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn create_billing_milestone(&self, actor: &str, milestone: NewMilestone) -> Result<BillingMilestone, Error> {
+        let request = milestone.to_request();
+        let key = milestone.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.create_billing_milestone", &key, &request, move |txn| {
+            Box::pin(async move { billing::create_milestone(txn, &actor, &milestone).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn mark_milestone_reached(&self, actor: &str, change: VersionedChange) -> Result<BillingMilestone, Error> {
+        let request = change.to_milestone_request();
+        let key = change.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.mark_milestone_reached", &key, &request, move |txn| {
+            Box::pin(async move { billing::mark_milestone_reached(txn, &actor, &change).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn list_billing_milestones(
+        &self,
+        project_code: ProjectCodeNumber,
+        page: Page,
+    ) -> Result<ListBillingMilestonesResponse, Error> {
+        billing::list_milestones(&self.db, &project_code, page).await
+    }
+
+    async fn create_draft_invoice(&self, actor: &str, draft: NewDraftInvoice) -> Result<Invoice, Error> {
+        let request = draft.to_request();
+        let key = draft.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.create_draft_invoice", &key, &request, move |txn| {
+            Box::pin(async move { billing::create_draft_invoice(txn, &actor, &draft).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn issue_invoice(&self, actor: &str, issue: InvoiceIssue) -> Result<Invoice, Error> {
+        let request = issue.to_request();
+        let key = issue.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.issue_invoice", &key, &request, move |txn| {
+            Box::pin(async move { billing::issue_invoice(txn, &actor, &issue).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn get_invoice(&self, id: Uuid) -> Result<Invoice, Error> {
+        billing::get_invoice(&self.db, id).await
+    }
+
+    async fn list_invoices(
+        &self,
+        project_code: Option<ProjectCodeNumber>,
+        page: Page,
+    ) -> Result<ListInvoicesResponse, Error> {
+        billing::list_invoices(&self.db, project_code.as_ref(), page).await
+    }
+
+    async fn set_revenue_schedule(&self, actor: &str, schedule: NewRevenueSchedule) -> Result<RevenueSchedule, Error> {
+        let request = schedule.to_request();
+        let key = schedule.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.set_revenue_schedule", &key, &request, move |txn| {
+            Box::pin(async move { billing::set_revenue_schedule(txn, &actor, &schedule).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn get_revenue_schedule(&self, project_code: ProjectCodeNumber) -> Result<RevenueSchedule, Error> {
+        billing::get_revenue_schedule(&self.db, &project_code).await
+    }
+
+    async fn recognize_revenue(
+        &self,
+        actor: &str,
+        recognition: Recognition,
+    ) -> Result<RecognizeRevenueResponse, Error> {
+        let request = recognition.to_request();
+        let key = recognition.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.recognize_revenue", &key, &request, move |txn| {
+            Box::pin(async move { billing::recognize_revenue(txn, &actor, &recognition).await })
+        })
+        .await;
+        self.woke(result)
     }
 }
 
@@ -168,6 +449,7 @@ async fn open_project_code(
         created_by: actor.to_string(),
         updated_at: now,
         updated_by: actor.to_string(),
+        version: 1,
     };
     let insert = project_code::ActiveModel {
         id: Set(row.id.clone()),
@@ -181,6 +463,7 @@ async fn open_project_code(
         created_by: Set(row.created_by.clone()),
         updated_at: Set(row.updated_at),
         updated_by: Set(row.updated_by.clone()),
+        version: Set(row.version),
     };
     match project_code::Entity::insert(insert).exec(txn).await {
         Ok(_) => {}
@@ -210,7 +493,9 @@ async fn open_project_code(
         },
     )
     .await?;
-    project_code_to_proto(&row, None)
+    let opened = project_code_to_proto(&row, None)?;
+    emit(txn, "erp.project_code.opened", &row.id, &opened).await?;
+    Ok(opened)
 }
 
 /// Posts a budget inside `txn`.
@@ -267,6 +552,7 @@ async fn record_budget(txn: &DatabaseTransaction, actor: &str, new: &NewBudget) 
         total_minor_units: total.to_minor_units(),
         posted_at: now,
         posted_by: actor.to_string(),
+        version: 1,
     };
     let insert = budget::ActiveModel {
         id: Set(budget_row.id.clone()),
@@ -275,6 +561,7 @@ async fn record_budget(txn: &DatabaseTransaction, actor: &str, new: &NewBudget) 
         total_minor_units: Set(budget_row.total_minor_units),
         posted_at: Set(budget_row.posted_at),
         posted_by: Set(budget_row.posted_by.clone()),
+        version: Set(budget_row.version),
     };
     match budget::Entity::insert(insert).exec(txn).await {
         Ok(_) => {}
@@ -328,13 +615,14 @@ async fn record_budget(txn: &DatabaseTransaction, actor: &str, new: &NewBudget) 
         },
     )
     .await?;
+    emit(txn, "erp.budget.posted", &project_code.id, &budget).await?;
     Ok(budget)
 }
 
 /// Takes the next number of sequence `name` inside `txn`: the row stays locked (PostgreSQL) or
 /// the database stays write-locked (SQLite) until the transaction ends, and a rollback gives the
 /// number back.
-async fn next_number(txn: &DatabaseTransaction, name: &str) -> Result<i64, Error> {
+pub(crate) async fn next_number(txn: &DatabaseTransaction, name: &str) -> Result<i64, Error> {
     let updated = number_sequence::Entity::update_many()
         .col_expr(
             number_sequence::Column::LastValue,
@@ -441,6 +729,7 @@ fn project_code_to_proto(row: &project_code::Model, budget: Option<Budget>) -> R
         currency: row.currency.clone(),
         status: status as i32,
         budget,
+        version: row.version,
         audit: Some(audit_info(
             row.created_at,
             &row.created_by,
@@ -450,7 +739,11 @@ fn project_code_to_proto(row: &project_code::Model, budget: Option<Budget>) -> R
     })
 }
 
-fn budget_to_proto(code: &str, budget: &budget::Model, lines: &[budget_line::Model]) -> Result<Budget, Error> {
+pub(crate) fn budget_to_proto(
+    code: &str,
+    budget: &budget::Model,
+    lines: &[budget_line::Model],
+) -> Result<Budget, Error> {
     let currency = stored_currency(&budget.currency)?;
     let lines = lines
         .iter()
@@ -468,14 +761,15 @@ fn budget_to_proto(code: &str, budget: &budget::Model, lines: &[budget_line::Mod
         project_code: code.to_string(),
         lines,
         total: Some(Money::from_minor_units(budget.total_minor_units, currency).to_proto()),
+        version: budget.version,
     })
 }
 
-fn stored_currency(code: &str) -> Result<Currency, Error> {
+pub(crate) fn stored_currency(code: &str) -> Result<Currency, Error> {
     Currency::parse(code).map_err(|e| Error::internal(format!("stored currency {code:?}: {e}")))
 }
 
 /// Now, at the microsecond both databases store.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }

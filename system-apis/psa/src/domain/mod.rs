@@ -4,12 +4,18 @@
 //!
 //! - [`template`]: delivery templates ([`TemplateSpec`], [`NewTemplate`]).
 //! - [`project`]: project creation and lookup ([`NewProject`], [`ProjectLookup`]).
+//! - [`staffing`]: project status changes, rate cards and assignments.
+//! - [`time`]: time entries and their state changes.
+//! - [`change`]: change requests.
 //! - [`plan`]: the arithmetic that turns a template and a contract value into phases,
 //!   milestones and a budget baseline ([`ProjectPlan`]).
 
+pub mod change;
 pub mod plan;
 pub mod project;
+pub mod staffing;
 pub mod template;
+pub mod time;
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,9 +23,15 @@ use std::str::FromStr;
 use keel_core::Violations;
 use rust_decimal::Decimal;
 
+pub use change::{ChangeRequestStep, ChangeRequestTransition, NewChangeRequest};
 pub use plan::{Baseline, BaselineLine, PlannedMilestone, PlannedPhase, PlannedTask, ProjectPlan};
 pub use project::{NewProject, ProjectLookup};
+pub use staffing::{AssignmentEnd, AssignmentFilter, NewAssignment, ProjectStatusChange, RateCardInput, RoleRateSpec};
 pub use template::{NewTemplate, TemplateMilestoneSpec, TemplatePhaseSpec, TemplateSpec, TemplateTaskSpec};
+pub use time::{
+    Decision, NewTimeEntry, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+    WorkDone,
+};
 
 /// The longest key (template id, role, selector value), in characters.
 pub const MAX_KEY_LEN: usize = 64;

@@ -77,6 +77,8 @@ pub mod project {
         pub contract_value_minor: i64,
         pub start_date: Date,
         pub total_hours: String,
+        /// Starts at 1, +1 per change.
+        pub version: i64,
         pub created_at: DateTimeUtc,
         pub created_by: String,
         pub updated_at: DateTimeUtc,
@@ -177,4 +179,132 @@ pub mod project_budget_line {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The entity boilerplate: no relations, default behaviour.
+macro_rules! plain_entity {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+/// A project's rate card; the rates are JSON.
+pub mod project_rate_card {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "project_rate_cards")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: String,
+        pub currency: String,
+        pub rates: String,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    plain_entity!();
+}
+
+/// A person on a project.
+pub mod assignment {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assignments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub project_id: String,
+        pub employee_id: String,
+        pub person_name: String,
+        pub role: String,
+        pub bill_role: String,
+        pub start_date: Date,
+        pub end_date: Date,
+        pub allocation_percent: String,
+        /// `active` or `ended`.
+        pub state: String,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    plain_entity!();
+}
+
+/// Hours a person worked on a project.
+pub mod time_entry {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "time_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub project_id: String,
+        pub employee_id: String,
+        pub assignment_id: String,
+        pub task: String,
+        pub work_date: Date,
+        pub hours: String,
+        pub narrative: String,
+        pub billable: bool,
+        pub role: String,
+        pub currency: String,
+        pub rate_minor: i64,
+        pub amount_minor: i64,
+        pub exact_amount: String,
+        /// `draft`, `submitted`, `approved`, `rejected` or `posted`.
+        pub state: String,
+        pub rejection_reason: String,
+        pub approver_id: String,
+        pub reapproval_required: bool,
+        pub journal_reference: String,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    plain_entity!();
+}
+
+/// A change to a project's scope, hours and money.
+pub mod change_request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub project_id: String,
+        pub title: String,
+        pub description: String,
+        pub role: String,
+        pub delta_hours: String,
+        pub currency: String,
+        pub delta_amount_minor: i64,
+        pub affected_milestones: String,
+        /// `draft`, `submitted`, `approved`, `rejected` or `applied`.
+        pub state: String,
+        pub reason: String,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    plain_entity!();
 }

@@ -2,32 +2,52 @@
 //! PostgreSQL, so Keel runs without a vendor PSA.
 //!
 //! Every change runs inside [`keel_store::idempotency::run_once`]: the records and their
-//! audit entry are written in one transaction with the stored response, so a replay returns
-//! the first result and changes nothing. The PSA publishes no events yet.
+//! audit entry (and its events, through the outbox) are written in one transaction with the
+//! stored response, so a replay returns the first result and changes nothing.
 
+mod actuals;
+mod change_requests;
 mod entities;
 mod migrations;
 mod projects;
+mod staffing;
 mod templates;
+mod time_entries;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
-use keel_core::Error;
 use keel_core::paging::Page;
+use keel_core::{Currency, Error, Money};
+use keel_events::{EventEnvelope, outbox};
 use keel_proto::common::PageResponse;
-use keel_proto::psa::{DeliveryTemplate, ListProjectsResponse, Project};
-use keel_store::idempotency::run_once;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use keel_proto::psa::{
+    Assignment, ChangeRequest, DeliveryTemplate, ListAssignmentsResponse, ListChangeRequestsResponse,
+    ListProjectsResponse, ListTimeEntriesResponse, Project, ProjectActuals, ProjectClosed, RateCard,
+    SubmitTimeEntriesResponse, TimeEntry,
+};
+use keel_store::idempotency::{TxFuture, run_once};
+use prost::Message;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+pub use change_requests::{CHANGE_REQUEST_APPLIED, CHANGE_REQUEST_APPROVED};
 pub use templates::MAX_TEMPLATES;
+pub use time_entries::{TIME_ENTRY_APPROVED, TIME_ENTRY_POSTED, TIME_ENTRY_REJECTED, TIME_ENTRY_SUBMITTED, price};
 
+use crate::SERVICE_NAME;
 use crate::adapter::PsaAdapter;
-use crate::domain::{NewProject, NewTemplate, ProjectLookup};
+use crate::domain::{
+    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, NewAssignment, NewChangeRequest, NewProject, NewTemplate,
+    NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter,
+    TimeEntryPosting, TimeEntrySubmission,
+};
+
+/// The event emitted when a project closes.
+pub const PROJECT_CLOSED: &str = "psa.project.closed";
 
 /// Idempotency scopes of the PSA's changes.
 const UPSERT_TEMPLATE_SCOPE: &str = "psa.upsert_delivery_template";
@@ -51,10 +71,6 @@ impl MigratorTrait for Migrator {
 #[derive(Debug, Clone)]
 pub struct ReferencePsa {
     db: DatabaseConnection,
-    #[expect(
-        dead_code,
-        reason = "the PSA contract emits no events yet; the waker is wired for when it does"
-    )]
     relay_waker: Arc<Notify>,
 }
 
@@ -64,6 +80,40 @@ impl ReferencePsa {
     pub fn new(db: DatabaseConnection, relay_waker: Arc<Notify>) -> ReferencePsa {
         ReferencePsa { db, relay_waker }
     }
+}
+
+impl ReferencePsa {
+    /// Runs `change` once per key in a write transaction (the SQLite write lock taken first),
+    /// then wakes the relay for any event it enqueued.
+    async fn write<Req, Resp, F>(&self, scope: &str, key: &str, request: &Req, change: F) -> Result<Resp, Error>
+    where
+        Req: Message,
+        Resp: Message + Default,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> TxFuture<'t, Resp> + Send + 'static,
+    {
+        let result = run_once(&self.db, scope, key, request, move |txn| {
+            Box::pin(async move {
+                take_write_lock(txn).await?;
+                change(txn).await
+            })
+        })
+        .await;
+        if result.is_ok() {
+            self.relay_waker.notify_one();
+        }
+        result
+    }
+}
+
+/// Stored minor units and currency code as [`Money`].
+pub(crate) fn money(minor: i64, code: &str) -> Result<Money, Error> {
+    let currency = Currency::parse(code).map_err(|e| Error::internal(format!("stored currency {code:?}: {e}")))?;
+    Ok(Money::from_minor_units(minor, currency))
+}
+
+/// The id of the last record on a page, for its next-page token.
+fn last_id(id: Option<&String>) -> Result<Option<Uuid>, Error> {
+    id.map(|id| Uuid::parse_str(id)).transpose().map_err(Error::internal)
 }
 
 /// Now, to the microsecond both databases keep, so a created record and its read-back agree.
@@ -150,5 +200,192 @@ impl PsaAdapter for ReferencePsa {
             projects,
             page: Some(PageResponse { next_page_token }),
         })
+    }
+
+    async fn update_project_status(&self, actor: &str, change: ProjectStatusChange) -> Result<Project, Error> {
+        let request = change.to_request();
+        let key = change.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.update_project_status", &key, &request, move |txn| {
+            Box::pin(async move {
+                let (project, closed) = projects::update_status(txn, &actor, &change, now()).await?;
+                if closed {
+                    let event = EventEnvelope::new(
+                        PROJECT_CLOSED,
+                        SERVICE_NAME,
+                        &project.id,
+                        &ProjectClosed {
+                            project: Some(project.clone()),
+                        },
+                    );
+                    outbox::enqueue(txn, &event).await?;
+                }
+                Ok(project)
+            })
+        })
+        .await
+    }
+
+    async fn set_project_rate_card(&self, actor: &str, card: RateCardInput) -> Result<RateCard, Error> {
+        let request = card.to_request();
+        let key = card.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.set_project_rate_card", &key, &request, move |txn| {
+            Box::pin(async move { staffing::set_rate_card(txn, &actor, &card, now()).await })
+        })
+        .await
+    }
+
+    async fn get_project_rate_card(&self, project_id: Uuid) -> Result<RateCard, Error> {
+        let id = project_id.to_string();
+        projects::find_row(&self.db, &id).await?;
+        staffing::get_rate_card(&self.db, &id).await
+    }
+
+    async fn create_assignment(&self, actor: &str, assignment: NewAssignment) -> Result<Assignment, Error> {
+        let request = assignment.to_request();
+        let key = assignment.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.create_assignment", &key, &request, move |txn| {
+            Box::pin(async move { staffing::create_assignment(txn, &actor, &assignment, now()).await })
+        })
+        .await
+    }
+
+    async fn end_assignment(&self, actor: &str, end: AssignmentEnd) -> Result<Assignment, Error> {
+        let request = end.to_request();
+        let key = end.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.end_assignment", &key, &request, move |txn| {
+            Box::pin(async move { staffing::end_assignment(txn, &actor, &end, now()).await })
+        })
+        .await
+    }
+
+    async fn list_assignments(&self, filter: AssignmentFilter, page: Page) -> Result<ListAssignmentsResponse, Error> {
+        let assignments = staffing::list_assignments(&self.db, filter, page).await?;
+        let next_page_token = page.next_token(assignments.len(), last_id(assignments.last().map(|a| &a.id))?);
+        Ok(ListAssignmentsResponse {
+            assignments,
+            page: Some(PageResponse { next_page_token }),
+        })
+    }
+
+    async fn record_time_entry(&self, actor: &str, entry: NewTimeEntry) -> Result<TimeEntry, Error> {
+        let request = entry.to_request();
+        let key = entry.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.record_time_entry", &key, &request, move |txn| {
+            Box::pin(async move { time_entries::record(txn, &actor, &entry, now()).await })
+        })
+        .await
+    }
+
+    async fn update_time_entry(&self, actor: &str, edit: TimeEntryEdit) -> Result<TimeEntry, Error> {
+        let request = edit.to_request();
+        let key = edit.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.update_time_entry", &key, &request, move |txn| {
+            Box::pin(async move { time_entries::update(txn, &actor, &edit, now()).await })
+        })
+        .await
+    }
+
+    async fn submit_time_entries(&self, actor: &str, submission: TimeEntrySubmission) -> Result<Vec<TimeEntry>, Error> {
+        let request = submission.to_request();
+        let key = submission.idempotency_key.clone();
+        let actor = actor.to_string();
+        let response = self
+            .write("psa.submit_time_entries", &key, &request, move |txn| {
+                Box::pin(async move {
+                    let entries = time_entries::submit(txn, &actor, &submission, now()).await?;
+                    Ok(SubmitTimeEntriesResponse { entries })
+                })
+            })
+            .await?;
+        Ok(response.entries)
+    }
+
+    async fn decide_time_entry(&self, actor: &str, decision: TimeEntryDecision) -> Result<TimeEntry, Error> {
+        let request = decision.fingerprint_request();
+        let key = decision.idempotency_key.clone();
+        let scope = match decision.decision {
+            crate::domain::Decision::Approve => "psa.approve_time_entry",
+            crate::domain::Decision::Reject { .. } => "psa.reject_time_entry",
+        };
+        let actor = actor.to_string();
+        self.write(scope, &key, &request, move |txn| {
+            Box::pin(async move { time_entries::decide(txn, &actor, &decision, now()).await })
+        })
+        .await
+    }
+
+    async fn mark_time_entry_posted(&self, actor: &str, posting: TimeEntryPosting) -> Result<TimeEntry, Error> {
+        let request = posting.to_request();
+        let key = posting.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.mark_time_entry_posted", &key, &request, move |txn| {
+            Box::pin(async move { time_entries::mark_posted(txn, &actor, &posting, now()).await })
+        })
+        .await
+    }
+
+    async fn get_time_entry(&self, id: Uuid) -> Result<TimeEntry, Error> {
+        time_entries::get(&self.db, &id.to_string()).await
+    }
+
+    async fn list_time_entries(&self, filter: TimeEntryFilter, page: Page) -> Result<ListTimeEntriesResponse, Error> {
+        let entries = time_entries::list(&self.db, filter, page).await?;
+        let next_page_token = page.next_token(entries.len(), last_id(entries.last().map(|e| &e.id))?);
+        Ok(ListTimeEntriesResponse {
+            entries,
+            page: Some(PageResponse { next_page_token }),
+        })
+    }
+
+    async fn create_change_request(&self, actor: &str, request: NewChangeRequest) -> Result<ChangeRequest, Error> {
+        let canonical = request.to_request();
+        let key = request.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.create_change_request", &key, &canonical, move |txn| {
+            Box::pin(async move { change_requests::create(txn, &actor, &request, now()).await })
+        })
+        .await
+    }
+
+    async fn transition_change_request(
+        &self,
+        actor: &str,
+        transition: ChangeRequestTransition,
+    ) -> Result<ChangeRequest, Error> {
+        let request = transition.to_request();
+        let key = transition.idempotency_key.clone();
+        let scope = format!("psa.change_request_{}", transition.step.name());
+        let actor = actor.to_string();
+        self.write(&scope, &key, &request, move |txn| {
+            Box::pin(async move { change_requests::transition(txn, &actor, &transition, now()).await })
+        })
+        .await
+    }
+
+    async fn get_change_request(&self, id: Uuid) -> Result<ChangeRequest, Error> {
+        change_requests::get(&self.db, &id.to_string()).await
+    }
+
+    async fn list_change_requests(
+        &self,
+        project_id: Option<Uuid>,
+        page: Page,
+    ) -> Result<ListChangeRequestsResponse, Error> {
+        let change_requests = change_requests::list(&self.db, project_id, page).await?;
+        let next_page_token = page.next_token(change_requests.len(), last_id(change_requests.last().map(|c| &c.id))?);
+        Ok(ListChangeRequestsResponse {
+            change_requests,
+            page: Some(PageResponse { next_page_token }),
+        })
+    }
+
+    async fn get_project_actuals(&self, project_id: Uuid) -> Result<ProjectActuals, Error> {
+        actuals::get(&self.db, &project_id.to_string()).await
     }
 }

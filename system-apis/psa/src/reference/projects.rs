@@ -9,21 +9,22 @@ use keel_proto::psa::{BudgetBaseline, BudgetLine, Milestone, Phase, Project, Pro
 use keel_store::audit::{self, AuditEntry};
 use keel_store::db_error;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, TransactionSession, TransactionTrait};
 use uuid::Uuid;
 
 use super::entities::{project, project_budget_line, project_milestone, project_phase, project_task};
 use super::templates;
-use crate::domain::{NewProject, ProjectPlan, decimal_text};
+use crate::domain::{NewProject, ProjectPlan, ProjectStatusChange, decimal_text};
 
 /// A project with all its child rows.
 #[derive(Debug, Clone)]
 pub(crate) struct ProjectRecord {
-    project: project::Model,
-    phases: Vec<project_phase::Model>,
-    tasks: Vec<project_task::Model>,
-    milestones: Vec<project_milestone::Model>,
-    budget_lines: Vec<project_budget_line::Model>,
+    pub(crate) project: project::Model,
+    pub(crate) phases: Vec<project_phase::Model>,
+    pub(crate) tasks: Vec<project_task::Model>,
+    pub(crate) milestones: Vec<project_milestone::Model>,
+    pub(crate) budget_lines: Vec<project_budget_line::Model>,
 }
 
 /// `planned`, the status of a new project.
@@ -33,8 +34,20 @@ fn status(text: &str) -> ProjectStatus {
     match text {
         PLANNED => ProjectStatus::Planned,
         "active" => ProjectStatus::Active,
+        "on_hold" => ProjectStatus::OnHold,
         "closed" => ProjectStatus::Closed,
         _ => ProjectStatus::Unspecified,
+    }
+}
+
+/// The stored text of a status.
+fn status_text(status: ProjectStatus) -> &'static str {
+    match status {
+        ProjectStatus::Planned => PLANNED,
+        ProjectStatus::Active => "active",
+        ProjectStatus::OnHold => "on_hold",
+        ProjectStatus::Closed => "closed",
+        ProjectStatus::Unspecified => "unspecified",
     }
 }
 
@@ -74,6 +87,7 @@ impl ProjectRecord {
             contract_value_minor: input.contract_value.to_minor_units(),
             start_date: input.start_date,
             total_hours: decimal_text(plan.baseline.total_hours),
+            version: 1,
             created_at: now,
             created_by: actor.to_string(),
             updated_at: now,
@@ -192,6 +206,7 @@ impl ProjectRecord {
                         name: m.name.clone(),
                         amount: Some(money(m.amount_minor, &m.currency)?.to_proto()),
                         due_date: date_text(m.due_date),
+                        id: (m.position + 1).to_string(),
                     })
                 })
                 .collect::<Result<Vec<_>, Error>>()?,
@@ -209,6 +224,7 @@ impl ProjectRecord {
                 total_hours: p.total_hours.clone(),
                 total: Some(contract_value),
             }),
+            version: p.version,
             audit: Some(keel_core::time::audit_info(
                 p.created_at,
                 &p.created_by,
@@ -419,4 +435,107 @@ pub(crate) async fn list<C: ConnectionTrait>(
     }
     let rows = query.all(db).await.map_err(db_error)?;
     with_children(db, rows).await
+}
+
+/// The project row alone; [`Error::NotFound`] when there is none.
+pub(crate) async fn find_row<C: ConnectionTrait>(db: &C, id: &str) -> Result<project::Model, Error> {
+    project::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Error::not_found("project", id))
+}
+
+/// The project with its children; [`Error::NotFound`] when there is none.
+pub(crate) async fn load<C: ConnectionTrait>(db: &C, id: &str) -> Result<ProjectRecord, Error> {
+    let row = find_row(db, id).await?;
+    with_children(db, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::not_found("project", id))
+}
+
+/// Sets the version to `expected + 1` (and the other given columns) if it is still
+/// `expected`, as one conditional UPDATE; [`Error::stale`] otherwise.
+pub(crate) async fn bump<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+    expected: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+    mut update: sea_orm::UpdateMany<project::Entity>,
+) -> Result<(), Error> {
+    update = update
+        .col_expr(project::Column::Version, Expr::value(expected + 1))
+        .col_expr(project::Column::UpdatedAt, Expr::value(now))
+        .col_expr(project::Column::UpdatedBy, Expr::value(actor.to_string()))
+        .filter(project::Column::Id.eq(id))
+        .filter(project::Column::Version.eq(expected));
+    let result = update.exec(txn).await.map_err(db_error)?;
+    if result.rows_affected == 1 {
+        return Ok(());
+    }
+    let actual = find_row(txn, id).await?.version;
+    Err(Error::stale("project", id, expected, actual))
+}
+
+/// Moves a project to a new status (see [`crate::PsaAdapter::update_project_status`]).
+/// Returns the project and whether this change closed it.
+pub(crate) async fn update_status<C: ConnectionTrait>(
+    txn: &C,
+    actor: &str,
+    change: &ProjectStatusChange,
+    now: DateTime<Utc>,
+) -> Result<(Project, bool), Error> {
+    let id = change.project_id.to_string();
+    let row = find_row(txn, &id).await?;
+    if row.version != change.expected_version {
+        return Err(Error::stale("project", &id, change.expected_version, row.version));
+    }
+    let from = status(&row.status);
+    if from == ProjectStatus::Closed {
+        return Err(Error::FailedPrecondition(format!(
+            "project {id} is closed; a closed project cannot move to {}",
+            status_text(change.status)
+        )));
+    }
+    if from == change.status {
+        return Err(Error::FailedPrecondition(format!(
+            "project {id} is already {}",
+            status_text(change.status)
+        )));
+    }
+    bump(
+        txn,
+        &id,
+        change.expected_version,
+        actor,
+        now,
+        project::Entity::update_many().col_expr(project::Column::Status, Expr::value(status_text(change.status))),
+    )
+    .await?;
+    audit::append(
+        txn,
+        AuditEntry {
+            actor,
+            record_type: "project",
+            record_id: &id,
+            action: "status_changed",
+            detail: serde_json::json!({
+                "status": { "before": row.status, "after": status_text(change.status) },
+                "version": { "before": row.version, "after": row.version + 1 },
+            }),
+        },
+    )
+    .await?;
+    let project = load(txn, &id).await?.to_proto()?;
+    Ok((project, change.status == ProjectStatus::Closed))
+}
+
+/// Whether the project accepts delivery records (time, assignments): not closed.
+pub(crate) fn ensure_open(row: &project::Model) -> Result<(), Error> {
+    if status(&row.status) == ProjectStatus::Closed {
+        return Err(Error::FailedPrecondition(format!("project {} is closed", row.id)));
+    }
+    Ok(())
 }

@@ -1,0 +1,235 @@
+//! `keel.workflow.v1.WorkflowAdminService`: the engine's instances, exception queue, decisions
+//! and incidents over gRPC, served by every process API.
+
+use keel_auth::{Role, authorize};
+use keel_core::paging::Page;
+use keel_core::time::to_timestamp;
+use keel_core::{Error, Violations};
+use keel_proto::common::PageResponse;
+use keel_proto::workflow::workflow_admin_service_server::{WorkflowAdminService, WorkflowAdminServiceServer};
+use keel_proto::workflow::{
+    AbandonInstanceRequest, Approval, Counts, DecideApprovalRequest, GetCountsRequest, GetInstanceRequest, Incident,
+    Instance, ListApprovalsRequest, ListApprovalsResponse, ListIncidentsRequest, ListIncidentsResponse,
+    ListInstancesRequest, ListInstancesResponse, ResolveInstanceRequest, RetryInstanceRequest, StepRecord,
+};
+use tonic::{Request, Response, Status as GrpcStatus};
+use uuid::Uuid;
+
+use crate::engine::Engine;
+use crate::operations::{Actor, ApprovalView, InstanceView};
+use crate::status::Status;
+
+/// Who works the exception queue.
+const OPERATORS: &[Role] = &[Role::Operations, Role::Admin];
+/// Who may look.
+const READERS: &[Role] = &[
+    Role::Operations,
+    Role::Admin,
+    Role::Finance,
+    Role::ProjectManager,
+    Role::ResourceManager,
+    Role::Executive,
+    Role::Service,
+];
+/// Who may decide an approval (the engine then checks the request's own role).
+const DECIDERS: &[Role] = &[
+    Role::ProjectManager,
+    Role::ResourceManager,
+    Role::Finance,
+    Role::Executive,
+    Role::Operations,
+    Role::Admin,
+];
+
+/// The admin service over one engine.
+#[derive(Debug, Clone)]
+pub struct WorkflowAdmin {
+    engine: Engine,
+}
+
+/// The tonic server for `engine`.
+pub fn server(engine: Engine) -> WorkflowAdminServiceServer<WorkflowAdmin> {
+    WorkflowAdminServiceServer::new(WorkflowAdmin { engine })
+}
+
+fn parse_id(field: &str, value: &str) -> Result<Uuid, Error> {
+    let mut v = Violations::new();
+    let id = v.uuid(field, value);
+    v.finish()?;
+    id.ok_or_else(|| Error::invalid(field, "is required"))
+}
+
+fn instance_to_proto(view: InstanceView) -> Instance {
+    Instance {
+        id: view.id.to_string(),
+        kind: view.kind,
+        business_key: view.business_key,
+        status: view.status.as_str().to_string(),
+        step: view.step.unwrap_or_default(),
+        attempts: view.attempts,
+        reason: view.reason.unwrap_or_default(),
+        last_error: view.last_error.unwrap_or_default(),
+        owning_team: view.owning_team,
+        note: view.note.unwrap_or_default(),
+        input_json: view.input.to_string(),
+        versions_json: view.versions.to_string(),
+        created_by: view.created_by,
+        created_at: Some(to_timestamp(view.created_at)),
+        updated_at: Some(to_timestamp(view.updated_at)),
+        journal: view
+            .journal
+            .into_iter()
+            .map(|s| StepRecord {
+                step: s.step,
+                result_json: s.result.to_string(),
+                attempts: s.attempts,
+                completed_at: Some(to_timestamp(s.completed_at)),
+                compensated_at: s.compensated_at.map(to_timestamp),
+            })
+            .collect(),
+    }
+}
+
+fn approval_to_proto(a: ApprovalView) -> Approval {
+    Approval {
+        instance_id: a.instance_id.to_string(),
+        step: a.step,
+        role: a.role,
+        submitter: a.submitter,
+        summary: a.summary,
+        requested_at: Some(to_timestamp(a.requested_at)),
+        due_at: Some(to_timestamp(a.due_at)),
+        escalated: a.escalated,
+    }
+}
+
+#[tonic::async_trait]
+impl WorkflowAdminService for WorkflowAdmin {
+    async fn list_instances(
+        &self,
+        request: Request<ListInstancesRequest>,
+    ) -> Result<Response<ListInstancesResponse>, GrpcStatus> {
+        authorize(&request, READERS)?;
+        let req = request.get_ref();
+        let page = Page::from_proto(req.page.as_ref())?;
+        let status = if req.status.is_empty() {
+            Status::Exception
+        } else {
+            Status::parse(&req.status).ok_or_else(|| {
+                Error::invalid(
+                    "status",
+                    format!(
+                        "{:?} is not one of {}",
+                        req.status,
+                        Status::ALL.map(|s| s.as_str()).join(", ")
+                    ),
+                )
+            })?
+        };
+        let kind = (!req.kind.is_empty()).then_some(req.kind.as_str());
+        let instances = self.engine.list(status, kind, page).await?;
+        let next_page_token = page.next_token(instances.len(), instances.last().map(|i| i.id));
+        Ok(Response::new(ListInstancesResponse {
+            instances: instances.into_iter().map(instance_to_proto).collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn get_instance(&self, request: Request<GetInstanceRequest>) -> Result<Response<Instance>, GrpcStatus> {
+        authorize(&request, READERS)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(instance_to_proto(self.engine.instance(id).await?)))
+    }
+
+    async fn retry_instance(&self, request: Request<RetryInstanceRequest>) -> Result<Response<Instance>, GrpcStatus> {
+        let caller = authorize(&request, OPERATORS)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(instance_to_proto(
+            self.engine.retry(id, &caller.subject).await?,
+        )))
+    }
+
+    async fn resolve_instance(
+        &self,
+        request: Request<ResolveInstanceRequest>,
+    ) -> Result<Response<Instance>, GrpcStatus> {
+        let caller = authorize(&request, OPERATORS)?;
+        let req = request.get_ref();
+        let id = parse_id("id", &req.id)?;
+        Ok(Response::new(instance_to_proto(
+            self.engine.resolve(id, &caller.subject, &req.note).await?,
+        )))
+    }
+
+    async fn abandon_instance(
+        &self,
+        request: Request<AbandonInstanceRequest>,
+    ) -> Result<Response<Instance>, GrpcStatus> {
+        let caller = authorize(&request, OPERATORS)?;
+        let req = request.get_ref();
+        let id = parse_id("id", &req.id)?;
+        Ok(Response::new(instance_to_proto(
+            self.engine.abandon(id, &caller.subject, &req.note).await?,
+        )))
+    }
+
+    async fn list_approvals(
+        &self,
+        request: Request<ListApprovalsRequest>,
+    ) -> Result<Response<ListApprovalsResponse>, GrpcStatus> {
+        let caller = authorize(&request, READERS)?;
+        let everyone = caller.roles.iter().any(|r| OPERATORS.contains(r));
+        let mut approvals = self.engine.pending_approvals(None).await?;
+        if !everyone {
+            approvals.retain(|a| caller.roles.iter().any(|r| r.as_str() == a.role));
+        }
+        Ok(Response::new(ListApprovalsResponse {
+            approvals: approvals.into_iter().map(approval_to_proto).collect(),
+        }))
+    }
+
+    async fn decide_approval(&self, request: Request<DecideApprovalRequest>) -> Result<Response<Instance>, GrpcStatus> {
+        let caller = authorize(&request, DECIDERS)?;
+        let req = request.get_ref();
+        let id = parse_id("instance_id", &req.instance_id)?;
+        let actor = Actor {
+            subject: caller.subject.clone(),
+            roles: caller.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        };
+        Ok(Response::new(instance_to_proto(
+            self.engine.decide(id, &actor, req.approve, &req.note).await?,
+        )))
+    }
+
+    async fn list_incidents(
+        &self,
+        request: Request<ListIncidentsRequest>,
+    ) -> Result<Response<ListIncidentsResponse>, GrpcStatus> {
+        authorize(&request, READERS)?;
+        let incidents = self.engine.incidents().await?;
+        Ok(Response::new(ListIncidentsResponse {
+            incidents: incidents
+                .into_iter()
+                .map(|i| Incident {
+                    id: i.id,
+                    system: i.system,
+                    opened_at: Some(to_timestamp(i.opened_at)),
+                    closed_at: i.closed_at.map(to_timestamp),
+                    first_error: i.first_error,
+                    failures: i.failures,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_counts(&self, request: Request<GetCountsRequest>) -> Result<Response<Counts>, GrpcStatus> {
+        authorize(&request, READERS)?;
+        let counts = self.engine.counts().await?;
+        Ok(Response::new(Counts {
+            by_status: counts
+                .into_iter()
+                .map(|(status, n)| (status.as_str().to_string(), n))
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,41 @@
+//! Keel's durable workflow engine.
+//!
+//! A process API declares a [`Workflow`]: a kind and its steps in order. The [`Engine`] keeps
+//! every instance and its step journal in the process API's store (SQLite embedded,
+//! PostgreSQL distributed) and runs them:
+//!
+//! - **Durable steps.** A done step's result is journaled in the same transaction that moves
+//!   the instance on, and never runs again. A step's calls to system APIs use
+//!   [`StepContext::idempotency_key`], the same on every attempt, so a step retried after a
+//!   crash cannot change anything twice.
+//! - **One open instance per business key** (`kind/business_key`, a unique index).
+//! - **Retries.** `UNAVAILABLE` and `DEADLINE_EXCEEDED` are retried with exponential backoff
+//!   and jitter ([`RetryPolicy`]: 1 s, doubling, at most 100 s); every other error sends the
+//!   instance straight to the exception queue, with its reason, attempts and last error.
+//! - **Incidents.** While a step's system API is down, one incident is open for it: one alert,
+//!   whatever the number of instances waiting; the first success closes it.
+//! - **Human tasks.** A step may wait for a decision ([`StepOutcome::AwaitApproval`]) with a
+//!   timeout and an escalation; the submitter can never decide, and the refusal is audited.
+//! - **Compensation.** Steps may declare an undo; an abandoned instance undoes its done steps,
+//!   latest first.
+//! - **Exception queue.** Operations lists, retries, resolves (with a note) or abandons
+//!   instances; every action is audited in the hash-chained audit log.
+//! - **Replicas.** Workers claim due instances under a lease (`FOR UPDATE SKIP LOCKED` on
+//!   PostgreSQL) and every write is fenced by it, so replicas share the work and never record
+//!   a step twice.
+//!
+//! What the engine does not know: what a step does, which system it calls, or who may see an
+//! instance. Process APIs decide those.
+
+pub mod admin;
+mod definition;
+mod engine;
+pub mod entities;
+pub mod migrations;
+mod operations;
+mod status;
+
+pub use definition::{ApprovalRequest, RetryPolicy, StepContext, StepDef, StepOutcome, Workflow};
+pub use engine::{ENGINE_ACTOR, Engine, EngineOptions, RECORD_TYPE, Started};
+pub use operations::{Actor, ApprovalView, IncidentView, InstanceView, StepView};
+pub use status::Status;

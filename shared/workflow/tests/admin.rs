@@ -1,0 +1,145 @@
+//! The workflow admin API over real gRPC on loopback: operations works the exception queue,
+//! other roles are refused, and a submitter cannot decide their own request.
+
+mod support;
+
+use keel_auth::Role;
+use keel_conformance::Harness;
+use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
+use keel_proto::workflow::{
+    DecideApprovalRequest, GetCountsRequest, ListApprovalsRequest, ListInstancesRequest, ResolveInstanceRequest,
+    RetryInstanceRequest,
+};
+use serde_json::json;
+use support::{Ledger, engine, settle, store};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+#[tokio::test]
+async fn operations_works_the_exception_queue_over_grpc_and_others_cannot() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    let bad = engine
+        .start("posting", "te-7", json!({ "amount": "" }), json!({}), "alice")
+        .await
+        .unwrap();
+    let waiting = engine
+        .start("approval", "rr-7", json!({ "submitter": "alice" }), json!({}), "alice")
+        .await
+        .unwrap();
+    settle(&engine).await;
+
+    let harness = Harness::serve(keel_workflow::admin::server(engine.clone())).await;
+    let mut client = WorkflowAdminServiceClient::new(harness.channel());
+
+    let queue = client
+        .list_instances(harness.reader(Role::Operations, ListInstancesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(queue.instances.len(), 1);
+    assert_eq!(queue.instances[0].id, bad.id.to_string());
+    assert_eq!(queue.instances[0].reason, "INVALID_INPUT");
+    assert_eq!(queue.instances[0].step, "validate");
+
+    let refused = client
+        .retry_instance(harness.reader(Role::Consultant, RetryInstanceRequest { id: bad.id.to_string() }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    let no_note = client
+        .resolve_instance(harness.request_as(
+            "olga",
+            Role::Operations,
+            ResolveInstanceRequest {
+                id: bad.id.to_string(),
+                note: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(no_note.code(), Code::InvalidArgument);
+    assert_eq!(
+        no_note.get_details_bad_request().unwrap().field_violations[0].field,
+        "note"
+    );
+
+    let resolved = client
+        .resolve_instance(harness.request_as(
+            "olga",
+            Role::Operations,
+            ResolveInstanceRequest {
+                id: bad.id.to_string(),
+                note: "posted by hand in the ERP".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.status, "resolved");
+    let history = keel_store::audit::history(&db, "workflow_instance", &bad.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(history.last().unwrap().actor, "olga");
+
+    let approvals = client
+        .list_approvals(harness.request_as("fiona", Role::Finance, ListApprovalsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approvals.approvals.len(), 1);
+    let self_approval = client
+        .decide_approval(harness.request_as(
+            "alice",
+            Role::Finance,
+            DecideApprovalRequest {
+                instance_id: waiting.id.to_string(),
+                approve: true,
+                note: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(self_approval.code(), Code::PermissionDenied);
+    let approved = client
+        .decide_approval(harness.request_as(
+            "fiona",
+            Role::Finance,
+            DecideApprovalRequest {
+                instance_id: waiting.id.to_string(),
+                approve: true,
+                note: "margin holds".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.status, "running");
+    settle(&engine).await;
+
+    let counts = client
+        .get_counts(harness.reader(Role::Executive, GetCountsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(counts.by_status["done"], 1);
+    assert_eq!(counts.by_status["resolved"], 1);
+    assert_eq!(counts.by_status["exception"], 0);
+
+    let bad_status = client
+        .list_instances(harness.reader(
+            Role::Operations,
+            ListInstancesRequest {
+                status: "stuck".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_status.get_details_bad_request().unwrap().field_violations[0].field,
+        "status"
+    );
+}

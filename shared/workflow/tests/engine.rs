@@ -1,0 +1,413 @@
+//! The engine on a real store (SQLite, or PostgreSQL under `KEEL_TEST_DATABASE_URL`).
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use keel_core::Error;
+use keel_core::paging::Page;
+use keel_workflow::{Actor, Engine, Status};
+use proptest::prelude::*;
+use serde_json::json;
+use support::{Approval, Ledger, engine, engine_with_lease, options, settle, store};
+
+fn admin() -> &'static str {
+    "ops-lead"
+}
+
+#[tokio::test]
+async fn steps_run_once_in_order_and_one_instance_holds_a_business_key() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+
+    let first = engine
+        .start(
+            "posting",
+            "te-1",
+            json!({ "amount": "120.50" }),
+            json!({ "policy": "v3" }),
+            "alice",
+        )
+        .await
+        .unwrap();
+    assert!(first.created);
+    let again = engine
+        .start("posting", "te-1", json!({ "amount": "999" }), json!({}), "alice")
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id, "an open instance holds its business key");
+    assert!(!again.created);
+
+    settle(&engine).await;
+    let done = engine.instance(first.id).await.unwrap();
+    assert_eq!(done.status, Status::Done);
+    let steps: Vec<_> = done.journal.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(steps, ["validate", "post", "second-post", "confirm"]);
+    assert_eq!(
+        done.versions,
+        json!({ "policy": "v3" }),
+        "the versions it ran under are kept"
+    );
+    assert_eq!(ledger.live_postings("te-1").await, 2);
+
+    // Once done, the key is free for new work.
+    let later = engine
+        .start("posting", "te-1", json!({ "amount": "1" }), json!({}), "alice")
+        .await
+        .unwrap();
+    assert!(later.created);
+    assert_ne!(later.id, first.id);
+
+    let unknown = engine
+        .start("payroll", "x", json!({}), json!({}), "alice")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.field_violations()[0].field, "kind");
+    let blank = engine
+        .start("posting", " ", json!({}), json!({}), "alice")
+        .await
+        .unwrap_err();
+    assert_eq!(blank.field_violations()[0].field, "business_key");
+}
+
+#[tokio::test]
+async fn while_the_system_is_down_work_waits_one_incident_is_raised_and_each_item_posts_once_when_it_returns() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    ledger.down.store(true, Ordering::SeqCst);
+
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        let started = engine
+            .start(
+                "posting",
+                &format!("te-{n}"),
+                json!({ "amount": "8.00" }),
+                json!({}),
+                "alice",
+            )
+            .await
+            .unwrap();
+        ids.push(started.id);
+    }
+    // Rounds of failures while it is down, until every item has been tried at least twice.
+    for _ in 0..400 {
+        engine.tick().await.unwrap();
+        let mut all_retried = true;
+        for id in &ids {
+            all_retried &= engine.instance(*id).await.unwrap().attempts >= 2;
+        }
+        if all_retried {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let waiting = engine.instance(ids[0]).await.unwrap();
+    assert_eq!(waiting.status, Status::Running, "accepted and waiting, not failed");
+    assert!(waiting.attempts >= 2, "retried: {}", waiting.attempts);
+    assert!(waiting.last_error.unwrap().contains("connection refused"));
+    let incidents = engine.incidents().await.unwrap();
+    assert_eq!(incidents.len(), 1, "one alert for the outage, not one per item");
+    assert!(incidents[0].failures >= 120, "{}", incidents[0].failures);
+    assert!(incidents[0].closed_at.is_none());
+    assert_eq!(ledger.total().await, 0);
+
+    ledger.down.store(false, Ordering::SeqCst);
+    settle(&engine).await;
+    for id in &ids {
+        assert_eq!(engine.instance(*id).await.unwrap().status, Status::Done);
+    }
+    assert_eq!(ledger.total().await, 120, "two postings per item, none twice");
+    let incidents = engine.incidents().await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert!(incidents[0].closed_at.is_some(), "closed once the system answered");
+}
+
+#[tokio::test]
+async fn a_business_error_goes_straight_to_the_exception_queue_where_operations_retries_or_resolves_it() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    let started = engine
+        .start("posting", "te-bad", json!({ "amount": "" }), json!({}), "alice")
+        .await
+        .unwrap();
+    settle(&engine).await;
+
+    let queue = engine.exceptions(Page::parse(0, "").unwrap()).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    let exception = &queue[0];
+    assert_eq!(exception.id, started.id);
+    assert_eq!(exception.reason.as_deref(), Some("INVALID_INPUT"));
+    assert_eq!(exception.attempts, 1, "not retried");
+    assert_eq!(exception.step.as_deref(), Some("validate"));
+    assert_eq!(exception.owning_team, "finance-operations");
+    assert!(exception.last_error.as_deref().unwrap().contains("amount"));
+
+    // Retrying does not help a bad input: back in the queue.
+    engine.retry(started.id, admin()).await.unwrap();
+    settle(&engine).await;
+    assert_eq!(engine.instance(started.id).await.unwrap().status, Status::Exception);
+
+    let error = engine.resolve(started.id, admin(), "  ").await.unwrap_err();
+    assert_eq!(error.field_violations()[0].field, "note");
+    let resolved = engine
+        .resolve(
+            started.id,
+            admin(),
+            "amount corrected in the source timesheet; re-submitted as te-bad-2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, Status::Resolved);
+    assert!(matches!(
+        engine.retry(started.id, admin()).await.unwrap_err(),
+        Error::FailedPrecondition(_)
+    ));
+    // The key is free once resolved.
+    assert!(
+        engine
+            .start("posting", "te-bad", json!({ "amount": "1" }), json!({}), "alice")
+            .await
+            .unwrap()
+            .created
+    );
+
+    let history = keel_store::audit::history(&db, "workflow_instance", &started.id.to_string())
+        .await
+        .unwrap();
+    let actions: Vec<_> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["started", "exception_raised", "retried", "exception_raised", "resolved"]
+    );
+    assert!(history[4].detail.contains("re-submitted"), "{}", history[4].detail);
+    assert!(matches!(
+        keel_store::audit::verify(&db).await.unwrap(),
+        keel_store::audit::ChainReport::Intact { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_approval_is_never_decided_by_its_submitter_and_the_approver_is_recorded() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    let started = engine
+        .start("approval", "rr-1", json!({ "submitter": "alice" }), json!({}), "alice")
+        .await
+        .unwrap();
+    settle(&engine).await;
+    assert_eq!(
+        engine.instance(started.id).await.unwrap().status,
+        Status::AwaitingApproval
+    );
+    let pending = engine.pending_approvals(Some("finance")).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].summary.contains("120000.00"));
+
+    let alice = Actor {
+        subject: "alice".into(),
+        roles: vec!["finance".into()],
+    };
+    let refused = engine.decide(started.id, &alice, true, "looks fine").await.unwrap_err();
+    assert!(matches!(refused, Error::Forbidden(_)), "{refused}");
+    let carol = Actor {
+        subject: "carol".into(),
+        roles: vec!["consultant".into()],
+    };
+    assert!(matches!(
+        engine.decide(started.id, &carol, true, "").await.unwrap_err(),
+        Error::Forbidden(_)
+    ));
+    assert_eq!(
+        engine.instance(started.id).await.unwrap().status,
+        Status::AwaitingApproval,
+        "refusals change nothing"
+    );
+
+    let bob = Actor {
+        subject: "bob".into(),
+        roles: vec!["finance".into()],
+    };
+    engine
+        .decide(started.id, &bob, true, "within the margin floor")
+        .await
+        .unwrap();
+    settle(&engine).await;
+    let done = engine.instance(started.id).await.unwrap();
+    assert_eq!(done.status, Status::Done);
+    let decision = &done.journal.iter().find(|s| s.step == "approve").unwrap().result;
+    assert_eq!(decision["by"], "bob");
+    assert_eq!(decision["approved"], true);
+
+    let history = keel_store::audit::history(&db, "workflow_instance", &started.id.to_string())
+        .await
+        .unwrap();
+    let refusal = history
+        .iter()
+        .find(|e| e.action == "self_approval_refused")
+        .expect("audited");
+    assert_eq!(refusal.actor, "alice");
+    assert!(history.iter().any(|e| e.action == "approved" && e.actor == "bob"));
+}
+
+#[tokio::test]
+async fn an_approval_escalates_after_its_timeout_and_then_goes_to_the_exception_queue() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = Engine::new(
+        db.clone(),
+        vec![Arc::new(Approval {
+            timeout: Duration::from_millis(50),
+        })],
+        options("a"),
+    );
+    let started = engine
+        .start("approval", "rr-2", json!({ "submitter": "alice" }), json!({}), "alice")
+        .await
+        .unwrap();
+    settle(&engine).await;
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    engine.tick().await.unwrap();
+    let pending = engine.pending_approvals(None).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].role, "delivery-leadership");
+    assert!(pending[0].escalated);
+
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    engine.tick().await.unwrap();
+    let timed_out = engine.instance(started.id).await.unwrap();
+    assert_eq!(timed_out.status, Status::Exception);
+    assert_eq!(timed_out.reason.as_deref(), Some("APPROVAL_TIMED_OUT"));
+    drop(ledger);
+}
+
+#[tokio::test]
+async fn an_abandoned_instance_undoes_its_done_steps_latest_first() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    let started = engine
+        .start(
+            "posting",
+            "te-9",
+            json!({ "amount": "10.00", "fail_at": "confirm" }),
+            json!({}),
+            "alice",
+        )
+        .await
+        .unwrap();
+    settle(&engine).await;
+    assert_eq!(engine.instance(started.id).await.unwrap().status, Status::Exception);
+    assert_eq!(ledger.live_postings("te-9").await, 2);
+
+    let error = engine.abandon(started.id, admin(), "").await.unwrap_err();
+    assert_eq!(error.field_violations()[0].field, "note");
+    engine
+        .abandon(started.id, admin(), "client cancelled the engagement")
+        .await
+        .unwrap();
+    settle(&engine).await;
+    let abandoned = engine.instance(started.id).await.unwrap();
+    assert_eq!(abandoned.status, Status::Abandoned);
+    assert_eq!(ledger.live_postings("te-9").await, 0, "no orphan postings");
+    let history = keel_store::audit::history(&db, "workflow_instance", &started.id.to_string())
+        .await
+        .unwrap();
+    let undone: Vec<_> = history
+        .iter()
+        .filter(|e| e.action == "step_compensated")
+        .map(|e| e.detail.clone())
+        .collect();
+    assert_eq!(undone.len(), 2);
+    assert!(
+        undone[0].contains("second-post") && undone[1].contains("\"post\""),
+        "{undone:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_instances_and_run_each_step_once() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    // Leases long enough that none runs out under a loaded machine: then no step may run twice.
+    let a = engine_with_lease(&db, &ledger, "replica-a", Duration::from_secs(10));
+    let b = engine_with_lease(&db, &ledger, "replica-b", Duration::from_secs(10));
+    for n in 0..80 {
+        a.start(
+            "posting",
+            &format!("te-{n}"),
+            json!({ "amount": "1.00" }),
+            json!({}),
+            "alice",
+        )
+        .await
+        .unwrap();
+    }
+    let (ra, rb) = tokio::join!(settle(&a), settle(&b));
+    let _ = (ra, rb);
+    settle(&a).await;
+    let done = a
+        .counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(s, _)| *s == Status::Done)
+        .unwrap()
+        .1;
+    assert_eq!(done, 80);
+    assert_eq!(ledger.total().await, 160);
+    assert_eq!(
+        ledger.calls.load(Ordering::SeqCst),
+        160,
+        "no step ran twice: every ledger call was a first"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// With a business failure injected at any step, and the instance then abandoned, it ends
+    /// fully done or fully compensated: never with a posting left behind.
+    #[test]
+    fn a_saga_ends_fully_done_or_fully_compensated(fail_at in prop::option::of(0usize..4), outage in any::<bool>()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let (_store, db) = store().await;
+            let ledger = Ledger::new(db.clone());
+            let engine = engine(&db, &ledger, "a");
+            let steps = ["validate", "post", "second-post", "confirm"];
+            let mut input = json!({ "amount": "3.33" });
+            if let Some(i) = fail_at {
+                input["fail_at"] = json!(steps[i]);
+            }
+            ledger.down.store(outage, Ordering::SeqCst);
+            let started = engine.start("posting", "saga", input, json!({}), "alice").await.unwrap();
+            for _ in 0..3 {
+                engine.tick().await.unwrap();
+            }
+            ledger.down.store(false, Ordering::SeqCst);
+            settle(&engine).await;
+            let view = engine.instance(started.id).await.unwrap();
+            match fail_at {
+                None => {
+                    prop_assert_eq!(view.status, Status::Done);
+                    prop_assert_eq!(ledger.live_postings("saga").await, 2);
+                }
+                Some(_) => {
+                    prop_assert_eq!(view.status, Status::Exception);
+                    engine.abandon(started.id, "ops-lead", "failed at an injected step").await.unwrap();
+                    settle(&engine).await;
+                    prop_assert_eq!(engine.instance(started.id).await.unwrap().status, Status::Abandoned);
+                    prop_assert_eq!(ledger.live_postings("saga").await, 0);
+                }
+            }
+            Ok(())
+        })?;
+    }
+}

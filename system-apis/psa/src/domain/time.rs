@@ -1,0 +1,420 @@
+//! Time entries: recording, editing and moving them through their states.
+
+use chrono::NaiveDate;
+use keel_core::{Error, Violations};
+use keel_proto::psa::{
+    ApproveTimeEntryRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest, RejectTimeEntryRequest,
+    SubmitTimeEntriesRequest, TimeEntryState, UpdateTimeEntryRequest,
+};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::decimal_text;
+use super::positive_decimal;
+use super::staffing::{expected_version, optional_uuid, required_date};
+
+/// The most hours one entry may hold.
+pub const MAX_HOURS: Decimal = Decimal::from_parts(24, 0, 0, false, 0);
+/// The most entries one `SubmitTimeEntries` may hold.
+pub const MAX_SUBMIT: usize = 100;
+
+/// What an entry says about the work: shared by record and update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkDone {
+    /// Optional task name.
+    pub task: String,
+    pub date: NaiveDate,
+    /// 0 < hours <= 24, at most 2 decimal places.
+    pub hours: Decimal,
+    pub narrative: String,
+    pub billable: bool,
+}
+
+impl WorkDone {
+    fn parse(
+        v: &mut Violations,
+        task: &str,
+        date: &str,
+        hours: &str,
+        narrative: &str,
+        billable: bool,
+    ) -> Option<WorkDone> {
+        let task = v.optional_text("task", task);
+        let date = required_date(v, "date", date);
+        let hours = positive_decimal(v, "hours", hours, 2, MAX_HOURS);
+        let narrative = v.required_text("narrative", narrative);
+        Some(WorkDone {
+            task,
+            date: date?,
+            hours: hours?,
+            narrative,
+            billable,
+        })
+    }
+}
+
+/// A checked `RecordTimeEntry`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimeEntry {
+    pub idempotency_key: String,
+    pub project_id: Uuid,
+    pub employee_id: Uuid,
+    pub work: WorkDone,
+}
+
+impl NewTimeEntry {
+    pub fn parse(request: &RecordTimeEntryRequest) -> Result<NewTimeEntry, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        let project_id = v.uuid("project_id", &request.project_id);
+        let employee_id = v.uuid("employee_id", &request.employee_id);
+        let work = WorkDone::parse(
+            &mut v,
+            &request.task,
+            &request.date,
+            &request.hours,
+            &request.narrative,
+            request.billable,
+        );
+        v.finish()?;
+        match (project_id, employee_id, work) {
+            (Some(project_id), Some(employee_id), Some(work)) => Ok(NewTimeEntry {
+                idempotency_key,
+                project_id,
+                employee_id,
+                work,
+            }),
+            _ => Err(Error::invalid("request", "is incomplete")),
+        }
+    }
+
+    pub fn to_request(&self) -> RecordTimeEntryRequest {
+        RecordTimeEntryRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            project_id: self.project_id.to_string(),
+            employee_id: self.employee_id.to_string(),
+            task: self.work.task.clone(),
+            date: self.work.date.to_string(),
+            hours: decimal_text(self.work.hours),
+            narrative: self.work.narrative.clone(),
+            billable: self.work.billable,
+        }
+    }
+}
+
+/// A checked `UpdateTimeEntry`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryEdit {
+    pub idempotency_key: String,
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub work: WorkDone,
+    pub request_reapproval: bool,
+}
+
+impl TimeEntryEdit {
+    pub fn parse(request: &UpdateTimeEntryRequest) -> Result<TimeEntryEdit, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        let id = v.uuid("id", &request.id);
+        let expected_version = expected_version(&mut v, request.expected_version);
+        let work = WorkDone::parse(
+            &mut v,
+            &request.task,
+            &request.date,
+            &request.hours,
+            &request.narrative,
+            request.billable,
+        );
+        v.finish()?;
+        match (id, work) {
+            (Some(id), Some(work)) => Ok(TimeEntryEdit {
+                idempotency_key,
+                id,
+                expected_version,
+                work,
+                request_reapproval: request.request_reapproval,
+            }),
+            _ => Err(Error::invalid("request", "is incomplete")),
+        }
+    }
+
+    pub fn to_request(&self) -> UpdateTimeEntryRequest {
+        UpdateTimeEntryRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            id: self.id.to_string(),
+            expected_version: self.expected_version,
+            task: self.work.task.clone(),
+            date: self.work.date.to_string(),
+            hours: decimal_text(self.work.hours),
+            narrative: self.work.narrative.clone(),
+            billable: self.work.billable,
+            request_reapproval: self.request_reapproval,
+        }
+    }
+}
+
+/// A checked `SubmitTimeEntries`: 1 to [`MAX_SUBMIT`] distinct ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntrySubmission {
+    pub idempotency_key: String,
+    pub ids: Vec<Uuid>,
+}
+
+impl TimeEntrySubmission {
+    pub fn parse(request: &SubmitTimeEntriesRequest) -> Result<TimeEntrySubmission, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        if request.ids.is_empty() {
+            v.add("ids", "must name at least one time entry");
+        } else if request.ids.len() > MAX_SUBMIT {
+            v.add("ids", format!("may name at most {MAX_SUBMIT} time entries"));
+        }
+        let mut ids = Vec::with_capacity(request.ids.len());
+        for (i, raw) in request.ids.iter().enumerate() {
+            if let Some(id) = v.uuid(&format!("ids[{i}]"), raw) {
+                if ids.contains(&id) {
+                    v.add(format!("ids[{i}]"), "appears twice");
+                }
+                ids.push(id);
+            }
+        }
+        v.finish()?;
+        Ok(TimeEntrySubmission { idempotency_key, ids })
+    }
+
+    pub fn to_request(&self) -> SubmitTimeEntriesRequest {
+        SubmitTimeEntriesRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            ids: self.ids.iter().map(Uuid::to_string).collect(),
+        }
+    }
+}
+
+/// An approver's decision on a submitted entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject { reason: String },
+}
+
+/// A checked `ApproveTimeEntry` or `RejectTimeEntry`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryDecision {
+    pub idempotency_key: String,
+    pub id: Uuid,
+    pub approver_id: Uuid,
+    pub expected_version: i64,
+    pub decision: Decision,
+}
+
+impl TimeEntryDecision {
+    pub fn parse_approve(request: &ApproveTimeEntryRequest) -> Result<TimeEntryDecision, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        let id = v.uuid("id", &request.id);
+        let approver_id = v.uuid("approver_id", &request.approver_id);
+        let expected_version = expected_version(&mut v, request.expected_version);
+        v.finish()?;
+        match (id, approver_id) {
+            (Some(id), Some(approver_id)) => Ok(TimeEntryDecision {
+                idempotency_key,
+                id,
+                approver_id,
+                expected_version,
+                decision: Decision::Approve,
+            }),
+            _ => Err(Error::invalid("request", "is incomplete")),
+        }
+    }
+
+    pub fn parse_reject(request: &RejectTimeEntryRequest) -> Result<TimeEntryDecision, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        let id = v.uuid("id", &request.id);
+        let approver_id = v.uuid("approver_id", &request.approver_id);
+        let reason = v.required_text("reason", &request.reason);
+        let expected_version = expected_version(&mut v, request.expected_version);
+        v.finish()?;
+        match (id, approver_id) {
+            (Some(id), Some(approver_id)) => Ok(TimeEntryDecision {
+                idempotency_key,
+                id,
+                approver_id,
+                expected_version,
+                decision: Decision::Reject { reason },
+            }),
+            _ => Err(Error::invalid("request", "is incomplete")),
+        }
+    }
+
+    /// The canonical request, for the idempotency fingerprint: an approval or a rejection.
+    pub fn fingerprint_request(&self) -> RejectTimeEntryRequest {
+        RejectTimeEntryRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            id: self.id.to_string(),
+            approver_id: self.approver_id.to_string(),
+            reason: match &self.decision {
+                Decision::Approve => String::new(),
+                Decision::Reject { reason } => reason.clone(),
+            },
+            expected_version: self.expected_version,
+        }
+    }
+}
+
+/// A checked `MarkTimeEntryPosted`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryPosting {
+    pub idempotency_key: String,
+    pub id: Uuid,
+    pub journal_reference: String,
+    pub expected_version: i64,
+}
+
+impl TimeEntryPosting {
+    pub fn parse(request: &MarkTimeEntryPostedRequest) -> Result<TimeEntryPosting, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        let id = v.uuid("id", &request.id);
+        let journal_reference = v.required_text("journal_reference", &request.journal_reference);
+        let expected_version = expected_version(&mut v, request.expected_version);
+        v.finish()?;
+        let id = id.ok_or_else(|| Error::invalid("id", "is required"))?;
+        Ok(TimeEntryPosting {
+            idempotency_key,
+            id,
+            journal_reference,
+            expected_version,
+        })
+    }
+
+    pub fn to_request(&self) -> MarkTimeEntryPostedRequest {
+        MarkTimeEntryPostedRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            id: self.id.to_string(),
+            journal_reference: self.journal_reference.clone(),
+            expected_version: self.expected_version,
+        }
+    }
+}
+
+/// Which entries a `ListTimeEntries` asks for; `None` matches any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeEntryFilter {
+    pub project_id: Option<Uuid>,
+    pub employee_id: Option<Uuid>,
+    pub state: Option<TimeEntryState>,
+}
+
+impl TimeEntryFilter {
+    pub fn parse(project_id: &str, employee_id: &str, state: i32) -> Result<TimeEntryFilter, Error> {
+        let mut v = Violations::new();
+        let project_id = optional_uuid(&mut v, "project_id", project_id);
+        let employee_id = optional_uuid(&mut v, "employee_id", employee_id);
+        let state = match TimeEntryState::try_from(state) {
+            Ok(TimeEntryState::Unspecified) => None,
+            Ok(state) => Some(state),
+            Err(_) => {
+                v.add("state", format!("{state} is not a time entry state"));
+                None
+            }
+        };
+        v.finish()?;
+        Ok(TimeEntryFilter {
+            project_id,
+            employee_id,
+            state,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RecordTimeEntryRequest {
+        RecordTimeEntryRequest {
+            idempotency_key: "t-1".into(),
+            project_id: "0193b2a4-6f1e-7c3a-9f00-1234567890ab".into(),
+            employee_id: "0193b2a4-6f1e-7c3a-9f00-0000000000cd".into(),
+            task: "Blueprint".into(),
+            date: "2026-12-03".into(),
+            hours: "7.50".into(),
+            narrative: "Workshop on the chart of accounts".into(),
+            billable: true,
+        }
+    }
+
+    #[test]
+    fn hours_are_normalized_and_bounded() {
+        let parsed = NewTimeEntry::parse(&record()).unwrap();
+        assert_eq!(parsed.to_request().hours, "7.5");
+        let table: &[(&str, bool)] = &[
+            ("24", true),
+            ("0.25", true),
+            ("0", false),
+            ("-1", false),
+            ("24.01", false),
+            ("1.255", false),
+            ("", false),
+            ("seven", false),
+        ];
+        for (hours, ok) in table {
+            let mut request = record();
+            request.hours = (*hours).into();
+            match NewTimeEntry::parse(&request) {
+                Ok(_) => assert!(ok, "{hours:?} was accepted"),
+                Err(error) => {
+                    assert!(!ok, "{hours:?} was refused");
+                    assert_eq!(error.field_violations()[0].field, "hours");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_bad_time_entry_field_is_named() {
+        type Change = fn(&mut RecordTimeEntryRequest);
+        let table: &[(Change, &str)] = &[
+            (|r| r.idempotency_key.clear(), "idempotency_key"),
+            (|r| r.project_id = "x".into(), "project_id"),
+            (|r| r.employee_id.clear(), "employee_id"),
+            (|r| r.date.clear(), "date"),
+            (|r| r.date = "03/12/2026".into(), "date"),
+            (|r| r.narrative = "  ".into(), "narrative"),
+        ];
+        for (change, field) in table {
+            let mut request = record();
+            change(&mut request);
+            let error = NewTimeEntry::parse(&request).unwrap_err();
+            let fields: Vec<_> = error.field_violations().iter().map(|v| v.field.as_str()).collect();
+            assert_eq!(fields, [*field]);
+        }
+    }
+
+    #[test]
+    fn a_submission_names_duplicate_and_bad_ids() {
+        let id = "0193b2a4-6f1e-7c3a-9f00-1234567890ab".to_string();
+        let error = TimeEntrySubmission::parse(&SubmitTimeEntriesRequest {
+            idempotency_key: "s".into(),
+            ids: vec![id.clone(), "nope".into(), id],
+        })
+        .unwrap_err();
+        let fields: Vec<_> = error.field_violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["ids[1]", "ids[2]"]);
+    }
+
+    #[test]
+    fn a_rejection_needs_a_reason() {
+        let error = TimeEntryDecision::parse_reject(&RejectTimeEntryRequest {
+            idempotency_key: "r".into(),
+            id: "0193b2a4-6f1e-7c3a-9f00-1234567890ab".into(),
+            approver_id: "0193b2a4-6f1e-7c3a-9f00-0000000000cd".into(),
+            reason: String::new(),
+            expected_version: 2,
+        })
+        .unwrap_err();
+        assert_eq!(error.field_violations()[0].field, "reason");
+    }
+}
