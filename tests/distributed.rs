@@ -76,7 +76,20 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
     let crm = run("crm", &prefix, &[]).await;
     let psa = run("psa", &prefix, &[]).await;
     let erp = run("erp", &prefix, &[]).await;
-    assert_eq!(crm.http, "-", "a system API serves no GraphQL");
+    assert_eq!(psa.http, "-", "a system API serves no HTTP");
+    // The CRM, configured for HubSpot, serves its webhook endpoint and nothing of the gateway.
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{}/healthz", crm.http)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let graphql = http.get(format!("{}/graphql", crm.http)).send().await.unwrap();
+    assert_eq!(graphql.status().as_u16(), 404, "a system API serves no GraphQL");
+    let unsigned = http
+        .post(format!("{}/webhooks/hubspot", crm.http))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401, "an unsigned delivery is refused");
     let setup = run(
         "project-setup",
         &prefix,

@@ -1,0 +1,127 @@
+//! The system APIs time capture calls, over gRPC, as the `service` role, with a deadline on
+//! every call.
+
+use std::time::Duration;
+
+use keel_auth::ServiceCredentials;
+use keel_core::Error;
+use keel_proto::common::PageRequest;
+use keel_proto::erp::erp_service_client::ErpServiceClient;
+use keel_proto::erp::{GetProjectCodeRequest, PostTimeEntriesRequest, PostWorkResponse, ProjectCode};
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::psa::{
+    Assignment, GetTimeEntryRequest, ListAssignmentsRequest, ListTimeEntriesRequest, MarkTimeEntryPostedRequest,
+    TimeEntry,
+};
+use tonic::transport::Channel;
+
+/// Pages read at most when listing a person's assignments or entries (500 a page).
+const MAX_PAGES: usize = 40;
+const PAGE_SIZE: u32 = 500;
+
+/// Clients of PSA and ERP.
+#[derive(Clone)]
+pub struct Downstream {
+    psa: PsaServiceClient<Channel>,
+    erp: ErpServiceClient<Channel>,
+    credentials: ServiceCredentials,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Downstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Downstream")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Downstream {
+    /// Channels to each system API (they may be one channel in embedded mode).
+    pub fn new(psa: Channel, erp: Channel, credentials: ServiceCredentials, timeout: Duration) -> Downstream {
+        Downstream {
+            psa: PsaServiceClient::new(psa),
+            erp: ErpServiceClient::new(erp),
+            credentials,
+            timeout,
+        }
+    }
+
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Error> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        self.credentials.attach(&mut request)?;
+        keel_telemetry::inject_grpc(&tracing::Span::current(), request.metadata_mut());
+        Ok(request)
+    }
+
+    pub async fn get_time_entry(&self, id: &str) -> Result<TimeEntry, Error> {
+        let request = self.request(GetTimeEntryRequest { id: id.to_string() })?;
+        Ok(self.psa.clone().get_time_entry(request).await?.into_inner())
+    }
+
+    pub async fn mark_time_entry_posted(&self, message: MarkTimeEntryPostedRequest) -> Result<TimeEntry, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().mark_time_entry_posted(request).await?.into_inner())
+    }
+
+    /// Every assignment of `employee_id` (on any project).
+    pub async fn assignments_of(&self, employee_id: &str) -> Result<Vec<Assignment>, Error> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let request = self.request(ListAssignmentsRequest {
+                project_id: String::new(),
+                employee_id: employee_id.to_string(),
+                page: Some(PageRequest {
+                    page_size: PAGE_SIZE,
+                    page_token: token.clone(),
+                }),
+            })?;
+            let page = self.psa.clone().list_assignments(request).await?.into_inner();
+            all.extend(page.assignments);
+            token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+            if token.is_empty() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every time entry of `employee_id` (on any project, in any state).
+    pub async fn time_entries_of(&self, employee_id: &str) -> Result<Vec<TimeEntry>, Error> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let request = self.request(ListTimeEntriesRequest {
+                project_id: String::new(),
+                employee_id: employee_id.to_string(),
+                state: 0,
+                page: Some(PageRequest {
+                    page_size: PAGE_SIZE,
+                    page_token: token.clone(),
+                }),
+            })?;
+            let page = self.psa.clone().list_time_entries(request).await?.into_inner();
+            all.extend(page.entries);
+            token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+            if token.is_empty() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    pub async fn project_code_for_project(&self, project_id: &str) -> Result<ProjectCode, Error> {
+        let request = self.request(GetProjectCodeRequest {
+            code: String::new(),
+            project_id: project_id.to_string(),
+        })?;
+        Ok(self.erp.clone().get_project_code(request).await?.into_inner())
+    }
+
+    pub async fn post_time_entries(&self, message: PostTimeEntriesRequest) -> Result<PostWorkResponse, Error> {
+        let request = self.request(message)?;
+        Ok(self.erp.clone().post_time_entries(request).await?.into_inner())
+    }
+}

@@ -1,0 +1,41 @@
+//! The time-capture process API (`keel.timecapture.v1`): checks proposed time against the
+//! firm's time policy, and posts approved PSA time entries to the ERP ledger exactly once.
+//!
+//! - [`rules`]: the named validation rules (pure), under a [`TimePolicy`].
+//! - [`workflow::TimePosting`]: the `time-posting` workflow on Keel's engine, one instance
+//!   per approved entry: `fetch` (PSA) → `post-to-erp` (ERP) → `mark-posted` (PSA).
+//! - [`TimeEntryApprovedConsumer`]: starts an instance per `psa.time_entry.approved` event,
+//!   deduplicated with the inbox in time capture's store.
+//! - [`service`]: the gRPC service: `ValidateTimeEntry`, `PostApprovedTime` (accepted and
+//!   queued), `GetPosting`.
+//! - [`Migrator`]: the platform tables, the inbox and the workflow tables.
+//!
+//! This crate owns posting state, never a system's records: it reaches PSA and ERP only
+//! through their gRPC APIs.
+
+#![forbid(unsafe_code)]
+
+pub mod clients;
+pub mod consumer;
+pub mod migrations;
+pub mod policy;
+pub mod rules;
+pub mod service;
+pub mod workflow;
+
+use std::sync::Arc;
+
+pub use clients::Downstream;
+pub use consumer::TimeEntryApprovedConsumer;
+pub use migrations::Migrator;
+pub use policy::TimePolicy;
+pub use service::TimeCaptureGrpcService;
+pub use workflow::TimePosting;
+
+/// The service name used in audit entries, events and configuration.
+pub const SERVICE_NAME: &str = "time-capture";
+
+/// The workflows time capture registers with its engine.
+pub fn workflows(downstream: Downstream) -> Vec<Arc<dyn keel_workflow::Workflow>> {
+    vec![Arc::new(TimePosting::new(downstream))]
+}
