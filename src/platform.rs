@@ -37,6 +37,7 @@ pub enum Target {
     Collaboration,
     Support,
     ProjectSetup,
+    TimeCapture,
     /// The GraphQL gateway and its experience APIs.
     Gateway,
 }
@@ -74,6 +75,7 @@ impl From<ServiceName> for Target {
             ServiceName::Collaboration => Target::Collaboration,
             ServiceName::Support => Target::Support,
             ServiceName::ProjectSetup => Target::ProjectSetup,
+            ServiceName::TimeCapture => Target::TimeCapture,
         }
     }
 }
@@ -88,6 +90,7 @@ fn grpc_name(service: ServiceName) -> &'static str {
     use keel_proto::projectsetup::project_setup_service_server::ProjectSetupServiceServer;
     use keel_proto::psa::psa_service_server::SERVICE_NAME as PSA;
     use keel_proto::support::support_service_server::SERVICE_NAME as SUPPORT;
+    use keel_proto::timecapture::time_capture_service_server::SERVICE_NAME as TIME_CAPTURE;
     match service {
         ServiceName::Crm => CRM,
         ServiceName::Psa => PSA,
@@ -96,6 +99,7 @@ fn grpc_name(service: ServiceName) -> &'static str {
         ServiceName::Documents => DOCUMENTS,
         ServiceName::Collaboration => COLLABORATION,
         ServiceName::Support => SUPPORT,
+        ServiceName::TimeCapture => TIME_CAPTURE,
         ServiceName::ProjectSetup => {
             <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
         }
@@ -160,6 +164,7 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
         ServiceName::Collaboration => keel_collaboration::reference::Migrator::up(&db, None).await,
         ServiceName::Support => keel_support::reference::Migrator::up(&db, None).await,
         ServiceName::ProjectSetup => keel_project_setup::Migrator::up(&db, None).await,
+        ServiceName::TimeCapture => keel_time_capture::Migrator::up(&db, None).await,
     };
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
     tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
@@ -256,6 +261,7 @@ fn channel(config: &KeelConfig, service: ServiceName) -> anyhow::Result<Channel>
 fn calls(target: Target) -> &'static [ServiceName] {
     match target {
         Target::ProjectSetup => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
+        Target::TimeCapture => &[ServiceName::Psa, ServiceName::Erp],
         Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
         _ => &[],
     }
@@ -388,7 +394,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 let adapter = adapters::support(&adapter, cx)?;
                 routes.add_service(keel_support::service::server(adapter).max_decoding_message_size(max_message));
             }
-            ServiceName::ProjectSetup => unreachable!("not a system API"),
+            ServiceName::ProjectSetup | ServiceName::TimeCapture => unreachable!("not a system API"),
         }
         relays.push(relay);
         served.push(service);
@@ -414,6 +420,30 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         routes.add_service(keel_project_setup::service::server(service).max_decoding_message_size(max_message));
         tasks.spawn(named("project-setup worker", worker.run(shutdown.clone())));
         served.push(ServiceName::ProjectSetup);
+    }
+    if target.includes(Target::TimeCapture) {
+        let db = open_store(&config, ServiceName::TimeCapture).await?;
+        let downstream = keel_time_capture::Downstream::new(
+            channel(&config, ServiceName::Psa)?,
+            channel(&config, ServiceName::Erp)?,
+            credentials(&config, local.as_ref(), keel_time_capture::SERVICE_NAME)?,
+            call_timeout,
+        );
+        let engine = keel_workflow::Engine::new(
+            db,
+            keel_time_capture::workflows(downstream.clone()),
+            keel_workflow::EngineOptions::default(),
+        );
+        let consumer = Arc::new(keel_time_capture::TimeEntryApprovedConsumer::new(engine.clone()));
+        bus.subscribe(keel_time_capture::TimeEntryApprovedConsumer::subscription(), consumer)
+            .await
+            .context("subscribing time capture to psa.time_entry.approved")?;
+        let service =
+            keel_time_capture::service::server(engine.clone(), downstream, keel_time_capture::TimePolicy::default());
+        routes.add_service(service.max_decoding_message_size(max_message));
+        routes.add_service(keel_workflow::admin::server(engine.clone()).max_decoding_message_size(max_message));
+        tasks.spawn(named("time-capture workflows", engine.run(shutdown.clone())));
+        served.push(ServiceName::TimeCapture);
     }
     if !outboxes.is_empty() {
         let admin = keel_events::admin::OutboxAdminService::new(outboxes, bus.clone());

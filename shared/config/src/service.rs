@@ -25,11 +25,13 @@ pub enum ServiceName {
     Support,
     /// The project-setup process API.
     ProjectSetup,
+    /// The time-capture process API.
+    TimeCapture,
 }
 
 impl ServiceName {
     /// Every service, in layer order (system APIs first).
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Crm,
         Self::Psa,
         Self::Erp,
@@ -38,6 +40,7 @@ impl ServiceName {
         Self::Collaboration,
         Self::Support,
         Self::ProjectSetup,
+        Self::TimeCapture,
     ];
 
     /// The system APIs, each behind an adapter.
@@ -62,6 +65,7 @@ impl ServiceName {
             Self::Collaboration => "collaboration",
             Self::Support => "support",
             Self::ProjectSetup => "project-setup",
+            Self::TimeCapture => "time-capture",
         }
     }
 
@@ -76,6 +80,7 @@ impl ServiceName {
             Self::Collaboration => "collaboration",
             Self::Support => "support",
             Self::ProjectSetup => "project_setup",
+            Self::TimeCapture => "time_capture",
         }
     }
 }
@@ -88,7 +93,9 @@ impl fmt::Display for ServiceName {
 
 /// The text is not the name of a known service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup")]
+#[error(
+    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture"
+)]
 pub struct UnknownService(pub String);
 
 impl FromStr for ServiceName {
@@ -128,6 +135,7 @@ impl KeelConfig {
             ServiceName::Collaboration => services.collaboration.as_ref(),
             ServiceName::Support => services.support.as_ref(),
             ServiceName::ProjectSetup => services.project_setup.as_ref(),
+            ServiceName::TimeCapture => services.time_capture.as_ref(),
         }
     }
 
@@ -142,7 +150,7 @@ impl KeelConfig {
             ServiceName::Documents => &adapters.documents,
             ServiceName::Collaboration => &adapters.collaboration,
             ServiceName::Support => &adapters.support,
-            ServiceName::ProjectSetup => "",
+            ServiceName::ProjectSetup | ServiceName::TimeCapture => "",
         }
     }
 }

@@ -209,6 +209,8 @@ pub struct ServiceEndpoints {
     pub support: Option<String>,
     /// The project-setup process API. Default `None`.
     pub project_setup: Option<String>,
+    /// The time-capture process API. Default `None`.
+    pub time_capture: Option<String>,
     /// Deadline of a call to another service, in milliseconds. Default 5000.
     pub call_timeout_ms: u64,
 }
@@ -224,6 +226,7 @@ impl Default for ServiceEndpoints {
             collaboration: None,
             support: None,
             project_setup: None,
+            time_capture: None,
             call_timeout_ms: 5000,
         }
     }
