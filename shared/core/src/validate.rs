@@ -147,6 +147,14 @@ fn truncate(value: &str) -> String {
     value.chars().take(40).collect()
 }
 
+/// One id field on its own: a UUID, or `InvalidInput` naming `field`.
+pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Error> {
+    let mut v = Violations::new();
+    let id = v.uuid(field, value);
+    v.finish()?;
+    id.ok_or_else(|| Error::invalid(field, "is required"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

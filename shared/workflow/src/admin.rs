@@ -2,9 +2,10 @@
 //! and incidents over gRPC, served by every process API.
 
 use keel_auth::{Role, authorize};
+use keel_core::Error;
 use keel_core::paging::Page;
 use keel_core::time::to_timestamp;
-use keel_core::{Error, Violations};
+use keel_core::validate::parse_id;
 use keel_proto::common::PageResponse;
 use keel_proto::workflow::workflow_admin_service_server::{WorkflowAdminService, WorkflowAdminServiceServer};
 use keel_proto::workflow::{
@@ -13,7 +14,6 @@ use keel_proto::workflow::{
     ListInstancesRequest, ListInstancesResponse, ResolveInstanceRequest, RetryInstanceRequest, StepRecord,
 };
 use tonic::{Request, Response, Status as GrpcStatus};
-use uuid::Uuid;
 
 use crate::engine::Engine;
 use crate::operations::{Actor, ApprovalView, InstanceView};
@@ -50,13 +50,6 @@ pub struct WorkflowAdmin {
 /// The tonic server for `engine`.
 pub fn server(engine: Engine) -> WorkflowAdminServiceServer<WorkflowAdmin> {
     WorkflowAdminServiceServer::new(WorkflowAdmin { engine })
-}
-
-fn parse_id(field: &str, value: &str) -> Result<Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 fn instance_to_proto(view: InstanceView) -> Instance {

@@ -1,11 +1,12 @@
 //! The `keel.collaboration.v1.CollaborationService` gRPC service: authorize, parse, call the
 //! adapter.
 
+use keel_core::validate::parse_id;
 use std::sync::Arc;
 
 use keel_auth::{Role, authorize};
+use keel_core::Error;
 use keel_core::paging::Page;
-use keel_core::{Error, Violations};
 use keel_proto::collaboration::collaboration_service_server::{CollaborationService, CollaborationServiceServer};
 use keel_proto::collaboration::{
     AddMemberRequest, ArchiveWorkspaceRequest, CreateWorkspaceRequest, GetWorkspaceByProjectRequest,
@@ -45,13 +46,6 @@ impl CollaborationGrpcService {
 /// The tonic server for an adapter.
 pub fn server(adapter: Arc<dyn CollaborationAdapter>) -> CollaborationServiceServer<CollaborationGrpcService> {
     CollaborationServiceServer::new(CollaborationGrpcService::new(adapter))
-}
-
-fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 #[tonic::async_trait]

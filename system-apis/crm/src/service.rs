@@ -1,5 +1,6 @@
 //! The `keel.crm.v1.CrmService` gRPC service: authorize, parse, call the adapter.
 
+use keel_core::validate::parse_id;
 use std::sync::Arc;
 
 use keel_auth::{Role, authorize};
@@ -44,13 +45,6 @@ impl CrmGrpcService {
 /// The tonic server for an adapter.
 pub fn server(adapter: Arc<dyn CrmAdapter>) -> CrmServiceServer<CrmGrpcService> {
     CrmServiceServer::new(CrmGrpcService::new(adapter))
-}
-
-fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 #[tonic::async_trait]

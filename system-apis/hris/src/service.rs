@@ -1,11 +1,11 @@
 //! The `keel.hris.v1.HrisService` gRPC service: authorize, parse, call the adapter.
 
+use keel_core::validate::parse_id;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use keel_auth::{Role, authorize};
 use keel_core::paging::Page;
-use keel_core::{Error, Violations};
 use keel_proto::common::PageResponse;
 use keel_proto::hris::hris_service_server::{HrisService, HrisServiceServer};
 use keel_proto::hris::{
@@ -51,13 +51,6 @@ impl HrisGrpcService {
 /// The tonic server for an adapter.
 pub fn server(adapter: Arc<dyn HrisAdapter>) -> HrisServiceServer<HrisGrpcService> {
     HrisServiceServer::new(HrisGrpcService::new(adapter))
-}
-
-fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 /// The stream `ImportEmployees` answers with.

@@ -4,6 +4,7 @@
 //! Reads are open to every authenticated caller; changes to [`Role::Service`] (process APIs)
 //! and [`Role::Admin`].
 
+use keel_core::validate::parse_id;
 use std::sync::Arc;
 
 use keel_auth::Role;
@@ -22,7 +23,6 @@ use keel_proto::psa::{
     UpsertDeliveryTemplateRequest,
 };
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use crate::adapter::PsaAdapter;
 use crate::domain::staffing::optional_uuid;
@@ -51,14 +51,6 @@ impl PsaGrpcService {
 /// The tonic server for `adapter`. Message size limits are left to the caller.
 pub fn server(adapter: Arc<dyn PsaAdapter>) -> PsaServiceServer<PsaGrpcService> {
     PsaServiceServer::new(PsaGrpcService::new(adapter))
-}
-
-/// A required id, named `field` when it is missing or malformed.
-fn parse_id(field: &str, value: &str) -> Result<Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 impl PsaGrpcService {

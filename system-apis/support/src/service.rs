@@ -1,10 +1,10 @@
 //! The `keel.support.v1.SupportService` gRPC service: authorize, parse, call the adapter.
 
+use keel_core::validate::parse_id;
 use std::sync::Arc;
 
 use keel_auth::{Role, authorize};
 use keel_core::paging::Page;
-use keel_core::{Error, Violations};
 use keel_proto::common::PageResponse;
 use keel_proto::support::support_service_server::{SupportService, SupportServiceServer};
 use keel_proto::support::{
@@ -43,13 +43,6 @@ impl SupportGrpcService {
 /// The tonic server for an adapter.
 pub fn server(adapter: Arc<dyn SupportAdapter>) -> SupportServiceServer<SupportGrpcService> {
     SupportServiceServer::new(SupportGrpcService::new(adapter))
-}
-
-fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 #[tonic::async_trait]

@@ -7,6 +7,7 @@
 pub mod retention;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+pub use keel_core::validate::parse_id;
 use keel_core::{Error, Violations};
 use keel_proto::documents::{
     AddVersionRequest, ApplyRetentionRequest, CreateDocumentRequest, DeleteDocumentRequest, DocumentType,
@@ -444,14 +445,6 @@ impl SignatureRecord {
             decline_reason,
         }
     }
-}
-
-/// A required id given as a plain request field (`GetDocument.id`).
-pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Error> {
-    let mut v = Violations::new();
-    let id = v.uuid(field, value);
-    v.finish()?;
-    id.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
 fn optional_uuid(v: &mut Violations, field: &str, value: &str) -> Option<Uuid> {
