@@ -1,5 +1,5 @@
-//! The PSA kit: projects, rate cards, assignments, time entries, change requests and actuals
-//! through `keel.psa.v1.PsaService`, gRPC only.
+//! The PSA kit: projects, rate cards, assignments, time entries, expenses, resource requests,
+//! change requests and actuals through `keel.psa.v1.PsaService`, gRPC only.
 
 use std::sync::Arc;
 
@@ -17,6 +17,8 @@ use keel_proto::psa::{
 use keel_psa::PsaAdapter;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
+
+mod requests;
 
 use crate::harness::{Harness, MAX_MESSAGE_BYTES};
 use crate::kit::{Kit, Report};
@@ -400,6 +402,20 @@ pub fn kit() -> Kit<Context> {
         })
         .check("actuals count approved and posted time by role", |c| {
             Box::pin(actuals(c))
+        })
+        .check(
+            "expenses move draft to posted; self-approval refused; rejected ones edit back",
+            |c| Box::pin(requests::expense_lifecycle(c)),
+        )
+        .check("bad expense input names the field and records nothing", |c| {
+            Box::pin(requests::expense_bad_input(c))
+        })
+        .check(
+            "resource requests open, propose, fill with the proposed person, cancel",
+            |c| Box::pin(requests::resource_request_lifecycle(c)),
+        )
+        .check("bad resource request input names the field and opens nothing", |c| {
+            Box::pin(requests::resource_request_bad_input(c))
         })
 }
 

@@ -9,15 +9,17 @@ use async_trait::async_trait;
 use keel_core::Error;
 use keel_core::paging::Page;
 use keel_proto::psa::{
-    Assignment, ChangeRequest, DeliveryTemplate, ListAssignmentsResponse, ListChangeRequestsResponse,
-    ListProjectsResponse, ListTimeEntriesResponse, Project, ProjectActuals, RateCard, TimeEntry,
+    Assignment, ChangeRequest, DeliveryTemplate, Expense, ListAssignmentsResponse, ListChangeRequestsResponse,
+    ListExpensesResponse, ListProjectsResponse, ListResourceRequestsResponse, ListTimeEntriesResponse, Project,
+    ProjectActuals, RateCard, ResourceRequest, TimeEntry,
 };
 use uuid::Uuid;
 
 use crate::domain::{
-    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, NewAssignment, NewChangeRequest, NewProject, NewTemplate,
-    NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter,
-    TimeEntryPosting, TimeEntrySubmission,
+    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, ExpenseDecision, ExpenseEdit, ExpenseFilter,
+    ExpensePosting, ExpenseSubmission, NewAssignment, NewChangeRequest, NewExpense, NewProject, NewResourceRequest,
+    NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
+    ResourceTransition, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
 };
 
 /// One PSA product, as Keel sees it.
@@ -143,5 +145,72 @@ pub trait PsaAdapter: Send + Sync + 'static {
     /// Approved and posted time by role against the project's baseline.
     async fn get_project_actuals(&self, _project_id: Uuid) -> Result<ProjectActuals, Error> {
         Err(Error::not_supported("GetProjectActuals"))
+    }
+
+    /// Records a DRAFT expense against the person's assignment covering its date.
+    async fn record_expense(&self, _actor: &str, _expense: NewExpense) -> Result<Expense, Error> {
+        Err(Error::not_supported("RecordExpense"))
+    }
+
+    /// Edits a DRAFT or REJECTED expense (DRAFT afterwards).
+    async fn update_expense(&self, _actor: &str, _edit: ExpenseEdit) -> Result<Expense, Error> {
+        Err(Error::not_supported("UpdateExpense"))
+    }
+
+    /// Submits DRAFT expenses, all or none.
+    async fn submit_expenses(&self, _actor: &str, _submission: ExpenseSubmission) -> Result<Vec<Expense>, Error> {
+        Err(Error::not_supported("SubmitExpenses"))
+    }
+
+    /// Approves or rejects a SUBMITTED expense; the expense's own person may not decide.
+    async fn decide_expense(&self, _actor: &str, _decision: ExpenseDecision) -> Result<Expense, Error> {
+        Err(Error::not_supported("ApproveExpense"))
+    }
+
+    /// Marks an APPROVED expense POSTED with the ERP journal it went into.
+    async fn mark_expense_posted(&self, _actor: &str, _posting: ExpensePosting) -> Result<Expense, Error> {
+        Err(Error::not_supported("MarkExpensePosted"))
+    }
+
+    /// One expense; [`Error::NotFound`] otherwise.
+    async fn get_expense(&self, _id: Uuid) -> Result<Expense, Error> {
+        Err(Error::not_supported("GetExpense"))
+    }
+
+    /// Expenses by project, person and state, by id, one page at a time.
+    async fn list_expenses(&self, _filter: ExpenseFilter, _page: Page) -> Result<ListExpensesResponse, Error> {
+        Err(Error::not_supported("ListExpenses"))
+    }
+
+    /// Opens a resource request on an open project.
+    async fn create_resource_request(
+        &self,
+        _actor: &str,
+        _request: NewResourceRequest,
+    ) -> Result<ResourceRequest, Error> {
+        Err(Error::not_supported("CreateResourceRequest"))
+    }
+
+    /// Proposes a candidate for, withdraws a proposal from, fills or cancels a request.
+    async fn transition_resource_request(
+        &self,
+        _actor: &str,
+        _transition: ResourceTransition,
+    ) -> Result<ResourceRequest, Error> {
+        Err(Error::not_supported("ResourceRequestTransition"))
+    }
+
+    /// One resource request; [`Error::NotFound`] otherwise.
+    async fn get_resource_request(&self, _id: Uuid) -> Result<ResourceRequest, Error> {
+        Err(Error::not_supported("GetResourceRequest"))
+    }
+
+    /// Resource requests by project and state, by id, one page at a time.
+    async fn list_resource_requests(
+        &self,
+        _filter: ResourceRequestFilter,
+        _page: Page,
+    ) -> Result<ListResourceRequestsResponse, Error> {
+        Err(Error::not_supported("ListResourceRequests"))
     }
 }

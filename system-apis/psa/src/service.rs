@@ -12,6 +12,13 @@ use keel_core::paging::Page;
 use keel_core::{Error, Violations};
 use keel_proto::psa::psa_service_server::{PsaService, PsaServiceServer};
 use keel_proto::psa::{
+    ApproveExpenseRequest, CreateResourceRequestRequest, Expense, FillResourceRequestRequest, GetExpenseRequest,
+    GetResourceRequestRequest, ListExpensesRequest, ListExpensesResponse, ListResourceRequestsRequest,
+    ListResourceRequestsResponse, MarkExpensePostedRequest, ProposeCandidateRequest, RecordExpenseRequest,
+    RejectExpenseRequest, ResourceRequest, ResourceRequestTransitionRequest, SubmitExpensesRequest,
+    SubmitExpensesResponse, UpdateExpenseRequest,
+};
+use keel_proto::psa::{
     ApproveTimeEntryRequest, Assignment, ChangeRequest, ChangeRequestTransitionRequest, CreateAssignmentRequest,
     CreateChangeRequestRequest, CreateProjectRequest, DeliveryTemplate, EndAssignmentRequest, GetChangeRequestRequest,
     GetProjectActualsRequest, GetProjectRateCardRequest, GetProjectRequest, GetTimeEntryRequest,
@@ -30,6 +37,10 @@ use crate::domain::{
     AssignmentEnd, AssignmentFilter, ChangeRequestStep, ChangeRequestTransition, NewAssignment, NewChangeRequest,
     NewProject, NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision,
     TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+};
+use crate::domain::{
+    ExpenseDecision, ExpenseEdit, ExpenseFilter, ExpensePosting, ExpenseSubmission, NewExpense, NewResourceRequest,
+    ResourceRequestFilter, ResourceTransition,
 };
 
 /// The roles that may change PSA records.
@@ -359,5 +370,168 @@ impl PsaService for PsaGrpcService {
         keel_auth::identity(&request)?;
         let project_id = parse_id("project_id", &request.get_ref().project_id)?;
         Ok(Response::new(self.adapter.get_project_actuals(project_id).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RecordExpense"))]
+    async fn record_expense(&self, request: Request<RecordExpenseRequest>) -> Result<Response<Expense>, Status> {
+        self.change(request, NewExpense::parse, |adapter, actor, input| async move {
+            adapter.record_expense(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "UpdateExpense"))]
+    async fn update_expense(&self, request: Request<UpdateExpenseRequest>) -> Result<Response<Expense>, Status> {
+        self.change(request, ExpenseEdit::parse, |adapter, actor, input| async move {
+            adapter.update_expense(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "SubmitExpenses"))]
+    async fn submit_expenses(
+        &self,
+        request: Request<SubmitExpensesRequest>,
+    ) -> Result<Response<SubmitExpensesResponse>, Status> {
+        self.change(request, ExpenseSubmission::parse, |adapter, actor, input| async move {
+            let expenses = adapter.submit_expenses(&actor, input).await?;
+            Ok(SubmitExpensesResponse { expenses })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ApproveExpense"))]
+    async fn approve_expense(&self, request: Request<ApproveExpenseRequest>) -> Result<Response<Expense>, Status> {
+        self.change(
+            request,
+            ExpenseDecision::parse_approve,
+            |adapter, actor, input| async move { adapter.decide_expense(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RejectExpense"))]
+    async fn reject_expense(&self, request: Request<RejectExpenseRequest>) -> Result<Response<Expense>, Status> {
+        self.change(
+            request,
+            ExpenseDecision::parse_reject,
+            |adapter, actor, input| async move { adapter.decide_expense(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "MarkExpensePosted"))]
+    async fn mark_expense_posted(
+        &self,
+        request: Request<MarkExpensePostedRequest>,
+    ) -> Result<Response<Expense>, Status> {
+        self.change(request, ExpensePosting::parse, |adapter, actor, input| async move {
+            adapter.mark_expense_posted(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetExpense"))]
+    async fn get_expense(&self, request: Request<GetExpenseRequest>) -> Result<Response<Expense>, Status> {
+        keel_auth::identity(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(self.adapter.get_expense(id).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListExpenses"))]
+    async fn list_expenses(
+        &self,
+        request: Request<ListExpensesRequest>,
+    ) -> Result<Response<ListExpensesResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let r = request.get_ref();
+        let filter = ExpenseFilter::parse(&r.project_id, &r.employee_id, r.state)?;
+        let page = Page::from_proto(r.page.as_ref())?;
+        Ok(Response::new(self.adapter.list_expenses(filter, page).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "CreateResourceRequest"))]
+    async fn create_resource_request(
+        &self,
+        request: Request<CreateResourceRequestRequest>,
+    ) -> Result<Response<ResourceRequest>, Status> {
+        self.change(request, NewResourceRequest::parse, |adapter, actor, input| async move {
+            adapter.create_resource_request(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ProposeCandidate"))]
+    async fn propose_candidate(
+        &self,
+        request: Request<ProposeCandidateRequest>,
+    ) -> Result<Response<ResourceRequest>, Status> {
+        self.change(
+            request,
+            ResourceTransition::parse_propose,
+            |adapter, actor, input| async move { adapter.transition_resource_request(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "WithdrawProposal"))]
+    async fn withdraw_proposal(
+        &self,
+        request: Request<ResourceRequestTransitionRequest>,
+    ) -> Result<Response<ResourceRequest>, Status> {
+        self.change(
+            request,
+            |r| ResourceTransition::parse_with_reason(r, false),
+            |adapter, actor, input| async move { adapter.transition_resource_request(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "FillResourceRequest"))]
+    async fn fill_resource_request(
+        &self,
+        request: Request<FillResourceRequestRequest>,
+    ) -> Result<Response<ResourceRequest>, Status> {
+        self.change(
+            request,
+            ResourceTransition::parse_fill,
+            |adapter, actor, input| async move { adapter.transition_resource_request(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "CancelResourceRequest"))]
+    async fn cancel_resource_request(
+        &self,
+        request: Request<ResourceRequestTransitionRequest>,
+    ) -> Result<Response<ResourceRequest>, Status> {
+        self.change(
+            request,
+            |r| ResourceTransition::parse_with_reason(r, true),
+            |adapter, actor, input| async move { adapter.transition_resource_request(&actor, input).await },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetResourceRequest"))]
+    async fn get_resource_request(
+        &self,
+        request: Request<GetResourceRequestRequest>,
+    ) -> Result<Response<ResourceRequest>, Status> {
+        keel_auth::identity(&request)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        Ok(Response::new(self.adapter.get_resource_request(id).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListResourceRequests"))]
+    async fn list_resource_requests(
+        &self,
+        request: Request<ListResourceRequestsRequest>,
+    ) -> Result<Response<ListResourceRequestsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let r = request.get_ref();
+        let filter = ResourceRequestFilter::parse(&r.project_id, r.state)?;
+        let page = Page::from_proto(r.page.as_ref())?;
+        Ok(Response::new(self.adapter.list_resource_requests(filter, page).await?))
     }
 }

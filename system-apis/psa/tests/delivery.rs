@@ -1,5 +1,6 @@
 //! Delivery records on the reference PSA beyond the contract: what the database holds after
-//! each change (audit entries, outbox events, rows unchanged after a refusal), and a property
+//! each change (audit entries, outbox events, rows unchanged after a refusal) for time entries,
+//! expenses, resource requests and change requests, and a property
 //! test that replayed idempotency keys never change anything.
 
 use std::collections::HashSet;
@@ -11,13 +12,20 @@ use keel_events::outbox;
 use keel_proto::common::{Money, PageRequest};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
+    ApproveExpenseRequest, CreateResourceRequestRequest, ExpenseChanged, FillResourceRequestRequest,
+    ProposeCandidateRequest, RecordExpenseRequest, ResourceRequestChanged, ResourceRequestState, SubmitExpensesRequest,
+};
+use keel_proto::psa::{
     ApproveTimeEntryRequest, ChangeRequest, ChangeRequestTransitionRequest, CreateChangeRequestRequest,
     GetProjectRequest, ListTimeEntriesRequest, Project, ProjectClosed, ProjectStatus, RecordTimeEntryRequest,
     SubmitTimeEntriesRequest, TimeEntry, TimeEntryChanged, TimeEntryState, UpdateProjectStatusRequest,
     UpdateTimeEntryRequest,
 };
 use keel_psa::ReferencePsa;
-use keel_psa::reference::{Migrator, PROJECT_CLOSED, TIME_ENTRY_APPROVED, TIME_ENTRY_SUBMITTED};
+use keel_psa::reference::{
+    EXPENSE_APPROVED, EXPENSE_SUBMITTED, Migrator, PROJECT_CLOSED, RESOURCE_REQUEST_FILLED, RESOURCE_REQUEST_OPENED,
+    RESOURCE_REQUEST_PROPOSED, TIME_ENTRY_APPROVED, TIME_ENTRY_SUBMITTED,
+};
 use keel_store::audit::{self, ChainReport};
 use keel_store::testing::TestStore;
 use proptest::prelude::*;
@@ -416,6 +424,129 @@ async fn closing_a_project_emits_its_event_once() {
     assert_eq!(events.len(), 1);
     let payload: ProjectClosed = outbox::to_envelope(&events[0]).unwrap().decode().unwrap();
     assert_eq!(payload.project.unwrap().status, ProjectStatus::Closed as i32);
+}
+
+#[tokio::test]
+async fn expenses_and_resource_requests_audit_each_change_and_emit_their_events() {
+    let app = App::spawn().await;
+    let staffed = app.staffed().await;
+    let mut client = app.client();
+    let harness = &app.context.harness;
+    let expense = client
+        .record_expense(harness.service(RecordExpenseRequest {
+            idempotency_key: key("expense"),
+            project_id: staffed.project.id.clone(),
+            employee_id: staffed.employee_id.clone(),
+            date: "2026-12-04".into(),
+            category: "lodging".into(),
+            description: "Hotel, two nights".into(),
+            amount: eur("312.40"),
+            billable: true,
+            receipt_document_id: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let submitted = client
+        .submit_expenses(harness.service(SubmitExpensesRequest {
+            idempotency_key: key("submit"),
+            ids: vec![expense.id.clone()],
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .expenses
+        .remove(0);
+    let audit_before = audit_count(&app).await;
+    let status = client
+        .approve_expense(harness.service(ApproveExpenseRequest {
+            idempotency_key: key("self"),
+            id: submitted.id.clone(),
+            approver_id: staffed.employee_id.clone(),
+            expected_version: submitted.version,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        audit_count(&app).await,
+        audit_before,
+        "a refused approval writes nothing"
+    );
+    assert!(app.events(EXPENSE_APPROVED, &expense.id).await.is_empty());
+    let approved = client
+        .approve_expense(harness.service(ApproveExpenseRequest {
+            idempotency_key: key("approve"),
+            id: submitted.id.clone(),
+            approver_id: uuid::Uuid::now_v7().to_string(),
+            expected_version: submitted.version,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        app.actions("expense", &expense.id).await,
+        ["recorded", "submitted", "approved"]
+    );
+    let events = app.events(EXPENSE_APPROVED, &expense.id).await;
+    assert_eq!(events.len(), 1);
+    let payload: ExpenseChanged = outbox::to_envelope(&events[0]).unwrap().decode().unwrap();
+    assert_eq!(payload.expense.unwrap(), approved);
+    assert_eq!(app.events(EXPENSE_SUBMITTED, &expense.id).await.len(), 1);
+
+    let opened = client
+        .create_resource_request(harness.service(CreateResourceRequestRequest {
+            idempotency_key: key("request"),
+            project_id: staffed.project.id.clone(),
+            role: "consultant".into(),
+            start_date: "2026-12-01".into(),
+            end_date: "2026-12-31".into(),
+            allocation_percent: "50".into(),
+            requested_by: staffed.employee_id.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let proposed = client
+        .propose_candidate(harness.service(ProposeCandidateRequest {
+            idempotency_key: key("propose"),
+            id: opened.id.clone(),
+            employee_id: staffed.employee_id.clone(),
+            expected_version: opened.version,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let filled = client
+        .fill_resource_request(harness.service(FillResourceRequestRequest {
+            idempotency_key: key("fill"),
+            id: opened.id.clone(),
+            assignment_id: staffed.assignment.id.clone(),
+            expected_version: proposed.version,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(filled.state, ResourceRequestState::Filled as i32);
+    assert_eq!(
+        app.actions("resource_request", &opened.id).await,
+        ["opened", "proposed", "filled"]
+    );
+    for event_type in [
+        RESOURCE_REQUEST_OPENED,
+        RESOURCE_REQUEST_PROPOSED,
+        RESOURCE_REQUEST_FILLED,
+    ] {
+        assert_eq!(app.events(event_type, &opened.id).await.len(), 1, "{event_type}");
+    }
+    let events = app.events(RESOURCE_REQUEST_FILLED, &opened.id).await;
+    let payload: ResourceRequestChanged = outbox::to_envelope(&events[0]).unwrap().decode().unwrap();
+    assert_eq!(payload.resource_request.unwrap().assignment_id, staffed.assignment.id);
+    assert!(matches!(
+        audit::verify(&app.db).await.unwrap(),
+        ChainReport::Intact { .. }
+    ));
 }
 
 proptest! {

@@ -6,13 +6,17 @@
 //! - [`project`]: project creation and lookup ([`NewProject`], [`ProjectLookup`]).
 //! - [`staffing`]: project status changes, rate cards and assignments.
 //! - [`time`]: time entries and their state changes.
+//! - [`expense`]: expenses and their state changes.
+//! - [`resource`]: resource requests, proposals and fills.
 //! - [`change`]: change requests.
 //! - [`plan`]: the arithmetic that turns a template and a contract value into phases,
 //!   milestones and a budget baseline ([`ProjectPlan`]).
 
 pub mod change;
+pub mod expense;
 pub mod plan;
 pub mod project;
+pub mod resource;
 pub mod staffing;
 pub mod template;
 pub mod time;
@@ -24,8 +28,12 @@ use keel_core::Violations;
 use rust_decimal::Decimal;
 
 pub use change::{ChangeRequestStep, ChangeRequestTransition, NewChangeRequest};
+pub use expense::{ExpenseDecision, ExpenseEdit, ExpenseFilter, ExpensePosting, ExpenseSubmission, NewExpense, Spend};
 pub use plan::{Baseline, BaselineLine, PlannedMilestone, PlannedPhase, PlannedTask, ProjectPlan};
 pub use project::{NewProject, ProjectLookup};
+pub use resource::{
+    LanguageNeed, NewResourceRequest, ResourceRequestFilter, ResourceStep, ResourceTransition, SkillNeed,
+};
 pub use staffing::{AssignmentEnd, AssignmentFilter, NewAssignment, ProjectStatusChange, RateCardInput, RoleRateSpec};
 pub use template::{NewTemplate, TemplateMilestoneSpec, TemplatePhaseSpec, TemplateSpec, TemplateTaskSpec};
 pub use time::{
@@ -121,7 +129,7 @@ pub(crate) fn parse_role(violations: &mut Violations, field: &str, value: &str) 
 }
 
 /// Lower-case letters, digits and `-`, at most [`MAX_KEY_LEN`] characters.
-fn check_key(value: &str) -> Result<(), String> {
+pub(crate) fn check_key(value: &str) -> Result<(), String> {
     if value.chars().count() > MAX_KEY_LEN {
         return Err(format!("must be at most {MAX_KEY_LEN} characters"));
     }

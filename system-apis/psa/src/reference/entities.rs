@@ -308,3 +308,74 @@ pub mod change_request {
 
     plain_entity!();
 }
+
+/// An expense: what a person spent on a project.
+pub mod expense {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "expenses")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub project_id: String,
+        pub employee_id: String,
+        pub assignment_id: String,
+        pub expense_date: Date,
+        pub category: String,
+        pub description: String,
+        pub currency: String,
+        pub amount_minor: i64,
+        pub billable: bool,
+        /// Empty when there is no receipt.
+        pub receipt_document_id: String,
+        /// `draft`, `submitted`, `approved`, `rejected` or `posted`.
+        pub state: String,
+        pub rejection_reason: String,
+        pub approver_id: String,
+        pub journal_reference: String,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    plain_entity!();
+}
+
+/// A resource request: a role a project needs staffed, with its requirements.
+pub mod resource_request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "resource_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub project_id: String,
+        pub role: String,
+        pub bill_role: String,
+        pub start_date: Date,
+        pub end_date: Date,
+        pub allocation_percent: String,
+        /// Skills, certifications and languages as JSON.
+        pub requirements: String,
+        pub region: String,
+        pub location: String,
+        pub requested_by: String,
+        pub notes: String,
+        /// `open`, `proposed`, `filled` or `cancelled`.
+        pub state: String,
+        pub proposed_employee_id: String,
+        pub assignment_id: String,
+        pub reason: String,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    plain_entity!();
+}

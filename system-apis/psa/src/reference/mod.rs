@@ -8,8 +8,10 @@
 mod actuals;
 mod change_requests;
 mod entities;
+mod expenses;
 mod migrations;
 mod projects;
+mod resource_requests;
 mod staffing;
 mod templates;
 mod time_entries;
@@ -23,9 +25,10 @@ use keel_core::{Currency, Error, Money};
 use keel_events::{EventEnvelope, outbox};
 use keel_proto::common::PageResponse;
 use keel_proto::psa::{
-    Assignment, ChangeRequest, DeliveryTemplate, ListAssignmentsResponse, ListChangeRequestsResponse,
-    ListProjectsResponse, ListTimeEntriesResponse, Project, ProjectActuals, ProjectClosed, RateCard,
-    SubmitTimeEntriesResponse, TimeEntry,
+    Assignment, ChangeRequest, DeliveryTemplate, Expense, ListAssignmentsResponse, ListChangeRequestsResponse,
+    ListExpensesResponse, ListProjectsResponse, ListResourceRequestsResponse, ListTimeEntriesResponse, Project,
+    ProjectActuals, ProjectClosed, RateCard, ResourceRequest, SubmitExpensesResponse, SubmitTimeEntriesResponse,
+    TimeEntry,
 };
 use keel_store::idempotency::{TxFuture, run_once};
 use prost::Message;
@@ -35,15 +38,21 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub use change_requests::{CHANGE_REQUEST_APPLIED, CHANGE_REQUEST_APPROVED};
+pub use expenses::{EXPENSE_APPROVED, EXPENSE_POSTED, EXPENSE_REJECTED, EXPENSE_SUBMITTED};
+pub use resource_requests::{
+    RESOURCE_REQUEST_CANCELLED, RESOURCE_REQUEST_FILLED, RESOURCE_REQUEST_OPENED, RESOURCE_REQUEST_PROPOSED,
+    RESOURCE_REQUEST_WITHDRAWN,
+};
 pub use templates::MAX_TEMPLATES;
 pub use time_entries::{TIME_ENTRY_APPROVED, TIME_ENTRY_POSTED, TIME_ENTRY_REJECTED, TIME_ENTRY_SUBMITTED, price};
 
 use crate::SERVICE_NAME;
 use crate::adapter::PsaAdapter;
 use crate::domain::{
-    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, NewAssignment, NewChangeRequest, NewProject, NewTemplate,
-    NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter,
-    TimeEntryPosting, TimeEntrySubmission,
+    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, ExpenseDecision, ExpenseEdit, ExpenseFilter,
+    ExpensePosting, ExpenseSubmission, NewAssignment, NewChangeRequest, NewExpense, NewProject, NewResourceRequest,
+    NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
+    ResourceTransition, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
 };
 
 /// The event emitted when a project closes.
@@ -387,5 +396,126 @@ impl PsaAdapter for ReferencePsa {
 
     async fn get_project_actuals(&self, project_id: Uuid) -> Result<ProjectActuals, Error> {
         actuals::get(&self.db, &project_id.to_string()).await
+    }
+
+    async fn record_expense(&self, actor: &str, expense: NewExpense) -> Result<Expense, Error> {
+        let request = expense.to_request();
+        let key = expense.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.record_expense", &key, &request, move |txn| {
+            Box::pin(async move { expenses::record(txn, &actor, &expense, now()).await })
+        })
+        .await
+    }
+
+    async fn update_expense(&self, actor: &str, edit: ExpenseEdit) -> Result<Expense, Error> {
+        let request = edit.to_request();
+        let key = edit.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.update_expense", &key, &request, move |txn| {
+            Box::pin(async move { expenses::update(txn, &actor, &edit, now()).await })
+        })
+        .await
+    }
+
+    async fn submit_expenses(&self, actor: &str, submission: ExpenseSubmission) -> Result<Vec<Expense>, Error> {
+        let request = submission.to_request();
+        let key = submission.idempotency_key.clone();
+        let actor = actor.to_string();
+        let response = self
+            .write("psa.submit_expenses", &key, &request, move |txn| {
+                Box::pin(async move {
+                    let expenses = expenses::submit(txn, &actor, &submission, now()).await?;
+                    Ok(SubmitExpensesResponse { expenses })
+                })
+            })
+            .await?;
+        Ok(response.expenses)
+    }
+
+    async fn decide_expense(&self, actor: &str, decision: ExpenseDecision) -> Result<Expense, Error> {
+        let request = decision.fingerprint_request();
+        let key = decision.idempotency_key.clone();
+        let scope = match decision.decision {
+            crate::domain::Decision::Approve => "psa.approve_expense",
+            crate::domain::Decision::Reject { .. } => "psa.reject_expense",
+        };
+        let actor = actor.to_string();
+        self.write(scope, &key, &request, move |txn| {
+            Box::pin(async move { expenses::decide(txn, &actor, &decision, now()).await })
+        })
+        .await
+    }
+
+    async fn mark_expense_posted(&self, actor: &str, posting: ExpensePosting) -> Result<Expense, Error> {
+        let request = posting.to_request();
+        let key = posting.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.mark_expense_posted", &key, &request, move |txn| {
+            Box::pin(async move { expenses::mark_posted(txn, &actor, &posting, now()).await })
+        })
+        .await
+    }
+
+    async fn get_expense(&self, id: Uuid) -> Result<Expense, Error> {
+        expenses::get(&self.db, &id.to_string()).await
+    }
+
+    async fn list_expenses(&self, filter: ExpenseFilter, page: Page) -> Result<ListExpensesResponse, Error> {
+        let expenses = expenses::list(&self.db, filter, page).await?;
+        let next_page_token = page.next_token(expenses.len(), last_id(expenses.last().map(|e| &e.id))?);
+        Ok(ListExpensesResponse {
+            expenses,
+            page: Some(PageResponse { next_page_token }),
+        })
+    }
+
+    async fn create_resource_request(
+        &self,
+        actor: &str,
+        request: NewResourceRequest,
+    ) -> Result<ResourceRequest, Error> {
+        let canonical = request.to_request();
+        let key = request.idempotency_key.clone();
+        let actor = actor.to_string();
+        self.write("psa.create_resource_request", &key, &canonical, move |txn| {
+            Box::pin(async move { resource_requests::create(txn, &actor, &request, now()).await })
+        })
+        .await
+    }
+
+    async fn transition_resource_request(
+        &self,
+        actor: &str,
+        transition: ResourceTransition,
+    ) -> Result<ResourceRequest, Error> {
+        let request = transition.fingerprint_request();
+        let key = transition.idempotency_key.clone();
+        let scope = format!("psa.resource_request_{}", transition.step.name());
+        let actor = actor.to_string();
+        self.write(&scope, &key, &request, move |txn| {
+            Box::pin(async move { resource_requests::transition(txn, &actor, &transition, now()).await })
+        })
+        .await
+    }
+
+    async fn get_resource_request(&self, id: Uuid) -> Result<ResourceRequest, Error> {
+        resource_requests::get(&self.db, &id.to_string()).await
+    }
+
+    async fn list_resource_requests(
+        &self,
+        filter: ResourceRequestFilter,
+        page: Page,
+    ) -> Result<ListResourceRequestsResponse, Error> {
+        let resource_requests = resource_requests::list(&self.db, filter, page).await?;
+        let next_page_token = page.next_token(
+            resource_requests.len(),
+            last_id(resource_requests.last().map(|r| &r.id))?,
+        );
+        Ok(ListResourceRequestsResponse {
+            resource_requests,
+            page: Some(PageResponse { next_page_token }),
+        })
     }
 }
