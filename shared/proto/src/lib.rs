@@ -59,6 +59,11 @@ pub mod keel {
             tonic::include_proto!("keel.events.v1");
         }
     }
+    pub mod staffing {
+        pub mod v1 {
+            tonic::include_proto!("keel.staffing.v1");
+        }
+    }
     pub mod timecapture {
         pub mod v1 {
             tonic::include_proto!("keel.timecapture.v1");
@@ -74,5 +79,5 @@ pub mod keel {
 pub use keel::{
     collaboration::v1 as collaboration, common::v1 as common, crm::v1 as crm, documents::v1 as documents,
     erp::v1 as erp, events::v1 as events, hris::v1 as hris, projectsetup::v1 as projectsetup, psa::v1 as psa,
-    support::v1 as support, timecapture::v1 as timecapture, workflow::v1 as workflow,
+    staffing::v1 as staffing, support::v1 as support, timecapture::v1 as timecapture, workflow::v1 as workflow,
 };

@@ -1,0 +1,100 @@
+//! The `psa.resource_request.opened` consumer: starts staffing for each opened request, once
+//! per event (the inbox, in staffing's own store) and once per request (the engine keeps one
+//! open instance per business key). The request's creator is the submitter: they can never
+//! approve their own staffing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use keel_core::Error;
+use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
+use keel_proto::psa::{ResourceRequestChanged, ResourceRequestState};
+use keel_workflow::Engine;
+use sea_orm::EntityTrait;
+use tracing::Instrument;
+
+use crate::workflow::Staffing;
+
+/// The event type this consumer takes (PSA's `RESOURCE_REQUEST_OPENED`).
+pub const RESOURCE_REQUEST_OPENED: &str = "psa.resource_request.opened";
+/// Its durable subscription name.
+pub const SUBSCRIPTION: &str = "staffing.resource-request-opened";
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An instance was started (or the open one found).
+    Started,
+    /// The event was applied before.
+    Duplicate,
+    /// Not an open request.
+    Skipped,
+}
+
+/// Starts staffing from PSA's events. The engine must be the one the platform runs.
+#[derive(Debug, Clone)]
+pub struct ResourceRequestOpenedConsumer {
+    engine: Engine,
+    workflow: Arc<Staffing>,
+}
+
+impl ResourceRequestOpenedConsumer {
+    pub fn new(engine: Engine, workflow: Arc<Staffing>) -> ResourceRequestOpenedConsumer {
+        ResourceRequestOpenedConsumer { engine, workflow }
+    }
+
+    /// The subscription the platform registers this consumer under.
+    pub fn subscription() -> SubscriptionSpec {
+        SubscriptionSpec {
+            name: SUBSCRIPTION.into(),
+            event_types: vec![RESOURCE_REQUEST_OPENED.into()],
+        }
+    }
+
+    /// Applies one delivery. The instance is started before the inbox entry commits: a crash
+    /// between the two redelivers the event, which then finds the open instance.
+    pub async fn apply(&self, event: &EventEnvelope) -> Result<Outcome, Error> {
+        let db = self.engine.db();
+        let seen = inbox::entity::Entity::find_by_id((SUBSCRIPTION.to_string(), event.id.to_string()))
+            .one(db)
+            .await
+            .map_err(keel_store::db_error)?;
+        if seen.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        let changed: ResourceRequestChanged = event.decode()?;
+        let outcome = match changed.resource_request {
+            Some(request) if request.state == ResourceRequestState::Open as i32 => {
+                let submitter = request
+                    .audit
+                    .as_ref()
+                    .map(|a| a.created_by.clone())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| request.requested_by.clone());
+                let started = crate::service::start(
+                    &self.engine,
+                    &self.workflow,
+                    &request.id,
+                    &submitter,
+                    &format!("event:{}", event.id),
+                )
+                .await?;
+                tracing::info!(workflow.id = %started.id, resource_request.id = %request.id, created = started.created, "staffing started");
+                Outcome::Started
+            }
+            _ => Outcome::Skipped,
+        };
+        let txn = keel_store::begin_write(db).await?;
+        inbox::first_delivery(&txn, SUBSCRIPTION, event).await?;
+        txn.commit().await.map_err(keel_store::db_error)?;
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl EventHandler for ResourceRequestOpenedConsumer {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), Error> {
+        let span = tracing::info_span!("event.consume", event.id = %event.id, event.type = %event.event_type);
+        self.apply(event).instrument(span).await.map(|_| ())
+    }
+}

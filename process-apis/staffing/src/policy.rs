@@ -1,0 +1,135 @@
+//! The firm's staffing policy: when leadership must approve, who that is, and how candidates
+//! are shortlisted. A versioned file (`config/policies/staffing.toml`), parsed with every key
+//! defaulted and unknown keys refused, then checked once with [`StaffingPolicy::validate`].
+//! Every staffing instance records the version it ran under.
+
+use std::path::Path;
+
+use keel_core::Error;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The thresholds and routing of staffing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaffingPolicy {
+    /// The policy's version, recorded on every instance (`"2026-11"`).
+    pub version: String,
+    /// Above this labor cost (in the project's currency) for one person over the request's
+    /// period, leadership approves. Default 50000.
+    pub labor_cost_threshold: Decimal,
+    /// Below this margin, in percent of revenue, leadership approves. Default 30.
+    pub margin_floor_percent: Decimal,
+    /// The role that approves (as tokens name roles). Default `executive`.
+    pub approval_role: String,
+    /// Hours the approval role has before the request escalates. Default 48.
+    pub approval_timeout_hours: u64,
+    /// Who decides once it has escalated; empty: the exception queue. Default `admin`.
+    pub escalate_to: String,
+    /// The lowest score (0 to 100) a candidate may be proposed with. Default 50.
+    pub min_score: Decimal,
+    /// Candidates read from HRIS at most. Default 100.
+    pub candidate_limit: u32,
+    /// Ranked candidates kept on the instance and shown. Default 5.
+    pub shortlist: usize,
+}
+
+impl Default for StaffingPolicy {
+    fn default() -> Self {
+        StaffingPolicy {
+            version: "default".into(),
+            labor_cost_threshold: Decimal::from(50_000),
+            margin_floor_percent: Decimal::from(30),
+            approval_role: "executive".into(),
+            approval_timeout_hours: 48,
+            escalate_to: "admin".into(),
+            min_score: Decimal::from(50),
+            candidate_limit: 100,
+            shortlist: 5,
+        }
+    }
+}
+
+impl StaffingPolicy {
+    /// Reads and checks a policy file; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<StaffingPolicy, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid("staffing_policy", format!("cannot read {}: {e}", path.display())))?;
+        StaffingPolicy::parse(&text)
+    }
+
+    /// Parses and checks a policy's TOML text.
+    pub fn parse(text: &str) -> Result<StaffingPolicy, Error> {
+        let policy: StaffingPolicy =
+            toml::from_str(text).map_err(|e| Error::invalid("staffing_policy", e.message().to_string()))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks the thresholds make sense, naming the key at fault.
+    pub fn validate(&self) -> Result<(), Error> {
+        let field = |key: &str| format!("staffing_policy.{key}");
+        if self.version.trim().is_empty() {
+            return Err(Error::invalid(field("version"), "is required"));
+        }
+        if self.labor_cost_threshold <= Decimal::ZERO {
+            return Err(Error::invalid(field("labor_cost_threshold"), "must be above 0"));
+        }
+        if self.margin_floor_percent < Decimal::ZERO || self.margin_floor_percent >= Decimal::ONE_HUNDRED {
+            return Err(Error::invalid(
+                field("margin_floor_percent"),
+                "must be from 0 to below 100",
+            ));
+        }
+        if self.approval_role.trim().is_empty() {
+            return Err(Error::invalid(field("approval_role"), "is required"));
+        }
+        if self.approval_timeout_hours == 0 {
+            return Err(Error::invalid(field("approval_timeout_hours"), "must be at least 1"));
+        }
+        if self.min_score < Decimal::ZERO || self.min_score > Decimal::ONE_HUNDRED {
+            return Err(Error::invalid(field("min_score"), "must be from 0 to 100"));
+        }
+        if self.candidate_limit == 0 || self.candidate_limit > 1000 {
+            return Err(Error::invalid(field("candidate_limit"), "must be from 1 to 1000"));
+        }
+        if self.shortlist == 0 || self.shortlist > 20 {
+            return Err(Error::invalid(field("shortlist"), "must be from 1 to 20"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_policy_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policies/staffing.toml");
+        let policy = StaffingPolicy::load(&path).unwrap();
+        assert_eq!(policy.approval_role, "executive");
+        assert!(policy.version.starts_with("20"), "{}", policy.version);
+    }
+
+    #[test]
+    fn missing_keys_default_and_bad_ones_are_named() {
+        let policy = StaffingPolicy::parse("version = \"v2\"\nmargin_floor_percent = \"25\"").unwrap();
+        assert_eq!(policy.margin_floor_percent, Decimal::from(25));
+        assert_eq!(policy.labor_cost_threshold, Decimal::from(50_000));
+        let unknown = StaffingPolicy::parse("margin_floor = \"25\"").unwrap_err();
+        assert!(unknown.to_string().contains("margin_floor"), "{unknown}");
+        let table = [
+            ("labor_cost_threshold = \"0\"", "staffing_policy.labor_cost_threshold"),
+            ("margin_floor_percent = \"100\"", "staffing_policy.margin_floor_percent"),
+            ("approval_role = \" \"", "staffing_policy.approval_role"),
+            ("min_score = \"101\"", "staffing_policy.min_score"),
+            ("shortlist = 0", "staffing_policy.shortlist"),
+            ("version = \"\"", "staffing_policy.version"),
+        ];
+        for (text, field) in table {
+            let error = StaffingPolicy::parse(text).unwrap_err();
+            assert_eq!(error.field_violations()[0].field, field, "{text}");
+        }
+    }
+}

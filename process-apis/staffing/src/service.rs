@@ -1,0 +1,231 @@
+//! The gRPC service `keel.staffing.v1.StaffingService`: authorize, parse once, then start
+//! staffing, rank candidates without proposing, or show where staffing stands.
+
+use std::sync::Arc;
+
+use keel_auth::Role;
+use keel_core::Error;
+use keel_core::validate::parse_id;
+use keel_proto::staffing::staffing_service_server::{StaffingService, StaffingServiceServer};
+use keel_proto::staffing::{
+    Economics as EconomicsMessage, GetStaffingRequest, RankCandidatesRequest, RankCandidatesResponse, RankedCandidate,
+    ScoreComponent, StaffResourceRequestRequest, StaffResourceRequestResponse, Staffing as View,
+};
+use keel_workflow::{Engine, InstanceView};
+use serde_json::{Value, json};
+use tonic::{Request, Response, Status};
+
+use crate::scoring::{Economics, Scored};
+use crate::workflow::{APPROVE, ASSIGN, FETCH, Fetched, KIND, PROPOSE, RANK, Ranked, Staffing};
+
+/// Who may start staffing and rank candidates (admin always passes).
+const STAFF_ROLES: &[Role] = &[Role::ResourceManager, Role::Service];
+/// Who may read staffing.
+const READ_ROLES: &[Role] = &[
+    Role::ResourceManager,
+    Role::ProjectManager,
+    Role::Executive,
+    Role::Operations,
+    Role::Service,
+];
+
+/// The tonic service.
+#[derive(Clone)]
+pub struct StaffingGrpcService {
+    engine: Engine,
+    workflow: Arc<Staffing>,
+}
+
+impl std::fmt::Debug for StaffingGrpcService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffingGrpcService")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The staffing service ready to add to a tonic server. `workflow` is the one the engine runs.
+pub fn server(engine: Engine, workflow: Arc<Staffing>) -> StaffingServiceServer<StaffingGrpcService> {
+    StaffingServiceServer::new(StaffingGrpcService { engine, workflow })
+}
+
+fn candidate_message(rank: usize, scored: &Scored) -> RankedCandidate {
+    RankedCandidate {
+        rank: rank as u32 + 1,
+        employee_id: scored.person.employee_id.clone(),
+        name: scored.person.name.clone(),
+        labor_category: scored.person.labor_category.clone(),
+        location: scored.person.location.clone(),
+        score: scored.score.normalize().to_string(),
+        components: scored
+            .components
+            .iter()
+            .map(|c| ScoreComponent {
+                name: c.name.clone(),
+                points: c.points.normalize().to_string(),
+                max_points: c.max_points.normalize().to_string(),
+                explanation: c.explanation.clone(),
+            })
+            .collect(),
+        available_hours: scored.person.available_hours.normalize().to_string(),
+        needed_hours: scored.needed_hours.normalize().to_string(),
+        projected_utilization: scored.projected_utilization.normalize().to_string(),
+        utilization_target: scored.person.utilization_target.normalize().to_string(),
+    }
+}
+
+fn economics_message(economics: &Economics) -> EconomicsMessage {
+    EconomicsMessage {
+        currency: economics.currency.clone(),
+        hours: economics.hours.normalize().to_string(),
+        labor_cost: economics.labor_cost.normalize().to_string(),
+        revenue: economics.revenue.map(|r| r.normalize().to_string()).unwrap_or_default(),
+        margin_percent: economics
+            .margin_percent
+            .map(|m| m.normalize().to_string())
+            .unwrap_or_default(),
+        needs_approval: !economics.approval_reasons.is_empty(),
+        approval_reasons: economics.approval_reasons.clone(),
+    }
+}
+
+fn result<T: serde::de::DeserializeOwned>(view: &InstanceView, step: &str) -> Option<T> {
+    view.journal
+        .iter()
+        .find(|s| s.step == step && s.compensated_at.is_none())
+        .and_then(|s| serde_json::from_value(s.result.clone()).ok())
+}
+
+fn text(view: &InstanceView, step: &str, key: &str) -> String {
+    result::<Value>(view, step)
+        .and_then(|r| r.get(key).and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl StaffingGrpcService {
+    /// The gRPC view of an instance.
+    fn view(&self, view: &InstanceView) -> View {
+        let fetched: Option<Fetched> = result(view, FETCH);
+        let ranked: Option<Ranked> = result(view, RANK);
+        let candidates = ranked.as_ref().map(|r| r.candidates.as_slice()).unwrap_or_default();
+        let economics = match (&fetched, candidates.first()) {
+            (Some(fetched), Some(best)) => Some(economics_message(&self.workflow.economics(fetched, best))),
+            _ => None,
+        };
+        let approved_by = result::<Value>(view, APPROVE)
+            .filter(|r| r.get("approved") == Some(&json!(true)))
+            .and_then(|r| r.get("by").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        View {
+            staffing_id: view.id.to_string(),
+            resource_request_id: view.business_key.clone(),
+            status: view.status.as_str().to_ascii_uppercase(),
+            step: view.step.clone().unwrap_or_default(),
+            reason: view.reason.clone().unwrap_or_default(),
+            last_error: view.last_error.clone().unwrap_or_default(),
+            candidates: candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| candidate_message(i, c))
+                .collect(),
+            proposed_employee_id: text(view, PROPOSE, "employee_id"),
+            economics,
+            approved_by,
+            assignment_id: text(view, ASSIGN, "assignment_id"),
+            policy_version: view
+                .versions
+                .get("staffing_policy")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            created_at: Some(keel_core::time::to_timestamp(view.created_at)),
+            updated_at: Some(keel_core::time::to_timestamp(view.updated_at)),
+        }
+    }
+}
+
+/// Starts (or finds) the staffing instance of a resource request, recording the policy version.
+/// A request already staffed answers its finished instance rather than starting another.
+pub async fn start(
+    engine: &Engine,
+    workflow: &Staffing,
+    resource_request_id: &str,
+    submitter: &str,
+    started_by: &str,
+) -> Result<keel_workflow::Started, Error> {
+    if let Some(done) = engine
+        .find(KIND, resource_request_id)
+        .await?
+        .filter(|v| v.status == keel_workflow::Status::Done)
+    {
+        return Ok(keel_workflow::Started {
+            id: done.id,
+            created: false,
+        });
+    }
+    engine
+        .start(
+            KIND,
+            resource_request_id,
+            Staffing::input(resource_request_id, submitter),
+            json!({ "staffing_policy": workflow.policy().version }),
+            started_by,
+        )
+        .await
+}
+
+#[tonic::async_trait]
+impl StaffingService for StaffingGrpcService {
+    #[tracing::instrument(skip_all, fields(rpc.method = "StaffResourceRequest"))]
+    async fn staff_resource_request(
+        &self,
+        request: Request<StaffResourceRequestRequest>,
+    ) -> Result<Response<StaffResourceRequestResponse>, Status> {
+        let caller = keel_auth::authorize(&request, STAFF_ROLES)?;
+        let id = parse_id("resource_request_id", &request.get_ref().resource_request_id)?.to_string();
+        let started = start(&self.engine, &self.workflow, &id, &caller.subject, &caller.subject).await?;
+        Ok(Response::new(StaffResourceRequestResponse {
+            staffing_id: started.id.to_string(),
+            created: started.created,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RankCandidates"))]
+    async fn rank_candidates(
+        &self,
+        request: Request<RankCandidatesRequest>,
+    ) -> Result<Response<RankCandidatesResponse>, Status> {
+        keel_auth::authorize(&request, STAFF_ROLES)?;
+        let id = parse_id("resource_request_id", &request.get_ref().resource_request_id)?.to_string();
+        let fetched = self.workflow.fetch_request(&id).await?;
+        let ranked = self.workflow.rank_candidates(&fetched).await?;
+        let no_match_reason = if ranked.candidates.is_empty() {
+            format!(
+                "no active employee has the skills, certifications, languages, region and availability resource request {id} asks for"
+            )
+        } else {
+            String::new()
+        };
+        Ok(Response::new(RankCandidatesResponse {
+            candidates: ranked
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| candidate_message(i, c))
+                .collect(),
+            no_match_reason,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "GetStaffing"))]
+    async fn get_staffing(&self, request: Request<GetStaffingRequest>) -> Result<Response<View>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let id = parse_id("resource_request_id", &request.get_ref().resource_request_id)?.to_string();
+        let view = self
+            .engine
+            .find(KIND, &id)
+            .await?
+            .ok_or_else(|| Error::not_found("staffing of resource request", id.clone()))?;
+        Ok(Response::new(self.view(&view)))
+    }
+}
