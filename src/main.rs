@@ -8,6 +8,7 @@ mod adapters;
 mod cli;
 mod demo;
 mod platform;
+mod process_apis;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

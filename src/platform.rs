@@ -22,7 +22,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::adapters;
+use crate::{adapters, process_apis};
 
 /// What one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +38,7 @@ pub enum Target {
     Support,
     ProjectSetup,
     TimeCapture,
+    Staffing,
     /// The GraphQL gateway and its experience APIs.
     Gateway,
 }
@@ -76,6 +77,7 @@ impl From<ServiceName> for Target {
             ServiceName::Support => Target::Support,
             ServiceName::ProjectSetup => Target::ProjectSetup,
             ServiceName::TimeCapture => Target::TimeCapture,
+            ServiceName::Staffing => Target::Staffing,
         }
     }
 }
@@ -89,6 +91,7 @@ fn grpc_name(service: ServiceName) -> &'static str {
     use keel_proto::hris::hris_service_server::SERVICE_NAME as HRIS;
     use keel_proto::projectsetup::project_setup_service_server::ProjectSetupServiceServer;
     use keel_proto::psa::psa_service_server::SERVICE_NAME as PSA;
+    use keel_proto::staffing::staffing_service_server::SERVICE_NAME as STAFFING;
     use keel_proto::support::support_service_server::SERVICE_NAME as SUPPORT;
     use keel_proto::timecapture::time_capture_service_server::SERVICE_NAME as TIME_CAPTURE;
     match service {
@@ -100,6 +103,7 @@ fn grpc_name(service: ServiceName) -> &'static str {
         ServiceName::Collaboration => COLLABORATION,
         ServiceName::Support => SUPPORT,
         ServiceName::TimeCapture => TIME_CAPTURE,
+        ServiceName::Staffing => STAFFING,
         ServiceName::ProjectSetup => {
             <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
         }
@@ -165,6 +169,7 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
         ServiceName::Support => keel_support::reference::Migrator::up(&db, None).await,
         ServiceName::ProjectSetup => keel_project_setup::Migrator::up(&db, None).await,
         ServiceName::TimeCapture => keel_time_capture::Migrator::up(&db, None).await,
+        ServiceName::Staffing => keel_staffing::Migrator::up(&db, None).await,
     };
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
     tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
@@ -220,7 +225,11 @@ async fn verifier(config: &KeelConfig) -> anyhow::Result<(Arc<Verifier>, Option<
     Ok((Arc::new(verifier), local))
 }
 
-fn credentials(config: &KeelConfig, local: Option<&LocalKey>, service: &str) -> anyhow::Result<ServiceCredentials> {
+pub(crate) fn credentials(
+    config: &KeelConfig,
+    local: Option<&LocalKey>,
+    service: &str,
+) -> anyhow::Result<ServiceCredentials> {
     match (&config.auth.service_token, local) {
         (Some(token), _) => Ok(ServiceCredentials::fixed(token.expose().clone())),
         (None, Some(key)) => Ok(ServiceCredentials::minted(
@@ -248,7 +257,7 @@ async fn bus(config: &KeelConfig) -> anyhow::Result<Arc<dyn Bus>> {
     }
 }
 
-fn channel(config: &KeelConfig, service: ServiceName) -> anyhow::Result<Channel> {
+pub(crate) fn channel(config: &KeelConfig, service: ServiceName) -> anyhow::Result<Channel> {
     let url = config.endpoint_for(service);
     Ok(Endpoint::from_shared(url.clone())
         .with_context(|| format!("services.{} is not a URL: {url}", service.config_key()))?
@@ -262,6 +271,7 @@ fn calls(target: Target) -> &'static [ServiceName] {
     match target {
         Target::ProjectSetup => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
         Target::TimeCapture => &[ServiceName::Psa, ServiceName::Erp],
+        Target::Staffing => &[ServiceName::Psa, ServiceName::Hris],
         Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
         _ => &[],
     }
@@ -394,7 +404,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 let adapter = adapters::support(&adapter, cx)?;
                 routes.add_service(keel_support::service::server(adapter).max_decoding_message_size(max_message));
             }
-            ServiceName::ProjectSetup | ServiceName::TimeCapture => unreachable!("not a system API"),
+            ServiceName::ProjectSetup | ServiceName::TimeCapture | ServiceName::Staffing => {
+                unreachable!("not a system API")
+            }
         }
         relays.push(relay);
         served.push(service);
@@ -421,29 +433,31 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         tasks.spawn(named("project-setup worker", worker.run(shutdown.clone())));
         served.push(ServiceName::ProjectSetup);
     }
-    if target.includes(Target::TimeCapture) {
-        let db = open_store(&config, ServiceName::TimeCapture).await?;
-        let downstream = keel_time_capture::Downstream::new(
-            channel(&config, ServiceName::Psa)?,
-            channel(&config, ServiceName::Erp)?,
-            credentials(&config, local.as_ref(), keel_time_capture::SERVICE_NAME)?,
+    let mut engines = Vec::new();
+    {
+        let mut wiring = process_apis::Wiring {
+            config: &config,
+            local: local.as_ref(),
+            bus: &bus,
             call_timeout,
-        );
-        let engine = keel_workflow::Engine::new(
-            db,
-            keel_time_capture::workflows(downstream.clone()),
-            keel_workflow::EngineOptions::default(),
-        );
-        let consumer = Arc::new(keel_time_capture::TimeEntryApprovedConsumer::new(engine.clone()));
-        bus.subscribe(keel_time_capture::TimeEntryApprovedConsumer::subscription(), consumer)
-            .await
-            .context("subscribing time capture to psa.time_entry.approved")?;
-        let service =
-            keel_time_capture::service::server(engine.clone(), downstream, keel_time_capture::TimePolicy::default());
-        routes.add_service(service.max_decoding_message_size(max_message));
-        routes.add_service(keel_workflow::admin::server(engine.clone()).max_decoding_message_size(max_message));
-        tasks.spawn(named("time-capture workflows", engine.run(shutdown.clone())));
-        served.push(ServiceName::TimeCapture);
+            max_message,
+            routes: &mut routes,
+            engines: &mut engines,
+        };
+        if target.includes(Target::TimeCapture) {
+            process_apis::time_capture(&mut wiring).await?;
+            served.push(ServiceName::TimeCapture);
+        }
+        if target.includes(Target::Staffing) {
+            process_apis::staffing(&mut wiring).await?;
+            served.push(ServiceName::Staffing);
+        }
+    }
+    if !engines.is_empty() {
+        routes.add_service(keel_workflow::admin::server_over(engines.clone()).max_decoding_message_size(max_message));
+        for engine in engines {
+            tasks.spawn(named("workflow engine", engine.run(shutdown.clone())));
+        }
     }
     if !outboxes.is_empty() {
         let admin = keel_events::admin::OutboxAdminService::new(outboxes, bus.clone());

@@ -27,11 +27,13 @@ pub enum ServiceName {
     ProjectSetup,
     /// The time-capture process API.
     TimeCapture,
+    /// The staffing process API.
+    Staffing,
 }
 
 impl ServiceName {
     /// Every service, in layer order (system APIs first).
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Crm,
         Self::Psa,
         Self::Erp,
@@ -41,6 +43,7 @@ impl ServiceName {
         Self::Support,
         Self::ProjectSetup,
         Self::TimeCapture,
+        Self::Staffing,
     ];
 
     /// The system APIs, each behind an adapter.
@@ -66,6 +69,7 @@ impl ServiceName {
             Self::Support => "support",
             Self::ProjectSetup => "project-setup",
             Self::TimeCapture => "time-capture",
+            Self::Staffing => "staffing",
         }
     }
 
@@ -81,6 +85,7 @@ impl ServiceName {
             Self::Support => "support",
             Self::ProjectSetup => "project_setup",
             Self::TimeCapture => "time_capture",
+            Self::Staffing => "staffing",
         }
     }
 }
@@ -94,7 +99,7 @@ impl fmt::Display for ServiceName {
 /// The text is not the name of a known service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture"
+    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing"
 )]
 pub struct UnknownService(pub String);
 
@@ -136,6 +141,7 @@ impl KeelConfig {
             ServiceName::Support => services.support.as_ref(),
             ServiceName::ProjectSetup => services.project_setup.as_ref(),
             ServiceName::TimeCapture => services.time_capture.as_ref(),
+            ServiceName::Staffing => services.staffing.as_ref(),
         }
     }
 
@@ -150,7 +156,7 @@ impl KeelConfig {
             ServiceName::Documents => &adapters.documents,
             ServiceName::Collaboration => &adapters.collaboration,
             ServiceName::Support => &adapters.support,
-            ServiceName::ProjectSetup | ServiceName::TimeCapture => "",
+            ServiceName::ProjectSetup | ServiceName::TimeCapture | ServiceName::Staffing => "",
         }
     }
 }

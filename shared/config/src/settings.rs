@@ -211,6 +211,8 @@ pub struct ServiceEndpoints {
     pub project_setup: Option<String>,
     /// The time-capture process API. Default `None`.
     pub time_capture: Option<String>,
+    /// The staffing process API. Default `None`.
+    pub staffing: Option<String>,
     /// Deadline of a call to another service, in milliseconds. Default 5000.
     pub call_timeout_ms: u64,
 }
@@ -227,6 +229,7 @@ impl Default for ServiceEndpoints {
             support: None,
             project_setup: None,
             time_capture: None,
+            staffing: None,
             call_timeout_ms: 5000,
         }
     }
@@ -316,14 +319,19 @@ pub struct HubSpotWebhookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TemplatesConfig {
-    /// Directory of the versioned template and policy files. Default `config/templates`.
+    /// Directory of the versioned delivery template files. Default `config/templates`.
     pub dir: PathBuf,
+    /// Directory of the versioned policy files (`staffing.toml`, ...). A policy file that is
+    /// missing leaves that policy at its built-in defaults; one that is present must be valid.
+    /// Default `config/policies`.
+    pub policies_dir: PathBuf,
 }
 
 impl Default for TemplatesConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("config/templates"),
+            policies_dir: PathBuf::from("config/policies"),
         }
     }
 }

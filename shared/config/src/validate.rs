@@ -42,6 +42,9 @@ impl KeelConfig {
         if server.data_dir.as_os_str().is_empty() {
             problems.add("server.data_dir", "must not be empty");
         }
+        if self.templates.policies_dir.as_os_str().is_empty() {
+            problems.add("templates.policies_dir", "must not be empty");
+        }
         if self.templates.dir.as_os_str().is_empty() {
             problems.add("templates.dir", "must not be empty");
         }

@@ -1,5 +1,7 @@
-//! `keel.workflow.v1.WorkflowAdminService`: the engine's instances, exception queue, decisions
-//! and incidents over gRPC, served by every process API.
+//! `keel.workflow.v1.WorkflowAdminService`: the engines' instances, exception queue, decisions
+//! and incidents over gRPC, served once by every process that runs process APIs. A process
+//! running several (`keel up`) serves one admin over all their engines: lists merge in id
+//! order, counts add up, and an action goes to the engine that holds the instance.
 
 use keel_auth::{Role, authorize};
 use keel_core::Error;
@@ -41,15 +43,34 @@ const DECIDERS: &[Role] = &[
     Role::Admin,
 ];
 
-/// The admin service over one engine.
+/// The admin service over the engines of one process.
 #[derive(Debug, Clone)]
 pub struct WorkflowAdmin {
-    engine: Engine,
+    engines: Vec<Engine>,
 }
 
 /// The tonic server for `engine`.
 pub fn server(engine: Engine) -> WorkflowAdminServiceServer<WorkflowAdmin> {
-    WorkflowAdminServiceServer::new(WorkflowAdmin { engine })
+    server_over(vec![engine])
+}
+
+/// The tonic server over every engine of a process.
+pub fn server_over(engines: Vec<Engine>) -> WorkflowAdminServiceServer<WorkflowAdmin> {
+    WorkflowAdminServiceServer::new(WorkflowAdmin { engines })
+}
+
+impl WorkflowAdmin {
+    /// The engine holding instance `id`; NOT_FOUND when none does.
+    async fn owner(&self, id: uuid::Uuid) -> Result<&Engine, Error> {
+        for engine in &self.engines {
+            match engine.instance(id).await {
+                Ok(_) => return Ok(engine),
+                Err(Error::NotFound(_)) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Err(Error::not_found("workflow instance", id.to_string()))
+    }
 }
 
 fn instance_to_proto(view: InstanceView) -> Instance {
@@ -120,7 +141,12 @@ impl WorkflowAdminService for WorkflowAdmin {
             })?
         };
         let kind = (!req.kind.is_empty()).then_some(req.kind.as_str());
-        let instances = self.engine.list(status, kind, page).await?;
+        let mut instances = Vec::new();
+        for engine in &self.engines {
+            instances.extend(engine.list(status, kind, page).await?);
+        }
+        instances.sort_by_key(|i| i.id);
+        instances.truncate(page.size as usize);
         let next_page_token = page.next_token(instances.len(), instances.last().map(|i| i.id));
         Ok(Response::new(ListInstancesResponse {
             instances: instances.into_iter().map(instance_to_proto).collect(),
@@ -131,14 +157,16 @@ impl WorkflowAdminService for WorkflowAdmin {
     async fn get_instance(&self, request: Request<GetInstanceRequest>) -> Result<Response<Instance>, GrpcStatus> {
         authorize(&request, READERS)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        Ok(Response::new(instance_to_proto(self.engine.instance(id).await?)))
+        Ok(Response::new(instance_to_proto(
+            self.owner(id).await?.instance(id).await?,
+        )))
     }
 
     async fn retry_instance(&self, request: Request<RetryInstanceRequest>) -> Result<Response<Instance>, GrpcStatus> {
         let caller = authorize(&request, OPERATORS)?;
         let id = parse_id("id", &request.get_ref().id)?;
         Ok(Response::new(instance_to_proto(
-            self.engine.retry(id, &caller.subject).await?,
+            self.owner(id).await?.retry(id, &caller.subject).await?,
         )))
     }
 
@@ -150,7 +178,7 @@ impl WorkflowAdminService for WorkflowAdmin {
         let req = request.get_ref();
         let id = parse_id("id", &req.id)?;
         Ok(Response::new(instance_to_proto(
-            self.engine.resolve(id, &caller.subject, &req.note).await?,
+            self.owner(id).await?.resolve(id, &caller.subject, &req.note).await?,
         )))
     }
 
@@ -162,7 +190,7 @@ impl WorkflowAdminService for WorkflowAdmin {
         let req = request.get_ref();
         let id = parse_id("id", &req.id)?;
         Ok(Response::new(instance_to_proto(
-            self.engine.abandon(id, &caller.subject, &req.note).await?,
+            self.owner(id).await?.abandon(id, &caller.subject, &req.note).await?,
         )))
     }
 
@@ -172,7 +200,10 @@ impl WorkflowAdminService for WorkflowAdmin {
     ) -> Result<Response<ListApprovalsResponse>, GrpcStatus> {
         let caller = authorize(&request, READERS)?;
         let everyone = caller.roles.iter().any(|r| OPERATORS.contains(r));
-        let mut approvals = self.engine.pending_approvals(None).await?;
+        let mut approvals = Vec::new();
+        for engine in &self.engines {
+            approvals.extend(engine.pending_approvals(None).await?);
+        }
         if !everyone {
             approvals.retain(|a| caller.roles.iter().any(|r| r.as_str() == a.role));
         }
@@ -190,7 +221,7 @@ impl WorkflowAdminService for WorkflowAdmin {
             roles: caller.roles.iter().map(|r| r.as_str().to_string()).collect(),
         };
         Ok(Response::new(instance_to_proto(
-            self.engine.decide(id, &actor, req.approve, &req.note).await?,
+            self.owner(id).await?.decide(id, &actor, req.approve, &req.note).await?,
         )))
     }
 
@@ -199,7 +230,11 @@ impl WorkflowAdminService for WorkflowAdmin {
         request: Request<ListIncidentsRequest>,
     ) -> Result<Response<ListIncidentsResponse>, GrpcStatus> {
         authorize(&request, READERS)?;
-        let incidents = self.engine.incidents().await?;
+        let mut incidents = Vec::new();
+        for engine in &self.engines {
+            incidents.extend(engine.incidents().await?);
+        }
+        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at));
         Ok(Response::new(ListIncidentsResponse {
             incidents: incidents
                 .into_iter()
@@ -217,12 +252,12 @@ impl WorkflowAdminService for WorkflowAdmin {
 
     async fn get_counts(&self, request: Request<GetCountsRequest>) -> Result<Response<Counts>, GrpcStatus> {
         authorize(&request, READERS)?;
-        let counts = self.engine.counts().await?;
-        Ok(Response::new(Counts {
-            by_status: counts
-                .into_iter()
-                .map(|(status, n)| (status.as_str().to_string(), n))
-                .collect(),
-        }))
+        let mut by_status = std::collections::HashMap::new();
+        for engine in &self.engines {
+            for (status, n) in engine.counts().await? {
+                *by_status.entry(status.as_str().to_string()).or_insert(0) += n;
+            }
+        }
+        Ok(Response::new(Counts { by_status }))
     }
 }

@@ -1,0 +1,104 @@
+//! The process APIs on the workflow engine, wired into a target: each gets its store, its
+//! downstream channels and service credentials, its event consumers and its gRPC service, and
+//! hands its engine back so the platform runs it and serves one workflow admin over them all.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use keel_auth::LocalKey;
+use keel_config::{KeelConfig, ServiceName};
+use keel_events::Bus;
+use keel_workflow::{Engine, EngineOptions};
+use tonic::service::RoutesBuilder;
+
+use crate::platform::{channel, credentials, open_store};
+
+/// What wiring a process API needs from the platform.
+pub(crate) struct Wiring<'a> {
+    pub config: &'a KeelConfig,
+    pub local: Option<&'a LocalKey>,
+    pub bus: &'a Arc<dyn Bus>,
+    pub call_timeout: Duration,
+    pub max_message: usize,
+    pub routes: &'a mut RoutesBuilder,
+    /// Every engine wired so far; the platform runs them and serves their admin.
+    pub engines: &'a mut Vec<Engine>,
+}
+
+/// A policy file under `templates.policies_dir`: parsed and checked when present (a bad one
+/// stops the start, naming the key), the built-in defaults when absent.
+fn policy_file<T>(
+    config: &KeelConfig,
+    name: &str,
+    load: impl FnOnce(&Path) -> Result<T, keel_core::Error>,
+    default: impl FnOnce() -> T,
+) -> anyhow::Result<T> {
+    let path = config.templates.policies_dir.join(name);
+    if !path.exists() {
+        tracing::warn!(policy = %path.display(), "policy file not found; using the built-in defaults");
+        return Ok(default());
+    }
+    let policy = load(&path).with_context(|| format!("loading the policy file {}", path.display()))?;
+    tracing::info!(policy = %path.display(), "policy loaded");
+    Ok(policy)
+}
+
+/// Time capture: the `time-posting` workflow, the approved-entry consumer and its service.
+pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
+    let db = open_store(w.config, ServiceName::TimeCapture).await?;
+    let downstream = keel_time_capture::Downstream::new(
+        channel(w.config, ServiceName::Psa)?,
+        channel(w.config, ServiceName::Erp)?,
+        credentials(w.config, w.local, keel_time_capture::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    let engine = Engine::new(
+        db,
+        keel_time_capture::workflows(downstream.clone()),
+        EngineOptions::default(),
+    );
+    let consumer = Arc::new(keel_time_capture::TimeEntryApprovedConsumer::new(engine.clone()));
+    w.bus
+        .subscribe(keel_time_capture::TimeEntryApprovedConsumer::subscription(), consumer)
+        .await
+        .context("subscribing time capture to psa.time_entry.approved")?;
+    let service =
+        keel_time_capture::service::server(engine.clone(), downstream, keel_time_capture::TimePolicy::default());
+    w.routes.add_service(service.max_decoding_message_size(w.max_message));
+    w.engines.push(engine);
+    Ok(())
+}
+
+/// Staffing: the `staffing` workflow under the staffing policy, the opened-request consumer
+/// and its service.
+pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
+    let policy = policy_file(
+        w.config,
+        "staffing.toml",
+        keel_staffing::StaffingPolicy::load,
+        keel_staffing::StaffingPolicy::default,
+    )?;
+    let db = open_store(w.config, ServiceName::Staffing).await?;
+    let downstream = keel_staffing::Downstream::new(
+        channel(w.config, ServiceName::Psa)?,
+        channel(w.config, ServiceName::Hris)?,
+        credentials(w.config, w.local, keel_staffing::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    let workflow = Arc::new(keel_staffing::Staffing::new(downstream, Arc::new(policy)));
+    let engine = Engine::new(db, vec![workflow.clone()], EngineOptions::default());
+    let consumer = Arc::new(keel_staffing::ResourceRequestOpenedConsumer::new(
+        engine.clone(),
+        workflow.clone(),
+    ));
+    w.bus
+        .subscribe(keel_staffing::ResourceRequestOpenedConsumer::subscription(), consumer)
+        .await
+        .context("subscribing staffing to psa.resource_request.opened")?;
+    w.routes
+        .add_service(keel_staffing::service::server(engine.clone(), workflow).max_decoding_message_size(w.max_message));
+    w.engines.push(engine);
+    Ok(())
+}
