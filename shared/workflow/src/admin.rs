@@ -234,7 +234,7 @@ impl WorkflowAdminService for WorkflowAdmin {
         for engine in &self.engines {
             incidents.extend(engine.incidents().await?);
         }
-        incidents.sort_by(|a, b| b.opened_at.cmp(&a.opened_at));
+        incidents.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
         Ok(Response::new(ListIncidentsResponse {
             incidents: incidents
                 .into_iter()
