@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "keel/timecapture/v1/time_capture.proto",
         "keel/staffing/v1/staffing.proto",
         "keel/billing/v1/billing.proto",
+        "keel/health/v1/delivery_health.proto",
         "keel/events/v1/events.proto",
         "keel/workflow/v1/workflow.proto",
     ]

@@ -1,0 +1,353 @@
+//! Evaluating a project: gather its facts, compute its health under the policy, and in one
+//! transaction store the evaluation (with the policy version), open, update or resolve its
+//! alerts, and store a notification per alert opened; then broadcast those notifications.
+//! Events about a project and a periodic sweep of active projects both come here.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use keel_core::Error;
+use keel_proto::health as pb;
+use keel_proto::health::EvaluateProjectRequest;
+use keel_proto::psa::ProjectStatus;
+use prost::Message;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::{self, Recipient};
+use crate::clients::Downstream;
+use crate::health::{self, ProjectHealth};
+use crate::notifications::{self, Notifier};
+use crate::policy::HealthPolicy;
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "health_evaluations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: String,
+        pub status: String,
+        /// The evaluation as `keel.health.v1.ProjectHealth`.
+        pub health: Vec<u8>,
+        pub policy_version: String,
+        pub evaluated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Times an evaluation is retried when a concurrent one opened the same alert first.
+const CONFLICT_RETRIES: usize = 3;
+
+/// Evaluates projects. Clones share the policy, the clients and the notifier.
+#[derive(Clone)]
+pub struct Evaluator {
+    db: DatabaseConnection,
+    downstream: Downstream,
+    policy: Arc<HealthPolicy>,
+    notifier: Notifier,
+    today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
+}
+
+impl std::fmt::Debug for Evaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluator")
+            .field("policy", &self.policy.version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn decimal_text(value: Option<rust_decimal::Decimal>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn burn_proto(burn: &health::Burn, currency: &str) -> pb::Burn {
+    pb::Burn {
+        baseline: burn.baseline.to_string(),
+        actual: burn.actual.to_string(),
+        burn_percent: decimal_text(burn.burn_percent),
+        over_baseline_percent: decimal_text(burn.over_baseline_percent),
+        currency: currency.to_string(),
+    }
+}
+
+/// The gRPC view of an evaluation.
+pub fn to_proto(health: &ProjectHealth, evaluated_at: chrono::DateTime<Utc>) -> pb::ProjectHealth {
+    pb::ProjectHealth {
+        project_id: health.project_id.clone(),
+        project_name: health.project_name.clone(),
+        status: health.status().to_string(),
+        effort: Some(burn_proto(&health.effort, "")),
+        money: Some(burn_proto(&health.money, &health.currency)),
+        roles: health
+            .roles
+            .iter()
+            .map(|r| pb::RoleBurn {
+                role: r.role.clone(),
+                effort: Some(burn_proto(&r.effort, "")),
+                money: Some(burn_proto(&r.money, &health.currency)),
+            })
+            .collect(),
+        milestones: health
+            .milestones
+            .iter()
+            .map(|m| pb::MilestoneVariance {
+                milestone_id: m.id.clone(),
+                name: m.name.clone(),
+                due_date: m.due_date.to_string(),
+                status: m.status.clone(),
+                days_late: m.days_late,
+            })
+            .collect(),
+        schedule_variance_days: health.schedule_variance_days,
+        unapproved_hours: health.unapproved_hours.to_string(),
+        open_high_severity_tickets: health.open_high_severity_tickets,
+        open_escalated_tickets: health.open_escalated_tickets,
+        breaches: health
+            .breaches
+            .iter()
+            .map(|b| pb::Breach {
+                kind: b.kind.clone(),
+                measured: b.measured.to_string(),
+                threshold: b.threshold.to_string(),
+                summary: b.summary.clone(),
+            })
+            .collect(),
+        not_measured: health.not_measured.clone(),
+        policy_version: health.policy_version.clone(),
+        evaluated_at: Some(keel_core::time::to_timestamp(evaluated_at)),
+    }
+}
+
+impl Evaluator {
+    /// Evaluates against today's UTC date.
+    pub fn new(db: DatabaseConnection, downstream: Downstream, policy: HealthPolicy, notifier: Notifier) -> Evaluator {
+        Evaluator {
+            db,
+            downstream,
+            policy: Arc::new(policy),
+            notifier,
+            today: Arc::new(|| Utc::now().date_naive()),
+        }
+    }
+
+    /// The same with a fixed idea of today (tests).
+    pub fn with_today(mut self, today: impl Fn() -> NaiveDate + Send + Sync + 'static) -> Evaluator {
+        self.today = Arc::new(today);
+        self
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    pub fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
+    /// Who the project's alerts go to: the policy's roles, the project manager resolved to the
+    /// person PSA has assigned in a project-manager role when there is one.
+    async fn recipients(&self, project_id: &str) -> Result<Vec<Recipient>, Error> {
+        let pm_roles = &self.policy.recipients.project_manager_assignment_roles;
+        let mut recipients = Vec::new();
+        for role in &self.policy.recipients.roles {
+            if role == "project_manager" && !pm_roles.is_empty() {
+                let assignments = self.downstream.assignments(project_id).await?;
+                let mut managers: Vec<String> = assignments
+                    .into_iter()
+                    .filter(|a| pm_roles.iter().any(|r| r.eq_ignore_ascii_case(a.role.trim())))
+                    .map(|a| a.employee_id)
+                    .collect();
+                managers.sort();
+                managers.dedup();
+                if !managers.is_empty() {
+                    recipients.extend(managers.into_iter().map(|employee_id| Recipient {
+                        role: role.clone(),
+                        employee_id,
+                    }));
+                    continue;
+                }
+            }
+            recipients.push(Recipient {
+                role: role.clone(),
+                employee_id: String::new(),
+            });
+        }
+        Ok(recipients)
+    }
+
+    /// Gathers and computes, without storing anything.
+    async fn compute(&self, project_id: &str) -> Result<(ProjectHealth, Vec<Recipient>), Error> {
+        let facts = self.downstream.facts(project_id, (self.today)()).await?;
+        let health = health::evaluate(&facts, &self.policy);
+        let recipients = self.recipients(project_id).await?;
+        Ok((health, recipients))
+    }
+
+    /// Stores the evaluation and applies it to the alerts inside `txn`; returns the stored
+    /// view and the notifications to broadcast once committed.
+    async fn store(
+        &self,
+        txn: &DatabaseTransaction,
+        health: &ProjectHealth,
+        recipients: &[Recipient],
+        actor: &str,
+    ) -> Result<(pb::ProjectHealth, Vec<notifications::entity::Model>), Error> {
+        let now = Utc::now();
+        let view = to_proto(health, now);
+        save_evaluation(txn, &view).await?;
+        let changes = alerts::apply(txn, health, recipients, actor).await?;
+        let mut stored = Vec::with_capacity(changes.opened.len());
+        for alert in &changes.opened {
+            stored.push(self.notifier.alert_opened(txn, alert, &health.project_name).await?);
+        }
+        tracing::info!(
+            project.id = %health.project_id,
+            status = health.status(),
+            opened = changes.opened.len(),
+            updated = changes.updated.len(),
+            resolved = changes.resolved.len(),
+            policy.version = %health.policy_version,
+            "project evaluated"
+        );
+        Ok((view, stored))
+    }
+
+    /// Evaluates `project_id` now (events and the sweep).
+    #[tracing::instrument(skip_all, fields(project.id = %project_id))]
+    pub async fn evaluate(&self, project_id: &str, actor: &str) -> Result<pb::ProjectHealth, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (health, recipients) = self.compute(project_id).await?;
+            let txn = keel_store::begin_write(&self.db).await?;
+            let result = self.store(&txn, &health, &recipients, actor).await;
+            let result = match result {
+                Ok(done) => txn.commit().await.map_err(keel_store::db_error).map(|_| done),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok((view, stored)) => {
+                    self.notifier.publish(&stored);
+                    return Ok(view);
+                }
+                Err(e) if attempt < CONFLICT_RETRIES && is_conflict(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Evaluates once per idempotency key: a replay answers the first evaluation.
+    pub async fn evaluate_once(
+        &self,
+        request: &EvaluateProjectRequest,
+        actor: &str,
+    ) -> Result<pb::ProjectHealth, Error> {
+        let (health, recipients) = self.compute(&request.project_id).await?;
+        let published: Arc<Mutex<Vec<notifications::entity::Model>>> = Arc::default();
+        let sink = published.clone();
+        let this = self.clone();
+        let actor = actor.to_string();
+        let view = keel_store::idempotency::run_once(
+            &self.db,
+            "EvaluateProject",
+            &request.idempotency_key,
+            request,
+            move |txn| {
+                Box::pin(async move {
+                    let (view, stored) = this.store(txn, &health, &recipients, &actor).await?;
+                    if let Ok(mut sink) = sink.lock() {
+                        sink.extend(stored);
+                    }
+                    Ok(view)
+                })
+            },
+        )
+        .await?;
+        let stored = published
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        self.notifier.publish(&stored);
+        Ok(view)
+    }
+
+    /// The latest stored evaluation of `project_id`.
+    pub async fn latest(&self, project_id: &str) -> Result<Option<pb::ProjectHealth>, Error> {
+        let row = entity::Entity::find_by_id(project_id.to_string())
+            .one(&self.db)
+            .await
+            .map_err(keel_store::db_error)?;
+        row.map(|row| pb::ProjectHealth::decode(row.health.as_slice()).map_err(Error::internal))
+            .transpose()
+    }
+
+    /// Evaluates every ACTIVE project in PSA; returns how many were evaluated. A project that
+    /// fails is logged and the sweep goes on.
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        let projects = self.downstream.projects().await?;
+        let mut evaluated = 0;
+        for project in projects.iter().filter(|p| p.status == ProjectStatus::Active as i32) {
+            match self.evaluate(&project.id, "service:delivery-health:sweep").await {
+                Ok(_) => evaluated += 1,
+                Err(error) => tracing::warn!(project.id = %project.id, error = %error, "evaluation failed"),
+            }
+        }
+        Ok(evaluated)
+    }
+
+    /// Sweeps every `interval` until `cancel` fires.
+    pub async fn run_sweeps(self, interval: Duration, cancel: CancellationToken) {
+        loop {
+            if let Err(error) = self.sweep().await {
+                tracing::warn!(error = %error, "health sweep failed");
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
+/// A unique violation from a concurrent evaluation (the alert it opened first).
+fn is_conflict(error: &Error) -> bool {
+    matches!(error, Error::Aborted(_))
+}
+
+async fn save_evaluation<C: ConnectionTrait>(txn: &C, view: &pb::ProjectHealth) -> Result<(), Error> {
+    let row = entity::ActiveModel {
+        project_id: Set(view.project_id.clone()),
+        status: Set(view.status.clone()),
+        health: Set(view.encode_to_vec()),
+        policy_version: Set(view.policy_version.clone()),
+        evaluated_at: Set(Utc::now()),
+    };
+    entity::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(entity::Column::ProjectId)
+                .update_columns([
+                    entity::Column::Status,
+                    entity::Column::Health,
+                    entity::Column::PolicyVersion,
+                    entity::Column::EvaluatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(txn)
+        .await
+        .map_err(keel_store::db_error)?;
+    Ok(())
+}

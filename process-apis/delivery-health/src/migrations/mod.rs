@@ -1,0 +1,20 @@
+//! Delivery health's schema: the shared platform tables (audit chain, idempotency), the event
+//! inbox, and its own tables: the latest evaluation per project, alerts, and notifications with
+//! their webhook delivery state.
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261126_020001_create_delivery_health;
+
+/// Migrates delivery health's store.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = keel_store::migrations::platform();
+        all.extend(keel_events::migrations::events());
+        all.push(Box::new(m20261126_020001_create_delivery_health::Migration));
+        all
+    }
+}
