@@ -72,6 +72,8 @@ pub mod keel {
     pub mod billing {
         pub mod v1 {
             tonic::include_proto!("keel.billing.v1");
+        }
+    }
     pub mod health {
         pub mod v1 {
             tonic::include_proto!("keel.health.v1");
