@@ -39,6 +39,8 @@ pub enum Target {
     ProjectSetup,
     TimeCapture,
     Staffing,
+    Billing,
+    DeliveryHealth,
     /// The GraphQL gateway and its experience APIs.
     Gateway,
 }
@@ -78,16 +80,20 @@ impl From<ServiceName> for Target {
             ServiceName::ProjectSetup => Target::ProjectSetup,
             ServiceName::TimeCapture => Target::TimeCapture,
             ServiceName::Staffing => Target::Staffing,
+            ServiceName::Billing => Target::Billing,
+            ServiceName::DeliveryHealth => Target::DeliveryHealth,
         }
     }
 }
 
 /// The gRPC service name each service answers health checks for.
 fn grpc_name(service: ServiceName) -> &'static str {
+    use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
     use keel_proto::collaboration::collaboration_service_server::SERVICE_NAME as COLLABORATION;
     use keel_proto::crm::crm_service_server::SERVICE_NAME as CRM;
     use keel_proto::documents::documents_service_server::SERVICE_NAME as DOCUMENTS;
     use keel_proto::erp::erp_service_server::SERVICE_NAME as ERP;
+    use keel_proto::health::delivery_health_service_server::SERVICE_NAME as DELIVERY_HEALTH;
     use keel_proto::hris::hris_service_server::SERVICE_NAME as HRIS;
     use keel_proto::projectsetup::project_setup_service_server::ProjectSetupServiceServer;
     use keel_proto::psa::psa_service_server::SERVICE_NAME as PSA;
@@ -104,6 +110,8 @@ fn grpc_name(service: ServiceName) -> &'static str {
         ServiceName::Support => SUPPORT,
         ServiceName::TimeCapture => TIME_CAPTURE,
         ServiceName::Staffing => STAFFING,
+        ServiceName::Billing => BILLING,
+        ServiceName::DeliveryHealth => DELIVERY_HEALTH,
         ServiceName::ProjectSetup => {
             <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
         }
@@ -170,6 +178,8 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
         ServiceName::ProjectSetup => keel_project_setup::Migrator::up(&db, None).await,
         ServiceName::TimeCapture => keel_time_capture::Migrator::up(&db, None).await,
         ServiceName::Staffing => keel_staffing::Migrator::up(&db, None).await,
+        ServiceName::Billing => keel_billing::Migrator::up(&db, None).await,
+        ServiceName::DeliveryHealth => keel_delivery_health::Migrator::up(&db, None).await,
     };
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
     tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
@@ -272,6 +282,8 @@ fn calls(target: Target) -> &'static [ServiceName] {
         Target::ProjectSetup => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
         Target::TimeCapture => &[ServiceName::Psa, ServiceName::Erp],
         Target::Staffing => &[ServiceName::Psa, ServiceName::Hris],
+        Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
+        Target::DeliveryHealth => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
         Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
         _ => &[],
     }
@@ -404,9 +416,11 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 let adapter = adapters::support(&adapter, cx)?;
                 routes.add_service(keel_support::service::server(adapter).max_decoding_message_size(max_message));
             }
-            ServiceName::ProjectSetup | ServiceName::TimeCapture | ServiceName::Staffing => {
-                unreachable!("not a system API")
-            }
+            ServiceName::ProjectSetup
+            | ServiceName::TimeCapture
+            | ServiceName::Staffing
+            | ServiceName::Billing
+            | ServiceName::DeliveryHealth => unreachable!("not a system API"),
         }
         relays.push(relay);
         served.push(service);
@@ -451,6 +465,20 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         if target.includes(Target::Staffing) {
             process_apis::staffing(&mut wiring).await?;
             served.push(ServiceName::Staffing);
+        }
+        if target.includes(Target::Billing) {
+            process_apis::billing(&mut wiring).await?;
+            served.push(ServiceName::Billing);
+        }
+        if target.includes(Target::DeliveryHealth) {
+            let mut background = Vec::new();
+            process_apis::delivery_health(&mut wiring, &mut background, shutdown.clone()).await?;
+            for handle in background {
+                tasks.spawn(named("delivery health", async move {
+                    let _ = handle.await;
+                }));
+            }
+            served.push(ServiceName::DeliveryHealth);
         }
     }
     if !engines.is_empty() {

@@ -33,12 +33,12 @@ fn policy_file<T>(
     config: &KeelConfig,
     name: &str,
     load: impl FnOnce(&Path) -> Result<T, keel_core::Error>,
-    default: impl FnOnce() -> T,
+    default: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let path = config.templates.policies_dir.join(name);
     if !path.exists() {
         tracing::warn!(policy = %path.display(), "policy file not found; using the built-in defaults");
-        return Ok(default());
+        return default();
     }
     let policy = load(&path).with_context(|| format!("loading the policy file {}", path.display()))?;
     tracing::info!(policy = %path.display(), "policy loaded");
@@ -74,12 +74,9 @@ pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
 /// Staffing: the `staffing` workflow under the staffing policy, the opened-request consumer
 /// and its service.
 pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
-    let policy = policy_file(
-        w.config,
-        "staffing.toml",
-        keel_staffing::StaffingPolicy::load,
-        keel_staffing::StaffingPolicy::default,
-    )?;
+    let policy = policy_file(w.config, "staffing.toml", keel_staffing::StaffingPolicy::load, || {
+        Ok(keel_staffing::StaffingPolicy::default())
+    })?;
     let db = open_store(w.config, ServiceName::Staffing).await?;
     let downstream = keel_staffing::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
@@ -100,5 +97,87 @@ pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     w.routes
         .add_service(keel_staffing::service::server(engine.clone(), workflow).max_decoding_message_size(w.max_message));
     w.engines.push(engine);
+    Ok(())
+}
+
+/// Billing: `billing-readiness`, `reconciliation` and `reconciliation-difference`, the
+/// milestone-reached consumer and its service.
+pub(crate) async fn billing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
+    let db = open_store(w.config, ServiceName::Billing).await?;
+    let downstream = keel_billing::Downstream::new(
+        channel(w.config, ServiceName::Psa)?,
+        channel(w.config, ServiceName::Erp)?,
+        credentials(w.config, w.local, keel_billing::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    let engine = Engine::new(
+        db.clone(),
+        keel_billing::workflows(downstream.clone(), db),
+        EngineOptions::default(),
+    );
+    let consumer = Arc::new(keel_billing::MilestoneReachedConsumer::new(
+        engine.clone(),
+        downstream.clone(),
+    ));
+    w.bus
+        .subscribe(keel_billing::MilestoneReachedConsumer::subscription(), consumer)
+        .await
+        .context("subscribing billing to erp.milestone.reached")?;
+    w.routes.add_service(
+        keel_billing::service::server(engine.clone(), downstream).max_decoding_message_size(w.max_message),
+    );
+    w.engines.push(engine);
+    Ok(())
+}
+
+/// Delivery health: the evaluator under the delivery-health policy, its triggers, its periodic
+/// sweep and the notifications webhook. It runs no engine: an evaluation writes to no system.
+pub(crate) async fn delivery_health(
+    w: &mut Wiring<'_>,
+    background: &mut Vec<tokio::task::JoinHandle<()>>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let policy = policy_file(
+        w.config,
+        "delivery-health.toml",
+        |path| {
+            keel_delivery_health::HealthPolicy::load(path)
+                .map_err(|e| keel_core::Error::invalid("policy", e.to_string()))
+        },
+        || keel_delivery_health::HealthPolicy::shipped().context("the built-in delivery-health policy"),
+    )?;
+    let webhook = &w.config.notifications.webhook;
+    let settings = keel_delivery_health::WebhookSettings {
+        url: webhook.url.clone(),
+        secret: webhook.secret.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let db = open_store(w.config, ServiceName::DeliveryHealth).await?;
+    let delivery =
+        keel_delivery_health::WebhookDelivery::new(db.clone(), settings.clone()).context("notifications.webhook")?;
+    let downstream = keel_delivery_health::Downstream::new(
+        channel(w.config, ServiceName::Psa)?,
+        channel(w.config, ServiceName::Erp)?,
+        channel(w.config, ServiceName::Support)?,
+        credentials(w.config, w.local, keel_delivery_health::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    let notifier = keel_delivery_health::Notifier::new(settings.enabled());
+    let evaluator = keel_delivery_health::Evaluator::new(db, downstream, policy, notifier);
+    w.bus
+        .subscribe(
+            keel_delivery_health::HealthTrigger::subscription(),
+            Arc::new(keel_delivery_health::HealthTrigger::new(evaluator.clone())),
+        )
+        .await
+        .context("subscribing delivery health to project changes")?;
+    w.routes
+        .add_service(keel_delivery_health::service::server(evaluator.clone()).max_decoding_message_size(w.max_message));
+    background.extend(keel_delivery_health::spawn_background(
+        evaluator,
+        delivery,
+        keel_delivery_health::DEFAULT_SWEEP_INTERVAL,
+        shutdown,
+    ));
     Ok(())
 }

@@ -31,7 +31,7 @@ pub use secret::Secret;
 pub use service::{ServiceName, UnknownService};
 pub use settings::{
     AdaptersConfig, AuthConfig, AuthMode, DatabaseConfig, EventsConfig, HubSpotWebhookConfig, JwtAlgorithm, KeelConfig,
-    LimitsConfig, LogFormat, ParseEnumError, ServerConfig, ServiceEndpoints, TelemetryConfig, TemplatesConfig,
-    WebhooksConfig,
+    LimitsConfig, LogFormat, NotificationWebhookConfig, NotificationsConfig, ParseEnumError, ServerConfig,
+    ServiceEndpoints, TelemetryConfig, TemplatesConfig, WebhooksConfig,
 };
 pub use validate::MIN_LOCAL_KEY_BYTES;

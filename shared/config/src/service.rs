@@ -29,11 +29,15 @@ pub enum ServiceName {
     TimeCapture,
     /// The staffing process API.
     Staffing,
+    /// The delivery-health process API.
+    DeliveryHealth,
+    /// The billing process API.
+    Billing,
 }
 
 impl ServiceName {
     /// Every service, in layer order (system APIs first).
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::Crm,
         Self::Psa,
         Self::Erp,
@@ -44,6 +48,8 @@ impl ServiceName {
         Self::ProjectSetup,
         Self::TimeCapture,
         Self::Staffing,
+        Self::Billing,
+        Self::DeliveryHealth,
     ];
 
     /// The system APIs, each behind an adapter.
@@ -70,6 +76,8 @@ impl ServiceName {
             Self::ProjectSetup => "project-setup",
             Self::TimeCapture => "time-capture",
             Self::Staffing => "staffing",
+            Self::Billing => "billing",
+            Self::DeliveryHealth => "delivery-health",
         }
     }
 
@@ -86,6 +94,8 @@ impl ServiceName {
             Self::ProjectSetup => "project_setup",
             Self::TimeCapture => "time_capture",
             Self::Staffing => "staffing",
+            Self::Billing => "billing",
+            Self::DeliveryHealth => "delivery_health",
         }
     }
 }
@@ -99,7 +109,7 @@ impl fmt::Display for ServiceName {
 /// The text is not the name of a known service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing"
+    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing, billing, delivery-health"
 )]
 pub struct UnknownService(pub String);
 
@@ -142,6 +152,8 @@ impl KeelConfig {
             ServiceName::ProjectSetup => services.project_setup.as_ref(),
             ServiceName::TimeCapture => services.time_capture.as_ref(),
             ServiceName::Staffing => services.staffing.as_ref(),
+            ServiceName::DeliveryHealth => services.delivery_health.as_ref(),
+            ServiceName::Billing => services.billing.as_ref(),
         }
     }
 
@@ -156,7 +168,11 @@ impl KeelConfig {
             ServiceName::Documents => &adapters.documents,
             ServiceName::Collaboration => &adapters.collaboration,
             ServiceName::Support => &adapters.support,
-            ServiceName::ProjectSetup | ServiceName::TimeCapture | ServiceName::Staffing => "",
+            ServiceName::ProjectSetup
+            | ServiceName::TimeCapture
+            | ServiceName::Staffing
+            | ServiceName::Billing
+            | ServiceName::DeliveryHealth => "",
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct KeelConfig {
     pub adapters: AdaptersConfig,
     /// Inbound webhooks from vendor systems (`[webhooks]`).
     pub webhooks: WebhooksConfig,
+    /// Outbound notifications (`[notifications]`).
+    pub notifications: NotificationsConfig,
 }
 
 /// Listening addresses and local storage of this process.
@@ -213,6 +215,10 @@ pub struct ServiceEndpoints {
     pub time_capture: Option<String>,
     /// The staffing process API. Default `None`.
     pub staffing: Option<String>,
+    /// The delivery-health process API. Default `None`.
+    pub delivery_health: Option<String>,
+    /// The billing process API. Default `None`.
+    pub billing: Option<String>,
     /// Deadline of a call to another service, in milliseconds. Default 5000.
     pub call_timeout_ms: u64,
 }
@@ -230,6 +236,8 @@ impl Default for ServiceEndpoints {
             project_setup: None,
             time_capture: None,
             staffing: None,
+            delivery_health: None,
+            billing: None,
             call_timeout_ms: 5000,
         }
     }
@@ -313,6 +321,24 @@ pub struct HubSpotWebhookConfig {
     /// Scheme and host of the webhook URL registered in HubSpot (`https://keel.example.com`):
     /// the signature covers the full URL, which a server behind a proxy cannot see.
     pub public_url: Option<String>,
+}
+
+/// Outbound notifications: alerts and approval requests sent out of Keel.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// A Slack-compatible webhook, HMAC-signed (`[notifications.webhook]`).
+    pub webhook: NotificationWebhookConfig,
+}
+
+/// Where alerts and approval requests are POSTed; off without a URL.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationWebhookConfig {
+    /// The receiver (http or https). Unset: notifications are stored and streamed only.
+    pub url: Option<String>,
+    /// The HMAC-SHA256 key each POST is signed with; at least 16 characters, required with a URL.
+    pub secret: Option<Secret<String>>,
 }
 
 /// Delivery templates and policies.
