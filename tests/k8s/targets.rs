@@ -58,6 +58,9 @@ impl Target {
         match self {
             Target::Service(ServiceName::ProjectSetup) => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::TimeCapture) => &[ServiceName::Psa, ServiceName::Erp],
+            Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
+            Target::Service(ServiceName::Billing) => &[ServiceName::Psa, ServiceName::Erp],
+            Target::Service(ServiceName::Staffing) => &[ServiceName::Psa, ServiceName::Hris],
             Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
             Target::Service(_) => &[],
         }
@@ -74,6 +77,9 @@ impl Target {
         use keel_proto::psa::psa_service_server::SERVICE_NAME as PSA;
         use keel_proto::support::support_service_server::SERVICE_NAME as SUPPORT;
         use keel_proto::timecapture::time_capture_service_server::SERVICE_NAME as TIME_CAPTURE;
+        use keel_proto::health::delivery_health_service_server::SERVICE_NAME as DELIVERY_HEALTH;
+        use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
+        use keel_proto::staffing::staffing_service_server::SERVICE_NAME as STAFFING;
         let Target::Service(service) = self else {
             return None;
         };
@@ -86,6 +92,9 @@ impl Target {
             ServiceName::Collaboration => COLLABORATION,
             ServiceName::Support => SUPPORT,
             ServiceName::TimeCapture => TIME_CAPTURE,
+            ServiceName::DeliveryHealth => DELIVERY_HEALTH,
+            ServiceName::Billing => BILLING,
+            ServiceName::Staffing => STAFFING,
             ServiceName::ProjectSetup => {
                 <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
             }
