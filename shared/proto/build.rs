@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "keel/support/v1/support.proto",
         "keel/projectsetup/v1/project_setup.proto",
         "keel/timecapture/v1/time_capture.proto",
+        "keel/changeorders/v1/change_orders.proto",
         "keel/events/v1/events.proto",
         "keel/workflow/v1/workflow.proto",
     ]

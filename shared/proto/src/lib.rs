@@ -64,6 +64,11 @@ pub mod keel {
             tonic::include_proto!("keel.timecapture.v1");
         }
     }
+    pub mod changeorders {
+        pub mod v1 {
+            tonic::include_proto!("keel.changeorders.v1");
+        }
+    }
     pub mod workflow {
         pub mod v1 {
             tonic::include_proto!("keel.workflow.v1");
@@ -72,7 +77,8 @@ pub mod keel {
 }
 
 pub use keel::{
-    collaboration::v1 as collaboration, common::v1 as common, crm::v1 as crm, documents::v1 as documents,
-    erp::v1 as erp, events::v1 as events, hris::v1 as hris, projectsetup::v1 as projectsetup, psa::v1 as psa,
-    support::v1 as support, timecapture::v1 as timecapture, workflow::v1 as workflow,
+    changeorders::v1 as changeorders, collaboration::v1 as collaboration, common::v1 as common, crm::v1 as crm,
+    documents::v1 as documents, erp::v1 as erp, events::v1 as events, hris::v1 as hris,
+    projectsetup::v1 as projectsetup, psa::v1 as psa, support::v1 as support, timecapture::v1 as timecapture,
+    workflow::v1 as workflow,
 };
