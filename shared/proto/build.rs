@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "keel/staffing/v1/staffing.proto",
         "keel/billing/v1/billing.proto",
         "keel/health/v1/delivery_health.proto",
+        "keel/changeorders/v1/change_orders.proto",
         "keel/events/v1/events.proto",
         "keel/workflow/v1/workflow.proto",
     ]

@@ -172,16 +172,53 @@ pub trait Workflow: Send + Sync + 'static {
     }
 
     /// Runs one step. `Error::Unavailable` is transient and retried under the step's policy;
-    /// every other error sends the instance to the exception queue at once.
+    /// every other error sends the instance to the exception queue at once (or undoes it, when
+    /// the workflow [compensates on failure](Workflow::compensate_on_failure)).
     async fn run_step(&self, cx: &StepContext) -> Result<StepOutcome, Error>;
 
     /// Undoes a done step whose definition says it has an undo, given the result it journaled.
     /// Called in reverse order when an instance is abandoned; must be idempotent (use
     /// `cx.idempotency_key("undo")`).
+    ///
+    /// In a workflow that [compensates on failure](Workflow::compensate_on_failure) the step
+    /// that was refused is undone too (it may have acted in part before the refusal), with
+    /// [`failed_step_result`] as its result: its undo must then restore what the step may have
+    /// touched, and do nothing when it touched nothing.
     async fn compensate(&self, cx: &StepContext, result: &Value) -> Result<(), Error> {
         let _ = (cx, result);
         Ok(())
     }
+
+    /// Whether a step's business error (any error but `UNAVAILABLE` / `DEADLINE_EXCEEDED`)
+    /// undoes the instance at once instead of sending it to the exception queue. Default
+    /// `false`.
+    ///
+    /// When `true`, a refused step is journaled with [`failed_step_result`] and moves the
+    /// instance to [`Status::Compensating`] with the refusal as its reason and last error; its
+    /// done steps with an undo, and the refused step itself if it has one, are undone latest
+    /// first, and the instance ends [`Status::Abandoned`] (all or nothing, a saga). Transient
+    /// errors are still retried, and an undo that fails goes to the exception queue
+    /// (`COMPENSATION_FAILED`) as usual.
+    ///
+    /// [`Status::Compensating`]: crate::Status::Compensating
+    /// [`Status::Abandoned`]: crate::Status::Abandoned
+    fn compensate_on_failure(&self) -> bool {
+        false
+    }
+}
+
+/// The key of the result journaled for a refused step in a workflow that compensates on
+/// failure: `{"failed": {"reason": "FAILED_PRECONDITION", "error": "..."}}`.
+pub const FAILED_STEP: &str = "failed";
+
+/// The result journaled for a step refused with `reason` and `error`, so that its undo runs.
+pub fn failed_step_result(reason: &str, error: &Error) -> Value {
+    serde_json::json!({ FAILED_STEP: { "reason": reason, "error": error.to_string() } })
+}
+
+/// The refusal recorded in a journaled result, if the step was refused rather than done.
+pub fn step_refusal(result: &Value) -> Option<&str> {
+    result.get(FAILED_STEP)?.get("error")?.as_str()
 }
 
 #[cfg(test)]

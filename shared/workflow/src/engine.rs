@@ -419,9 +419,68 @@ impl Engine {
                     Error::Forbidden(_) | Error::Unauthenticated(_) => "NOT_AUTHORIZED",
                     _ => "INTERNAL",
                 };
-                self.raise(row, reason, &error, cx.attempt).await
+                if workflow.compensate_on_failure() {
+                    self.compensate_after_refusal(row, def, reason, &error, cx.attempt)
+                        .await
+                } else {
+                    self.raise(row, reason, &error, cx.attempt).await
+                }
             }
         }
+    }
+
+    /// A saga's step was refused: journal the refusal as the step's result (so the record keeps
+    /// it, and the step's undo runs if it has one: it may have acted in part), and move the instance to compensating with the
+    /// refusal as its reason and last error. The undos then run as for an abandoned instance.
+    async fn compensate_after_refusal(
+        &self,
+        row: &instance::Model,
+        def: &StepDef,
+        reason: &str,
+        error: &Error,
+        attempts: u32,
+    ) -> Result<(), Error> {
+        let now = Utc::now();
+        let txn = keel_store::begin_write(&self.db).await?;
+        let journaled = step::ActiveModel {
+            instance_id: Set(row.id.clone()),
+            step: Set(def.name.to_string()),
+            result: Set(crate::definition::failed_step_result(reason, error).to_string()),
+            attempts: Set(i32::try_from(attempts).unwrap_or(i32::MAX)),
+            completed_at: Set(now),
+            compensated_at: Set(None),
+        };
+        match step::Entity::insert(journaled).exec(&txn).await {
+            Ok(_) => {}
+            Err(e) if keel_store::is_unique_violation(&e) => {}
+            Err(e) => return Err(db_error(e)),
+        }
+        audit::append(
+            &txn,
+            AuditEntry {
+                actor: ENGINE_ACTOR,
+                record_type: RECORD_TYPE,
+                record_id: &row.id,
+                action: "compensation_started",
+                detail: json!({ "step": def.name, "reason": reason, "error": error.to_string(), "attempts": attempts }),
+            },
+        )
+        .await?;
+        let update = self
+            .fenced(&row.id)
+            .col_expr(instance::Column::Status, Expr::value(Status::Compensating.as_str()))
+            .col_expr(instance::Column::Reason, Expr::value(reason))
+            .col_expr(instance::Column::Attempts, Expr::value(0))
+            .col_expr(instance::Column::LastError, Expr::value(error.to_string()))
+            .col_expr(instance::Column::NextRunAt, Expr::value(now))
+            .col_expr(instance::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(instance::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(instance::Column::UpdatedAt, Expr::value(now));
+        if self.commit_fenced(txn, update).await? {
+            tracing::warn!(instance = %row.id, kind = %row.kind, step = def.name, reason, error = %error, "workflow step refused; compensating");
+            self.waker.notify_one();
+        }
+        Ok(())
     }
 
     /// An update of the instance fenced by this replica's lease.

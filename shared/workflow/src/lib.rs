@@ -11,13 +11,16 @@
 //! - **One open instance per business key** (`kind/business_key`, a unique index).
 //! - **Retries.** `UNAVAILABLE` and `DEADLINE_EXCEEDED` are retried with exponential backoff
 //!   and jitter ([`RetryPolicy`]: 1 s, doubling, at most 100 s); every other error sends the
-//!   instance straight to the exception queue, with its reason, attempts and last error.
+//!   instance straight to the exception queue, with its reason, attempts and last error (or,
+//!   for a workflow that compensates on failure, straight to compensation).
 //! - **Incidents.** While a step's system API is down, one incident is open for it: one alert,
 //!   whatever the number of instances waiting; the first success closes it.
 //! - **Human tasks.** A step may wait for a decision ([`StepOutcome::AwaitApproval`]) with a
 //!   timeout and an escalation; the submitter can never decide, and the refusal is audited.
 //! - **Compensation.** Steps may declare an undo; an abandoned instance undoes its done steps,
-//!   latest first.
+//!   latest first. A workflow that [compensates on failure](Workflow::compensate_on_failure)
+//!   (a saga: all or nothing) undoes itself when a step is refused with a business error,
+//!   recording the refusal, without waiting for operations.
 //! - **Exception queue.** Operations lists, retries, resolves (with a note) or abandons
 //!   instances; every action is audited in the hash-chained audit log.
 //! - **Replicas.** Workers claim due instances under a lease (`FOR UPDATE SKIP LOCKED` on
@@ -35,7 +38,10 @@ pub mod migrations;
 mod operations;
 mod status;
 
-pub use definition::{ApprovalRequest, RetryPolicy, StepContext, StepDef, StepOutcome, Workflow};
+pub use definition::{
+    ApprovalRequest, FAILED_STEP, RetryPolicy, StepContext, StepDef, StepOutcome, Workflow, failed_step_result,
+    step_refusal,
+};
 pub use engine::{ENGINE_ACTOR, Engine, EngineOptions, RECORD_TYPE, Started};
 pub use operations::{Actor, ApprovalView, IncidentView, InstanceView, StepView};
 pub use status::Status;

@@ -332,6 +332,85 @@ async fn an_abandoned_instance_undoes_its_done_steps_latest_first() {
 }
 
 #[tokio::test]
+async fn a_saga_refused_at_a_step_undoes_itself_and_records_the_refusal() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    // Refused at the last step: both postings undone, latest first, without operations.
+    let refused_last = engine
+        .start(
+            "saga",
+            "te-20",
+            json!({ "amount": "10.00", "fail_at": "confirm" }),
+            json!({}),
+            "alice",
+        )
+        .await
+        .unwrap();
+    // Refused at a step that had already posted in part: its own undo runs too.
+    let refused_partly = engine
+        .start(
+            "saga",
+            "te-21",
+            json!({ "amount": "10.00", "fail_at": "second-post", "partial": true }),
+            json!({}),
+            "alice",
+        )
+        .await
+        .unwrap();
+    // A transient outage is not a refusal: the saga waits, then completes.
+    ledger.down.store(true, Ordering::SeqCst);
+    let outage = engine
+        .start("saga", "te-22", json!({ "amount": "10.00" }), json!({}), "alice")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        engine.tick().await.unwrap();
+    }
+    ledger.down.store(false, Ordering::SeqCst);
+    settle(&engine).await;
+
+    for (id, business_key, step) in [
+        (refused_last.id, "te-20", "confirm"),
+        (refused_partly.id, "te-21", "second-post"),
+    ] {
+        let view = engine.instance(id).await.unwrap();
+        assert_eq!(view.status, Status::Abandoned, "{business_key} compensated by itself");
+        assert_eq!(view.reason.as_deref(), Some("INVALID_INPUT"));
+        assert!(
+            view.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&format!("refused at {step}"))
+        );
+        assert_eq!(view.step.as_deref(), Some(step), "the record names the refused step");
+        assert_eq!(
+            ledger.live_postings(business_key).await,
+            0,
+            "{business_key}: no orphan postings"
+        );
+        let refused = view.journal.iter().find(|s| s.step == step).unwrap();
+        assert!(
+            keel_workflow::step_refusal(&refused.result)
+                .unwrap()
+                .contains("refused at")
+        );
+        let history = keel_store::audit::history(&db, "workflow_instance", &id.to_string())
+            .await
+            .unwrap();
+        assert!(history.iter().any(|e| e.action == "compensation_started"));
+        assert!(
+            history.iter().all(|e| e.action != "exception_raised"),
+            "never in the exception queue"
+        );
+    }
+    assert_eq!(engine.instance(outage.id).await.unwrap().status, Status::Done);
+    assert_eq!(ledger.live_postings("te-22").await, 2);
+    // The same refusal in a workflow that does not compensate on failure still waits for
+    // operations (the `posting` tests above).
+}
+
+#[tokio::test]
 async fn two_replicas_share_the_instances_and_run_each_step_once() {
     let (_store, db) = store().await;
     let ledger = Ledger::new(db.clone());

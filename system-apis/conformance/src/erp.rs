@@ -16,7 +16,8 @@ use keel_proto::erp::{
     GetTrialBalanceRequest, InvoiceStatus, IssueInvoiceRequest, Journal, JournalLine, LegalEntity, ListAccountsRequest,
     ListJournalsRequest, MarkMilestoneReachedRequest, PostBudgetRequest, PostJournalRequest, PostTimeEntriesRequest,
     RecognizeRevenueRequest, RevenueMethod, ReverseJournalRequest, SetRevenueScheduleRequest, TimeEntryPosting,
-    TrialBalance, UpdateBudgetRequest, UpdateLegalEntityRequest, create_draft_invoice_request,
+    TrialBalance, UpdateBillingMilestoneRequest, UpdateBudgetRequest, UpdateLegalEntityRequest,
+    create_draft_invoice_request,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -282,6 +283,10 @@ pub fn kit() -> Kit<Context> {
         .check("a budget change order needs the current version", |c| {
             Box::pin(budget_change(c))
         })
+        .check(
+            "a milestone change order needs the current version and stops at the invoice",
+            |c| Box::pin(milestone_change(c)),
+        )
 }
 
 /// Runs the ERP kit against `adapter` and fails with the report if any check failed.
@@ -1030,4 +1035,82 @@ async fn budget_change(c: &Context) -> rules::Outcome {
         "UpdateBudget at the stale version 1",
     )?;
     rules::expect_stale(&status, "budget")
+}
+
+async fn milestone_change(c: &Context) -> rules::Outcome {
+    let entity = c.entity("MC", "GBP").await?;
+    let project = c.project(&entity, "GBP").await?;
+    let mut client = c.client();
+    let milestone = ok(
+        client
+            .create_billing_milestone(c.harness.service(CreateBillingMilestoneRequest {
+                idempotency_key: rules::key("milestone"),
+                project_code: project.clone(),
+                name: "Go-live".into(),
+                amount: money("70000.00", "GBP"),
+                due_date: "2027-03-01".into(),
+            }))
+            .await,
+        "CreateBillingMilestone",
+    )?
+    .into_inner();
+    let update = |version: i64, amount: &str| UpdateBillingMilestoneRequest {
+        idempotency_key: rules::key("change-order"),
+        milestone_id: milestone.id.clone(),
+        expected_version: version,
+        amount: money(amount, "GBP"),
+        due_date: String::new(),
+    };
+    let changed = ok(
+        client
+            .update_billing_milestone(c.harness.service(update(milestone.version, "72800.01")))
+            .await,
+        "UpdateBillingMilestone",
+    )?
+    .into_inner();
+    ensure(
+        changed.version == milestone.version + 1
+            && amount(&changed.amount) == "72800.01"
+            && changed.due_date == milestone.due_date,
+        || format!("the changed milestone is {changed:?}"),
+    )?;
+    let status = refused(
+        client
+            .update_billing_milestone(c.harness.service(update(milestone.version, "1.00")))
+            .await,
+        "UpdateBillingMilestone at a stale version",
+    )?;
+    rules::expect_stale(&status, "billing milestone")?;
+    let reached = ok(
+        client
+            .mark_milestone_reached(c.harness.service(MarkMilestoneReachedRequest {
+                idempotency_key: rules::key("reached"),
+                milestone_id: milestone.id.clone(),
+                expected_version: changed.version,
+            }))
+            .await,
+        "MarkMilestoneReached",
+    )?
+    .into_inner();
+    ok(
+        client
+            .create_draft_invoice(c.harness.service(CreateDraftInvoiceRequest {
+                idempotency_key: rules::key("draft"),
+                project_code: project.clone(),
+                source: Some(create_draft_invoice_request::Source::MilestoneId(milestone.id.clone())),
+            }))
+            .await,
+        "CreateDraftInvoice",
+    )?;
+    let status = refused(
+        client
+            .update_billing_milestone(c.harness.service(update(reached.version, "1.00")))
+            .await,
+        "UpdateBillingMilestone of a milestone on an invoice",
+    )?;
+    expect_code(
+        &status,
+        Code::FailedPrecondition,
+        "UpdateBillingMilestone of a milestone on an invoice",
+    )
 }

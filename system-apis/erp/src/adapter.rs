@@ -21,6 +21,7 @@ use crate::domain::billing::{
     BudgetUpdate, InvoiceIssue, NewDraftInvoice, NewMilestone, NewRevenueSchedule, Recognition, VersionedChange,
     WorkBatch,
 };
+use crate::domain::change_order::{MilestoneUpdate, RevenueRevision};
 use crate::domain::ledger::{
     Conversion, JournalFilter, JournalReversal, LegalEntityUpdate, NewAccount, NewCostCenter, NewExchangeRate,
     NewJournal, NewLegalEntity,
@@ -148,6 +149,14 @@ pub trait ErpAdapter: Send + Sync + 'static {
         Err(Error::not_supported("MarkMilestoneReached"))
     }
 
+    /// Moves a PLANNED or REACHED milestone's amount and/or due date (a change order) if its
+    /// version is still `expected_version` (else [`Error::Aborted`]); a milestone invoiced or on
+    /// an invoice is [`Error::FailedPrecondition`].
+    async fn update_billing_milestone(&self, actor: &str, update: MilestoneUpdate) -> Result<BillingMilestone, Error> {
+        let _ = (actor, update);
+        Err(Error::not_supported("UpdateBillingMilestone"))
+    }
+
     async fn list_billing_milestones(
         &self,
         project_code: ProjectCodeNumber,
@@ -185,6 +194,13 @@ pub trait ErpAdapter: Send + Sync + 'static {
     async fn set_revenue_schedule(&self, actor: &str, schedule: NewRevenueSchedule) -> Result<RevenueSchedule, Error> {
         let _ = (actor, schedule);
         Err(Error::not_supported("SetRevenueSchedule"))
+    }
+
+    /// Moves an existing schedule's contract value (a change order) if its version is still
+    /// `expected_version`; never below what is recognised ([`Error::FailedPrecondition`]).
+    async fn revise_revenue_schedule(&self, actor: &str, revision: RevenueRevision) -> Result<RevenueSchedule, Error> {
+        let _ = (actor, revision);
+        Err(Error::not_supported("ReviseRevenueSchedule"))
     }
 
     async fn get_revenue_schedule(&self, project_code: ProjectCodeNumber) -> Result<RevenueSchedule, Error> {

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 pub mod billing;
+pub mod change_order;
 pub mod ledger;
 
 /// What every project code starts with.

@@ -18,8 +18,9 @@ use keel_proto::erp::{
     ListJournalsResponse, ListLegalEntitiesRequest, ListLegalEntitiesResponse, ListProjectCodesRequest,
     ListProjectCodesResponse, MarkMilestoneReachedRequest, PostBudgetRequest, PostExpensesRequest, PostJournalRequest,
     PostTimeEntriesRequest, PostWorkResponse, ProjectCode, RecognizeRevenueRequest, RecognizeRevenueResponse,
-    RevenueSchedule, ReverseJournalRequest, SetExchangeRateRequest, SetRevenueScheduleRequest, TrialBalance,
-    UpdateBudgetRequest, UpdateLegalEntityRequest,
+    RevenueSchedule, ReverseJournalRequest, ReviseRevenueScheduleRequest, SetExchangeRateRequest,
+    SetRevenueScheduleRequest, TrialBalance, UpdateBillingMilestoneRequest, UpdateBudgetRequest,
+    UpdateLegalEntityRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -28,6 +29,7 @@ use crate::domain::billing::{
     BudgetUpdate, InvoiceIssue, NewDraftInvoice, NewMilestone, NewRevenueSchedule, Recognition, VersionedChange,
     WorkBatch,
 };
+use crate::domain::change_order::{MilestoneUpdate, RevenueRevision};
 use crate::domain::ledger::{
     Conversion, JournalFilter, JournalReversal, LegalEntityUpdate, NewAccount, NewCostCenter, NewExchangeRate,
     NewJournal, NewLegalEntity, required_id, required_legal_entity,
@@ -294,6 +296,18 @@ impl ErpService for ErpGrpcService {
         ))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc.method = "UpdateBillingMilestone"))]
+    async fn update_billing_milestone(
+        &self,
+        request: Request<UpdateBillingMilestoneRequest>,
+    ) -> Result<Response<BillingMilestone>, Status> {
+        let caller = keel_auth::authorize(&request, CHANGE_ROLES)?;
+        let input = MilestoneUpdate::parse(request.get_ref())?;
+        Ok(Response::new(
+            self.adapter.update_billing_milestone(&caller.subject, input).await?,
+        ))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc.method = "ListBillingMilestones"))]
     async fn list_billing_milestones(
         &self,
@@ -360,6 +374,18 @@ impl ErpService for ErpGrpcService {
         let input = NewRevenueSchedule::parse(request.get_ref())?;
         Ok(Response::new(
             self.adapter.set_revenue_schedule(&caller.subject, input).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ReviseRevenueSchedule"))]
+    async fn revise_revenue_schedule(
+        &self,
+        request: Request<ReviseRevenueScheduleRequest>,
+    ) -> Result<Response<RevenueSchedule>, Status> {
+        let caller = keel_auth::authorize(&request, CHANGE_ROLES)?;
+        let input = RevenueRevision::parse(request.get_ref())?;
+        Ok(Response::new(
+            self.adapter.revise_revenue_schedule(&caller.subject, input).await?,
         ))
     }
 

@@ -226,6 +226,43 @@ impl Workflow for Posting {
     }
 }
 
+/// The `posting` steps as a saga (kind `saga`): a refused step undoes the instance at once.
+/// Its `second-post` may act before it is refused (`{"fail_at": "second-post", "partial":
+/// true}`), so its undo reverses by the step's own key, whatever the journaled result.
+pub struct Saga {
+    pub posting: Arc<Posting>,
+}
+
+#[async_trait]
+impl Workflow for Saga {
+    fn kind(&self) -> &'static str {
+        "saga"
+    }
+
+    fn steps(&self) -> &[StepDef] {
+        &self.posting.steps
+    }
+
+    fn compensate_on_failure(&self) -> bool {
+        true
+    }
+
+    async fn run_step(&self, cx: &StepContext) -> Result<StepOutcome, Error> {
+        if cx.step == "second-post" && cx.input.get("partial").and_then(Value::as_bool) == Some(true) {
+            let amount = cx.input["amount"].as_str().unwrap_or_default();
+            self.posting
+                .ledger
+                .post(&cx.idempotency_key(""), &cx.business_key, amount)
+                .await?;
+        }
+        self.posting.run_step(cx).await
+    }
+
+    async fn compensate(&self, cx: &StepContext, _result: &Value) -> Result<(), Error> {
+        self.posting.ledger.reverse(&cx.idempotency_key("")).await
+    }
+}
+
 /// `request` → `approve` (waits for a person) → `apply`.
 pub struct Approval {
     pub timeout: Duration,
@@ -276,6 +313,9 @@ pub fn engine_with_lease(db: &DatabaseConnection, ledger: &Arc<Ledger>, owner: &
         db.clone(),
         vec![
             Posting::new(ledger.clone()),
+            Arc::new(Saga {
+                posting: Posting::new(ledger.clone()),
+            }),
             Arc::new(Approval {
                 timeout: Duration::from_secs(3600),
             }),

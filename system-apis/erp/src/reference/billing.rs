@@ -33,14 +33,17 @@ use crate::domain::billing::{
 use crate::domain::ledger::{LedgerLine, Side, accounts};
 use crate::domain::{LegalEntity, ProjectCodeNumber};
 
-const PLANNED: &str = "planned";
-const REACHED: &str = "reached";
+pub(super) const PLANNED: &str = "planned";
+pub(super) const REACHED: &str = "reached";
 const INVOICED: &str = "invoiced";
 const DRAFT: &str = "draft";
 const ISSUED: &str = "issued";
 const INVOICE_SEQUENCE: &str = "invoice";
 
-async fn require_project<C: ConnectionTrait>(db: &C, code: &ProjectCodeNumber) -> Result<project_code::Model, Error> {
+pub(super) async fn require_project<C: ConnectionTrait>(
+    db: &C,
+    code: &ProjectCodeNumber,
+) -> Result<project_code::Model, Error> {
     project_code::Entity::find()
         .filter(project_code::Column::Code.eq(code.as_str()))
         .one(db)
@@ -60,7 +63,7 @@ async fn ledger_entity_of(txn: &DatabaseTransaction, project: &project_code::Mod
     LegalEntity::parse(&project.legal_entity).map_err(Error::internal)
 }
 
-fn money(minor: i64, currency: &str) -> Result<Money, Error> {
+pub(super) fn money(minor: i64, currency: &str) -> Result<Money, Error> {
     Ok(Money::from_minor_units(minor, stored_currency(currency)?))
 }
 
@@ -167,7 +170,7 @@ pub(super) async fn update_budget(
 
 // ---- milestones ----
 
-fn milestone_to_proto(row: &billing_milestone::Model) -> Result<BillingMilestone, Error> {
+pub(super) fn milestone_to_proto(row: &billing_milestone::Model) -> Result<BillingMilestone, Error> {
     let status = match row.status.as_str() {
         PLANNED => MilestoneStatus::Planned,
         REACHED => MilestoneStatus::Reached,
@@ -185,7 +188,7 @@ fn milestone_to_proto(row: &billing_milestone::Model) -> Result<BillingMilestone
     })
 }
 
-async fn require_milestone<C: ConnectionTrait>(db: &C, id: &str) -> Result<billing_milestone::Model, Error> {
+pub(super) async fn require_milestone<C: ConnectionTrait>(db: &C, id: &str) -> Result<billing_milestone::Model, Error> {
     billing_milestone::Entity::find_by_id(id.to_string())
         .one(db)
         .await
@@ -686,7 +689,7 @@ pub(super) async fn list_invoices(
 
 // ---- revenue ----
 
-fn schedule_to_proto(row: &revenue_schedule::Model) -> Result<RevenueSchedule, Error> {
+pub(super) fn schedule_to_proto(row: &revenue_schedule::Model) -> Result<RevenueSchedule, Error> {
     let method = RecognitionMethod::from_stored(&row.method)
         .ok_or_else(|| Error::internal(format!("revenue schedule {} has method {:?}", row.id, row.method)))?;
     Ok(RevenueSchedule {
@@ -699,7 +702,10 @@ fn schedule_to_proto(row: &revenue_schedule::Model) -> Result<RevenueSchedule, E
     })
 }
 
-async fn find_schedule<C: ConnectionTrait>(db: &C, code: &str) -> Result<Option<revenue_schedule::Model>, Error> {
+pub(super) async fn find_schedule<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+) -> Result<Option<revenue_schedule::Model>, Error> {
     revenue_schedule::Entity::find()
         .filter(revenue_schedule::Column::ProjectCode.eq(code))
         .one(db)

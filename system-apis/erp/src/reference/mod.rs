@@ -15,6 +15,7 @@
 //! revenue).
 
 mod billing;
+mod change_order;
 mod entities;
 mod ledger;
 mod ledger_entities;
@@ -53,6 +54,7 @@ use crate::domain::billing::{
     BudgetUpdate, InvoiceIssue, NewDraftInvoice, NewMilestone, NewRevenueSchedule, Recognition, VersionedChange,
     WorkBatch, WorkKind,
 };
+use crate::domain::change_order::{MilestoneUpdate, RevenueRevision};
 use crate::domain::ledger::{
     Conversion, JournalFilter, JournalReversal, LegalEntityUpdate, NewAccount, NewCostCenter, NewExchangeRate,
     NewJournal, NewLegalEntity,
@@ -396,6 +398,28 @@ impl ErpAdapter for ReferenceErp {
         let actor = actor.to_string();
         let result = run_once(&self.db, "erp.set_revenue_schedule", &key, &request, move |txn| {
             Box::pin(async move { billing::set_revenue_schedule(txn, &actor, &schedule).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn update_billing_milestone(&self, actor: &str, update: MilestoneUpdate) -> Result<BillingMilestone, Error> {
+        let request = update.to_request();
+        let key = update.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.update_billing_milestone", &key, &request, move |txn| {
+            Box::pin(async move { change_order::update_milestone(txn, &actor, &update).await })
+        })
+        .await;
+        self.woke(result)
+    }
+
+    async fn revise_revenue_schedule(&self, actor: &str, revision: RevenueRevision) -> Result<RevenueSchedule, Error> {
+        let request = revision.to_request();
+        let key = revision.idempotency_key.clone();
+        let actor = actor.to_string();
+        let result = run_once(&self.db, "erp.revise_revenue_schedule", &key, &request, move |txn| {
+            Box::pin(async move { change_order::revise_revenue_schedule(txn, &actor, &revision).await })
         })
         .await;
         self.woke(result)
