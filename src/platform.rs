@@ -41,6 +41,7 @@ pub enum Target {
     Staffing,
     Billing,
     DeliveryHealth,
+    ChangeOrders,
     /// The GraphQL gateway and its experience APIs.
     Gateway,
 }
@@ -82,6 +83,7 @@ impl From<ServiceName> for Target {
             ServiceName::Staffing => Target::Staffing,
             ServiceName::Billing => Target::Billing,
             ServiceName::DeliveryHealth => Target::DeliveryHealth,
+            ServiceName::ChangeOrders => Target::ChangeOrders,
         }
     }
 }
@@ -89,6 +91,7 @@ impl From<ServiceName> for Target {
 /// The gRPC service name each service answers health checks for.
 fn grpc_name(service: ServiceName) -> &'static str {
     use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
+    use keel_proto::changeorders::change_order_service_server::SERVICE_NAME as CHANGE_ORDERS;
     use keel_proto::collaboration::collaboration_service_server::SERVICE_NAME as COLLABORATION;
     use keel_proto::crm::crm_service_server::SERVICE_NAME as CRM;
     use keel_proto::documents::documents_service_server::SERVICE_NAME as DOCUMENTS;
@@ -112,6 +115,7 @@ fn grpc_name(service: ServiceName) -> &'static str {
         ServiceName::Staffing => STAFFING,
         ServiceName::Billing => BILLING,
         ServiceName::DeliveryHealth => DELIVERY_HEALTH,
+        ServiceName::ChangeOrders => CHANGE_ORDERS,
         ServiceName::ProjectSetup => {
             <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
         }
@@ -180,6 +184,7 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
         ServiceName::Staffing => keel_staffing::Migrator::up(&db, None).await,
         ServiceName::Billing => keel_billing::Migrator::up(&db, None).await,
         ServiceName::DeliveryHealth => keel_delivery_health::Migrator::up(&db, None).await,
+        ServiceName::ChangeOrders => keel_change_orders::Migrator::up(&db, None).await,
     };
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
     tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
@@ -284,6 +289,7 @@ fn calls(target: Target) -> &'static [ServiceName] {
         Target::Staffing => &[ServiceName::Psa, ServiceName::Hris],
         Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
         Target::DeliveryHealth => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
+        Target::ChangeOrders => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
         Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
         _ => &[],
     }
@@ -420,7 +426,8 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             | ServiceName::TimeCapture
             | ServiceName::Staffing
             | ServiceName::Billing
-            | ServiceName::DeliveryHealth => unreachable!("not a system API"),
+            | ServiceName::DeliveryHealth
+            | ServiceName::ChangeOrders => unreachable!("not a system API"),
         }
         relays.push(relay);
         served.push(service);
@@ -469,6 +476,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         if target.includes(Target::Billing) {
             process_apis::billing(&mut wiring).await?;
             served.push(ServiceName::Billing);
+        }
+        if target.includes(Target::ChangeOrders) {
+            process_apis::change_orders(&mut wiring).await?;
+            served.push(ServiceName::ChangeOrders);
         }
         if target.includes(Target::DeliveryHealth) {
             let mut background = Vec::new();

@@ -181,3 +181,29 @@ pub(crate) async fn delivery_health(
     ));
     Ok(())
 }
+
+/// Change orders: the `change-order` saga over ERP, documents and PSA, the approved-request
+/// consumer and its service.
+pub(crate) async fn change_orders(w: &mut Wiring<'_>) -> anyhow::Result<()> {
+    let db = open_store(w.config, ServiceName::ChangeOrders).await?;
+    let downstream = keel_change_orders::Downstream::new(
+        channel(w.config, ServiceName::Psa)?,
+        channel(w.config, ServiceName::Erp)?,
+        channel(w.config, ServiceName::Documents)?,
+        credentials(w.config, w.local, keel_change_orders::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    let engine = Engine::new(db, keel_change_orders::workflows(downstream), EngineOptions::default());
+    let consumer = Arc::new(keel_change_orders::ChangeRequestApprovedConsumer::new(engine.clone()));
+    w.bus
+        .subscribe(
+            keel_change_orders::ChangeRequestApprovedConsumer::subscription(),
+            consumer,
+        )
+        .await
+        .context("subscribing change orders to psa.change_request.approved")?;
+    w.routes
+        .add_service(keel_change_orders::server(engine.clone()).max_decoding_message_size(w.max_message));
+    w.engines.push(engine);
+    Ok(())
+}

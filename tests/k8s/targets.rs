@@ -58,6 +58,7 @@ impl Target {
         match self {
             Target::Service(ServiceName::ProjectSetup) => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::TimeCapture) => &[ServiceName::Psa, ServiceName::Erp],
+            Target::Service(ServiceName::ChangeOrders) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
             Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
             Target::Service(ServiceName::Billing) => &[ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::Staffing) => &[ServiceName::Psa, ServiceName::Hris],
@@ -68,18 +69,19 @@ impl Target {
 
     /// The gRPC service its health check reports (the readiness probe asks for it).
     pub fn grpc_service(self) -> Option<&'static str> {
+        use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
+        use keel_proto::changeorders::change_order_service_server::SERVICE_NAME as CHANGE_ORDERS;
         use keel_proto::collaboration::collaboration_service_server::SERVICE_NAME as COLLABORATION;
         use keel_proto::crm::crm_service_server::SERVICE_NAME as CRM;
         use keel_proto::documents::documents_service_server::SERVICE_NAME as DOCUMENTS;
         use keel_proto::erp::erp_service_server::SERVICE_NAME as ERP;
+        use keel_proto::health::delivery_health_service_server::SERVICE_NAME as DELIVERY_HEALTH;
         use keel_proto::hris::hris_service_server::SERVICE_NAME as HRIS;
         use keel_proto::projectsetup::project_setup_service_server::ProjectSetupServiceServer;
         use keel_proto::psa::psa_service_server::SERVICE_NAME as PSA;
+        use keel_proto::staffing::staffing_service_server::SERVICE_NAME as STAFFING;
         use keel_proto::support::support_service_server::SERVICE_NAME as SUPPORT;
         use keel_proto::timecapture::time_capture_service_server::SERVICE_NAME as TIME_CAPTURE;
-        use keel_proto::health::delivery_health_service_server::SERVICE_NAME as DELIVERY_HEALTH;
-        use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
-        use keel_proto::staffing::staffing_service_server::SERVICE_NAME as STAFFING;
         let Target::Service(service) = self else {
             return None;
         };
@@ -92,6 +94,7 @@ impl Target {
             ServiceName::Collaboration => COLLABORATION,
             ServiceName::Support => SUPPORT,
             ServiceName::TimeCapture => TIME_CAPTURE,
+            ServiceName::ChangeOrders => CHANGE_ORDERS,
             ServiceName::DeliveryHealth => DELIVERY_HEALTH,
             ServiceName::Billing => BILLING,
             ServiceName::Staffing => STAFFING,

@@ -33,11 +33,13 @@ pub enum ServiceName {
     DeliveryHealth,
     /// The billing process API.
     Billing,
+    /// The change-order process API.
+    ChangeOrders,
 }
 
 impl ServiceName {
     /// Every service, in layer order (system APIs first).
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Crm,
         Self::Psa,
         Self::Erp,
@@ -50,6 +52,7 @@ impl ServiceName {
         Self::Staffing,
         Self::Billing,
         Self::DeliveryHealth,
+        Self::ChangeOrders,
     ];
 
     /// The system APIs, each behind an adapter.
@@ -78,6 +81,7 @@ impl ServiceName {
             Self::Staffing => "staffing",
             Self::Billing => "billing",
             Self::DeliveryHealth => "delivery-health",
+            Self::ChangeOrders => "change-orders",
         }
     }
 
@@ -96,6 +100,7 @@ impl ServiceName {
             Self::Staffing => "staffing",
             Self::Billing => "billing",
             Self::DeliveryHealth => "delivery_health",
+            Self::ChangeOrders => "change_orders",
         }
     }
 }
@@ -109,7 +114,7 @@ impl fmt::Display for ServiceName {
 /// The text is not the name of a known service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing, billing, delivery-health"
+    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing, billing, delivery-health, change-orders"
 )]
 pub struct UnknownService(pub String);
 
@@ -154,6 +159,7 @@ impl KeelConfig {
             ServiceName::Staffing => services.staffing.as_ref(),
             ServiceName::DeliveryHealth => services.delivery_health.as_ref(),
             ServiceName::Billing => services.billing.as_ref(),
+            ServiceName::ChangeOrders => services.change_orders.as_ref(),
         }
     }
 
@@ -172,7 +178,8 @@ impl KeelConfig {
             | ServiceName::TimeCapture
             | ServiceName::Staffing
             | ServiceName::Billing
-            | ServiceName::DeliveryHealth => "",
+            | ServiceName::DeliveryHealth
+            | ServiceName::ChangeOrders => "",
         }
     }
 }

@@ -219,6 +219,8 @@ pub struct ServiceEndpoints {
     pub delivery_health: Option<String>,
     /// The billing process API. Default `None`.
     pub billing: Option<String>,
+    /// The change-order process API. Default `None`.
+    pub change_orders: Option<String>,
     /// Deadline of a call to another service, in milliseconds. Default 5000.
     pub call_timeout_ms: u64,
 }
@@ -238,6 +240,7 @@ impl Default for ServiceEndpoints {
             staffing: None,
             delivery_health: None,
             billing: None,
+            change_orders: None,
             call_timeout_ms: 5000,
         }
     }

@@ -536,18 +536,20 @@ impl Engine {
         fail::fail_point!("workflow::after-journal");
         let next = row.step_index + 1;
         let last = usize::try_from(next).unwrap_or(usize::MAX) >= step_count;
+        // The lease is released with the step: the next one is due now, for any replica, rather
+        // than when this lease would have run out.
         let mut update = self
             .fenced(&row.id)
             .col_expr(instance::Column::StepIndex, Expr::value(next))
             .col_expr(instance::Column::Attempts, Expr::value(0))
             .col_expr(instance::Column::NextRunAt, Expr::value(now))
+            .col_expr(instance::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(instance::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(instance::Column::UpdatedAt, Expr::value(now));
         if last {
             update = update
                 .col_expr(instance::Column::Status, Expr::value(Status::Done.as_str()))
-                .col_expr(instance::Column::OpenKey, Expr::value(Option::<String>::None))
-                .col_expr(instance::Column::LeaseOwner, Expr::value(Option::<String>::None))
-                .col_expr(instance::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None));
+                .col_expr(instance::Column::OpenKey, Expr::value(Option::<String>::None));
             audit::append(
                 &txn,
                 AuditEntry {
@@ -836,6 +838,8 @@ impl Engine {
                     .fenced(&row.id)
                     .col_expr(instance::Column::Attempts, Expr::value(0))
                     .col_expr(instance::Column::NextRunAt, Expr::value(now))
+                    .col_expr(instance::Column::LeaseOwner, Expr::value(Option::<String>::None))
+                    .col_expr(instance::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
                     .col_expr(instance::Column::UpdatedAt, Expr::value(now));
                 self.commit_fenced(txn, update).await?;
                 Ok(())

@@ -143,3 +143,73 @@ async fn operations_works_the_exception_queue_over_grpc_and_others_cannot() {
         "status"
     );
 }
+
+/// `keel up` runs several process APIs, each on its own store: one admin serves them all.
+#[tokio::test]
+async fn one_admin_over_several_engines_merges_their_queues_and_acts_on_the_right_one() {
+    let (_first_store, first_db) = store().await;
+    let (_second_store, second_db) = store().await;
+    let first = engine(&first_db, &Ledger::new(first_db.clone()), "a");
+    let second = engine(&second_db, &Ledger::new(second_db.clone()), "b");
+    let early = first
+        .start("posting", "te-1", json!({ "amount": "" }), json!({}), "alice")
+        .await
+        .unwrap();
+    let late = second
+        .start("posting", "te-2", json!({ "amount": "" }), json!({}), "alice")
+        .await
+        .unwrap();
+    settle(&first).await;
+    settle(&second).await;
+
+    let harness = Harness::serve(keel_workflow::admin::server_over(vec![first.clone(), second.clone()])).await;
+    let mut client = WorkflowAdminServiceClient::new(harness.channel());
+    let queue = client
+        .list_instances(harness.reader(Role::Operations, ListInstancesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = queue.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [early.id.to_string(), late.id.to_string()],
+        "both queues, oldest first"
+    );
+    let counts = client
+        .get_counts(harness.reader(Role::Operations, GetCountsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(counts.by_status.get("exception"), Some(&2));
+
+    // Resolving the second engine's instance reaches the second engine.
+    client
+        .resolve_instance(harness.request_as(
+            "olga",
+            Role::Operations,
+            ResolveInstanceRequest {
+                id: late.id.to_string(),
+                note: "fixed by hand".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.instance(late.id).await.unwrap().status,
+        keel_workflow::Status::Resolved
+    );
+    assert_eq!(
+        first.instance(early.id).await.unwrap().status,
+        keel_workflow::Status::Exception
+    );
+    let unknown = client
+        .retry_instance(harness.reader(
+            Role::Operations,
+            RetryInstanceRequest {
+                id: uuid::Uuid::now_v7().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}

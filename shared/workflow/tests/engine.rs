@@ -490,3 +490,21 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn each_step_is_due_as_soon_as_the_last_one_is_recorded_whatever_the_lease() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    // A lease far longer than the test: the next step may not wait for it to run out.
+    let engine = engine_with_lease(&db, &ledger, "a", Duration::from_secs(600));
+    let started = engine
+        .start("posting", "te-lease", json!({ "amount": "10" }), json!({}), "alice")
+        .await
+        .unwrap();
+    // One drain: round after round until nothing is due, with no time passing for leases.
+    let rounds = engine.drain().await.unwrap();
+    let done = engine.instance(started.id).await.unwrap();
+    assert_eq!(done.status, Status::Done, "after {rounds} rounds: {done:?}");
+    assert_eq!(done.journal.len(), 4);
+    assert_eq!(ledger.live_postings("te-lease").await, 2);
+}
