@@ -284,7 +284,13 @@ pub(crate) fn channel(config: &KeelConfig, service: ServiceName) -> anyhow::Resu
 /// The services a target calls over gRPC.
 fn calls(target: Target) -> &'static [ServiceName] {
     match target {
-        Target::ProjectSetup => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
+        Target::ProjectSetup => &[
+            ServiceName::Crm,
+            ServiceName::Psa,
+            ServiceName::Erp,
+            ServiceName::Collaboration,
+            ServiceName::Documents,
+        ],
         Target::TimeCapture => &[ServiceName::Psa, ServiceName::Erp],
         Target::Staffing => &[ServiceName::Psa, ServiceName::Hris],
         Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
@@ -438,6 +444,8 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             channel(&config, ServiceName::Crm)?,
             channel(&config, ServiceName::Psa)?,
             channel(&config, ServiceName::Erp)?,
+            channel(&config, ServiceName::Collaboration)?,
+            channel(&config, ServiceName::Documents)?,
             credentials(&config, local.as_ref(), keel_project_setup::SERVICE_NAME)?,
             call_timeout,
         );

@@ -76,6 +76,8 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
     let crm = run("crm", &prefix, &[]).await;
     let psa = run("psa", &prefix, &[]).await;
     let erp = run("erp", &prefix, &[]).await;
+    let collaboration = run("collaboration", &prefix, &[]).await;
+    let documents = run("documents", &prefix, &[]).await;
     assert_eq!(psa.http, "-", "a system API serves no HTTP");
     // The CRM, configured for HubSpot, serves its webhook endpoint and nothing of the gateway.
     let http = reqwest::Client::new();
@@ -97,6 +99,8 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
             ("KEEL__SERVICES__CRM", crm.grpc.clone()),
             ("KEEL__SERVICES__PSA", psa.grpc.clone()),
             ("KEEL__SERVICES__ERP", erp.grpc.clone()),
+            ("KEEL__SERVICES__COLLABORATION", collaboration.grpc.clone()),
+            ("KEEL__SERVICES__DOCUMENTS", documents.grpc.clone()),
         ],
     )
     .await;

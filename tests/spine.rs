@@ -162,20 +162,24 @@ async fn a_won_deal_becomes_a_project_the_project_manager_sees_with_code_and_bud
         "milestones sum to the fee"
     );
 
-    // The setup records every step as done.
-    let setup = keel
-        .setup()
-        .get_setup(keel.request(
-            Role::Operations,
-            GetSetupRequest {
-                id: String::new(),
-                opportunity_id: deal.id.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(setup.state, SetupState::Completed as i32);
+    // The setup goes on to bill the milestones in ERP, open the workspace and file the SOW,
+    // then records every step as done.
+    let setup = eventually(WAIT, || async {
+        let setup = keel
+            .setup()
+            .get_setup(keel.request(
+                Role::Operations,
+                GetSetupRequest {
+                    id: String::new(),
+                    opportunity_id: deal.id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        (setup.state == SetupState::Completed as i32).then_some(setup)
+    })
+    .await;
     assert_eq!(setup.project_code, code);
 }
 

@@ -56,7 +56,13 @@ impl Target {
     /// The services it calls over gRPC (mirrors `calls` in src/platform.rs).
     pub fn calls(self) -> &'static [ServiceName] {
         match self {
-            Target::Service(ServiceName::ProjectSetup) => &[ServiceName::Crm, ServiceName::Psa, ServiceName::Erp],
+            Target::Service(ServiceName::ProjectSetup) => &[
+                ServiceName::Crm,
+                ServiceName::Psa,
+                ServiceName::Erp,
+                ServiceName::Collaboration,
+                ServiceName::Documents,
+            ],
             Target::Service(ServiceName::TimeCapture) => &[ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::ChangeOrders) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
             Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],

@@ -1,26 +1,35 @@
 //! The system APIs project setup calls, over gRPC, as the `service` role, with a deadline
-//! on every call.
+//! on every call: CRM, PSA, ERP, collaboration and documents.
 
 use std::time::Duration;
 
 use keel_auth::ServiceCredentials;
 use keel_core::Error;
+use keel_proto::collaboration::collaboration_service_client::CollaborationServiceClient;
+use keel_proto::collaboration::{CreateWorkspaceRequest, GetWorkspaceByProjectRequest, Workspace};
 use keel_proto::crm::crm_service_client::CrmServiceClient;
 use keel_proto::crm::{GetOpportunityRequest, Opportunity};
+use keel_proto::documents::documents_service_client::DocumentsServiceClient;
+use keel_proto::documents::{CreateDocumentRequest, Document, SetRetentionRequest};
 use keel_proto::erp::erp_service_client::ErpServiceClient;
-use keel_proto::erp::{Budget, CreateProjectCodeRequest, GetProjectCodeRequest, PostBudgetRequest, ProjectCode};
+use keel_proto::erp::{
+    BillingMilestone, Budget, CreateBillingMilestoneRequest, CreateProjectCodeRequest, GetProjectCodeRequest,
+    PostBudgetRequest, ProjectCode,
+};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
     CreateProjectRequest, DeliveryTemplate, GetProjectRequest, ListDeliveryTemplatesRequest, Project,
 };
 use tonic::transport::Channel;
 
-/// Clients of CRM, PSA and ERP.
+/// Clients of CRM, PSA, ERP, collaboration and documents.
 #[derive(Clone)]
 pub struct Downstream {
     crm: CrmServiceClient<Channel>,
     psa: PsaServiceClient<Channel>,
     erp: ErpServiceClient<Channel>,
+    collaboration: CollaborationServiceClient<Channel>,
+    documents: DocumentsServiceClient<Channel>,
     credentials: ServiceCredentials,
     timeout: Duration,
 }
@@ -39,6 +48,8 @@ impl Downstream {
         crm: Channel,
         psa: Channel,
         erp: Channel,
+        collaboration: Channel,
+        documents: Channel,
         credentials: ServiceCredentials,
         timeout: Duration,
     ) -> Downstream {
@@ -46,6 +57,8 @@ impl Downstream {
             crm: CrmServiceClient::new(crm),
             psa: PsaServiceClient::new(psa),
             erp: ErpServiceClient::new(erp),
+            collaboration: CollaborationServiceClient::new(collaboration),
+            documents: DocumentsServiceClient::new(documents),
             credentials,
             timeout,
         }
@@ -104,5 +117,40 @@ impl Downstream {
     pub async fn post_budget(&self, message: PostBudgetRequest) -> Result<Budget, Error> {
         let request = self.request(message)?;
         Ok(self.erp.clone().post_budget(request).await?.into_inner())
+    }
+
+    pub async fn create_billing_milestone(
+        &self,
+        message: CreateBillingMilestoneRequest,
+    ) -> Result<BillingMilestone, Error> {
+        let request = self.request(message)?;
+        Ok(self.erp.clone().create_billing_milestone(request).await?.into_inner())
+    }
+
+    pub async fn create_workspace(&self, message: CreateWorkspaceRequest) -> Result<Workspace, Error> {
+        let request = self.request(message)?;
+        Ok(self.collaboration.clone().create_workspace(request).await?.into_inner())
+    }
+
+    pub async fn workspace_for_project(&self, project_id: &str) -> Result<Workspace, Error> {
+        let request = self.request(GetWorkspaceByProjectRequest {
+            project_id: project_id.to_string(),
+        })?;
+        Ok(self
+            .collaboration
+            .clone()
+            .get_workspace_by_project(request)
+            .await?
+            .into_inner())
+    }
+
+    pub async fn create_document(&self, message: CreateDocumentRequest) -> Result<Document, Error> {
+        let request = self.request(message)?;
+        Ok(self.documents.clone().create_document(request).await?.into_inner())
+    }
+
+    pub async fn set_retention(&self, message: SetRetentionRequest) -> Result<Document, Error> {
+        let request = self.request(message)?;
+        Ok(self.documents.clone().set_retention(request).await?.into_inner())
     }
 }

@@ -152,6 +152,17 @@ fn specificity(template: &DeliveryTemplate) -> usize {
 }
 
 /// The legal entity that books a project, by delivery region.
+/// How long a statement of work is kept after the deal closes, in years.
+pub const SOW_RETENTION_YEARS: u32 = 7;
+
+/// The date a deal's statement of work is retained until: [`SOW_RETENTION_YEARS`] after the
+/// close date (29 February falls back to 28 February).
+pub fn sow_retained_until(close_date: chrono::NaiveDate) -> chrono::NaiveDate {
+    close_date
+        .checked_add_months(chrono::Months::new(12 * SOW_RETENTION_YEARS))
+        .unwrap_or(close_date)
+}
+
 pub fn legal_entity_for(region: &str) -> &'static str {
     match region {
         "emea" => "UK01",

@@ -58,6 +58,9 @@ pub mod step {
     pub const CREATE_PROJECT: &str = "create-project";
     pub const OPEN_PROJECT_CODE: &str = "open-project-code";
     pub const POST_BUDGET: &str = "post-budget";
+    pub const CREATE_BILLING_MILESTONES: &str = "create-billing-milestones";
+    pub const OPEN_WORKSPACE: &str = "open-workspace";
+    pub const FILE_SOW: &str = "file-sow";
     pub const DONE: &str = "done";
 }
 

@@ -13,7 +13,11 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use keel_core::Error;
-use keel_proto::erp::{BudgetLine as ErpBudgetLine, CreateProjectCodeRequest, PostBudgetRequest};
+use keel_proto::collaboration::CreateWorkspaceRequest;
+use keel_proto::documents::{CreateDocumentRequest, DocumentType, SetRetentionRequest};
+use keel_proto::erp::{
+    BudgetLine as ErpBudgetLine, CreateBillingMilestoneRequest, CreateProjectCodeRequest, PostBudgetRequest,
+};
 use keel_proto::psa::CreateProjectRequest;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
@@ -269,6 +273,18 @@ impl Worker {
             }
             step::POST_BUDGET => {
                 self.post_budget(row).await?;
+                self.next(row, step::CREATE_BILLING_MILESTONES).await
+            }
+            step::CREATE_BILLING_MILESTONES => {
+                self.create_billing_milestones(row).await?;
+                self.next(row, step::OPEN_WORKSPACE).await
+            }
+            step::OPEN_WORKSPACE => {
+                self.open_workspace(row, &deal).await?;
+                self.next(row, step::FILE_SOW).await
+            }
+            step::FILE_SOW => {
+                self.file_sow(row, &deal).await?;
                 self.advance(
                     row,
                     Advance {
@@ -356,5 +372,70 @@ impl Worker {
             }
             Err(e) => Err(e),
         }
+    }
+
+    async fn next(&self, row: &SetupRow, step: &'static str) -> Result<Outcome, Error> {
+        let advance = Advance {
+            step,
+            ..Default::default()
+        };
+        Ok(Outcome::Advanced(Box::new(self.advance(row, advance).await?)))
+    }
+
+    /// One ERP billing milestone per PSA milestone, under the project code, with the PSA
+    /// milestone's name, amount and due date. Each carries its own key, so a repeated step
+    /// creates none twice.
+    async fn create_billing_milestones(&self, row: &SetupRow) -> Result<(), Error> {
+        let project = self.downstream.project_for_opportunity(&row.opportunity_id).await?;
+        for milestone in project.milestones {
+            let request = CreateBillingMilestoneRequest {
+                idempotency_key: format!("{}-{}", Self::key(row, step::CREATE_BILLING_MILESTONES), milestone.id),
+                project_code: row.project_code.clone(),
+                name: milestone.name,
+                amount: milestone.amount,
+                due_date: milestone.due_date,
+            };
+            self.downstream.create_billing_milestone(request).await?;
+        }
+        Ok(())
+    }
+
+    /// The project's collaboration workspace; one the project already has is kept.
+    async fn open_workspace(&self, row: &SetupRow, deal: &ValidDeal) -> Result<(), Error> {
+        let request = CreateWorkspaceRequest {
+            idempotency_key: Self::key(row, step::OPEN_WORKSPACE),
+            project_id: row.project_id.clone(),
+            name: deal.name.clone(),
+            channels: Vec::new(),
+        };
+        match self.downstream.create_workspace(request).await {
+            Ok(_) => Ok(()),
+            Err(Error::AlreadyExists(_)) => self.downstream.workspace_for_project(&row.project_id).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The deal's statement of work filed in document management for the project and
+    /// client, retained until [`policy::SOW_RETENTION_YEARS`] after the close.
+    async fn file_sow(&self, row: &SetupRow, deal: &ValidDeal) -> Result<(), Error> {
+        let document = self
+            .downstream
+            .create_document(CreateDocumentRequest {
+                idempotency_key: Self::key(row, step::FILE_SOW),
+                r#type: DocumentType::Sow as i32,
+                title: format!("Statement of work {}: {}", deal.sow_reference, deal.name),
+                client_id: deal.account_id.clone(),
+                project_id: row.project_id.clone(),
+            })
+            .await?;
+        self.downstream
+            .set_retention(SetRetentionRequest {
+                idempotency_key: format!("{}-retention", Self::key(row, step::FILE_SOW)),
+                id: document.id,
+                expected_version: document.version,
+                retain_until: policy::sow_retained_until(deal.close_date).to_string(),
+            })
+            .await?;
+        Ok(())
     }
 }

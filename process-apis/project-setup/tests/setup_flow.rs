@@ -41,6 +41,40 @@ async fn assert_set_up_once(h: &Harness, opportunity_id: &str) {
     assert_eq!(code.currency, "EUR");
     let budget = code.budget.as_ref().expect("the budget is posted");
     assert_eq!(decimal(budget.total.as_ref()), contract_value());
+
+    // Each PSA milestone is an ERP billing milestone, once, with its amount and due date.
+    let psa: Vec<(String, String, String)> = project
+        .milestones
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.amount.clone().unwrap_or_default().amount,
+                m.due_date.clone(),
+            )
+        })
+        .collect();
+    let erp: Vec<(String, String, String)> = h
+        .billing_milestones(&code.code)
+        .await
+        .into_iter()
+        .map(|m| (m.name, m.amount.unwrap_or_default().amount, m.due_date))
+        .collect();
+    assert!(!psa.is_empty());
+    assert_eq!(erp, psa, "ERP bills the PSA milestones");
+
+    // The project has its workspace, and the SOW is filed with its retention.
+    let workspace = h.workspace(&project.id).await;
+    assert_eq!(workspace.name, project.name);
+    let sows = h.documents_of(&project.id).await;
+    assert_eq!(sows.len(), 1, "one SOW: {sows:?}");
+    let sow = &sows[0];
+    assert_eq!(sow.r#type, keel_proto::documents::DocumentType::Sow as i32);
+    assert_eq!(sow.client_id, project.account_id);
+    assert_eq!(
+        sow.retain_until, "2033-11-20",
+        "seven years after the close on 2026-11-20"
+    );
 }
 
 #[tokio::test]
@@ -407,7 +441,7 @@ async fn the_audit_log_of_a_full_run_is_intact_and_tells_its_story() {
 
     assert_eq!(
         audit::verify(&h.setups).await.unwrap(),
-        ChainReport::Intact { entries: 6 }
+        ChainReport::Intact { entries: 9 }
     );
     let history = audit::history(&h.setups, "setup", &setup.id).await.unwrap();
     let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
@@ -415,6 +449,9 @@ async fn the_audit_log_of_a_full_run_is_intact_and_tells_its_story() {
         actions,
         [
             "started",
+            "step_completed",
+            "step_completed",
+            "step_completed",
             "step_completed",
             "step_completed",
             "step_completed",
@@ -438,11 +475,14 @@ async fn the_audit_log_of_a_full_run_is_intact_and_tells_its_story() {
         (setups::step::SELECT_TEMPLATE, setups::step::CREATE_PROJECT),
         (setups::step::CREATE_PROJECT, setups::step::OPEN_PROJECT_CODE),
         (setups::step::OPEN_PROJECT_CODE, setups::step::POST_BUDGET),
-        (setups::step::POST_BUDGET, setups::step::DONE),
+        (setups::step::POST_BUDGET, setups::step::CREATE_BILLING_MILESTONES),
+        (setups::step::CREATE_BILLING_MILESTONES, setups::step::OPEN_WORKSPACE),
+        (setups::step::OPEN_WORKSPACE, setups::step::FILE_SOW),
+        (setups::step::FILE_SOW, setups::step::DONE),
     ]
     .map(|(a, b)| (a.to_string(), b.to_string()));
     assert_eq!(steps, expected);
-    let last: serde_json::Value = serde_json::from_str(&history[5].detail).unwrap();
+    let last: serde_json::Value = serde_json::from_str(&history[8].detail).unwrap();
     assert_eq!(last["project_code"], setup.project_code.as_str());
     assert_eq!(last["project_id"], setup.project_id.as_str());
 }

@@ -81,6 +81,8 @@ pub struct Harness {
     verifier: Arc<Verifier>,
     pub crm: System,
     pub psa: System,
+    pub collaboration: System,
+    pub documents: System,
     erp: Option<System>,
     /// ERP's address, whether or not it is up.
     pub erp_addr: SocketAddr,
@@ -167,6 +169,38 @@ impl Harness {
             Routes::new(keel_psa::service::server(adapter)),
         );
 
+        let (collaboration_store, collaboration_db) = store("collaboration").await;
+        keel_collaboration::reference::Migrator::up(&collaboration_db, None)
+            .await
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let collaboration_addr = listener.local_addr().unwrap();
+        let adapter = Arc::new(keel_collaboration::ReferenceCollaboration::new(
+            collaboration_db.clone(),
+            Arc::new(Notify::new()),
+        ));
+        spawn(
+            listener,
+            verifier.clone(),
+            Routes::new(keel_collaboration::service::server(adapter)),
+        );
+
+        let (documents_store, documents_db) = store("documents").await;
+        keel_documents::reference::Migrator::up(&documents_db, None)
+            .await
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let documents_addr = listener.local_addr().unwrap();
+        let adapter = Arc::new(keel_documents::ReferenceDocuments::new(
+            documents_db.clone(),
+            Arc::new(Notify::new()),
+        ));
+        spawn(
+            listener,
+            verifier.clone(),
+            Routes::new(keel_documents::service::server(adapter)),
+        );
+
         let (setup_store, setup_db) = store("project-setup").await;
         keel_project_setup::Migrator::up(&setup_db, None).await.unwrap();
 
@@ -184,6 +218,16 @@ impl Harness {
                 db: psa_db,
                 addr: psa_addr,
                 _store: psa_store,
+            },
+            collaboration: System {
+                db: collaboration_db,
+                addr: collaboration_addr,
+                _store: collaboration_store,
+            },
+            documents: System {
+                db: documents_db,
+                addr: documents_addr,
+                _store: documents_store,
             },
             erp: None,
             erp_addr,
@@ -274,6 +318,8 @@ impl Harness {
             channel(self.crm.addr),
             channel(self.psa.addr),
             channel(self.erp_addr),
+            channel(self.collaboration.addr),
+            channel(self.documents.addr),
             ServiceCredentials::minted(self.key.clone(), ISSUER, AUDIENCE, keel_project_setup::SERVICE_NAME),
             timeout,
         )
@@ -437,6 +483,59 @@ impl Harness {
 
     /// Budgets stored in ERP, counted in its tables (not through the contract, which shows
     /// one per code however many were written).
+    pub async fn billing_milestones(&self, project_code: &str) -> Vec<keel_proto::erp::BillingMilestone> {
+        let mut erp = ErpServiceClient::new(channel(self.erp_addr));
+        erp.list_billing_milestones(self.as_role(
+            Role::Finance,
+            keel_proto::erp::ListBillingMilestonesRequest {
+                project_code: project_code.to_string(),
+                page: Some(PageRequest {
+                    page_size: 100,
+                    page_token: String::new(),
+                }),
+            },
+        ))
+        .await
+        .expect("billing milestones")
+        .into_inner()
+        .milestones
+    }
+
+    pub async fn workspace(&self, project_id: &str) -> keel_proto::collaboration::Workspace {
+        let mut collaboration =
+            keel_proto::collaboration::collaboration_service_client::CollaborationServiceClient::new(channel(
+                self.collaboration.addr,
+            ));
+        collaboration
+            .get_workspace_by_project(self.as_role(
+                Role::ProjectManager,
+                keel_proto::collaboration::GetWorkspaceByProjectRequest {
+                    project_id: project_id.to_string(),
+                },
+            ))
+            .await
+            .expect("the project's workspace")
+            .into_inner()
+    }
+
+    pub async fn documents_of(&self, project_id: &str) -> Vec<keel_proto::documents::Document> {
+        let mut documents =
+            keel_proto::documents::documents_service_client::DocumentsServiceClient::new(channel(self.documents.addr));
+        documents
+            .list_documents(self.as_role(
+                Role::ProjectManager,
+                keel_proto::documents::ListDocumentsRequest {
+                    page: None,
+                    project_id: project_id.to_string(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("the project's documents")
+            .into_inner()
+            .documents
+    }
+
     pub async fn erp_budget_rows(&self) -> i64 {
         count(&self.erp().db, "budgets").await
     }
