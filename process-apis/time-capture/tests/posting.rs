@@ -184,6 +184,36 @@ async fn ten_thousand_entries_through_an_erp_outage_post_once_each() {
     outage(10_000).await;
 }
 
+/// CI's heavy run: 10,000 entries posted while ERP is down, and the worker killed and
+/// restarted 20 times through the outage and the recovery.
+#[tokio::test]
+#[ignore = "heavy: 10,000 entries; run by CI's heavy suite"]
+async fn ten_thousand_entries_with_the_worker_killed_twenty_times_post_once_each() {
+    let platform = Platform::start().await;
+    let n = 10_000;
+    let entries = platform.approved_entries(n).await;
+    let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+    platform.erp_down.store(true, Ordering::SeqCst);
+    post_all(&platform, &ids).await;
+    for round in 0..20u64 {
+        if round == 6 {
+            platform.erp_down.store(false, Ordering::SeqCst);
+        }
+        let engine = platform.engine(&format!("worker-{round}"));
+        let task = tokio::spawn(engine.run(CancellationToken::new()));
+        tokio::time::sleep(Duration::from_millis(300 + (round * 137) % 700)).await;
+        task.abort(); // killed: whatever step was in flight is cut off
+        let _ = task.await;
+    }
+    let engine = platform.engine("worker-final");
+    settle(&engine).await;
+    assert_eq!(count(&engine, Status::Done).await, n as u64);
+    let incidents = engine.incidents().await.unwrap();
+    assert_eq!(incidents.len(), 1, "one incident for the outage: {incidents:?}");
+    assert!(incidents[0].closed_at.is_some());
+    assert_posted_once(&platform, &ids).await;
+}
+
 #[tokio::test]
 async fn workers_killed_mid_batch_and_restarted_still_post_each_entry_once() {
     let platform = Platform::start().await;
