@@ -291,7 +291,7 @@ fn calls(target: Target) -> &'static [ServiceName] {
             ServiceName::Collaboration,
             ServiceName::Documents,
         ],
-        Target::TimeCapture => &[ServiceName::Psa, ServiceName::Erp],
+        Target::TimeCapture => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Hris],
         Target::Staffing => &[ServiceName::Psa, ServiceName::Hris],
         Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
         Target::DeliveryHealth => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],

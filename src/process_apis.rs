@@ -51,6 +51,7 @@ pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     let downstream = keel_time_capture::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
         channel(w.config, ServiceName::Erp)?,
+        channel(w.config, ServiceName::Hris)?,
         credentials(w.config, w.local, keel_time_capture::SERVICE_NAME)?,
         w.call_timeout,
     );

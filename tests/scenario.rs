@@ -248,7 +248,7 @@ fn employee(
         employee_number: number.into(),
         name: name.into(),
         email: format!("{}@keel.example", name.to_lowercase().replace(' ', ".")),
-        legal_entity: "KEEL-DE".into(),
+        legal_entity: "UK01".into(),
         location: location.into(),
         region: "emea".into(),
         labor_category: category.into(),
@@ -819,15 +819,9 @@ async fn overrun_alert(keel: &Keel, initial: &Project, greta: &Employee) {
 }
 
 /// Stage 5: A change order adds 20 engagement-manager hours, billed with the first milestone.
-async fn change_order(keel: &Keel, initial: &Project, code: &str) -> Project {
-    let em_line = initial
-        .budget_baseline
-        .as_ref()
-        .and_then(|b| b.lines.iter().find(|l| l.role == ROLE))
-        .expect("an engagement-manager line");
-    let mut documents = DocumentsServiceClient::new(keel.channel());
-    // Finance recognises the fee as milestones are invoiced. (Set only now: with a fixed-fee
-    // schedule in place, ERP books no journal for zero-cost time and time posting fails.)
+/// Finance recognises the fee as milestones are invoiced: a fixed-fee schedule from the start,
+/// so the time posted below is booked at cost with no revenue of its own.
+async fn set_revenue_schedule(keel: &Keel, initial: &Project, code: &str) {
     let schedule = keel
         .erp()
         .set_revenue_schedule(keel.request(
@@ -843,6 +837,15 @@ async fn change_order(keel: &Keel, initial: &Project, code: &str) -> Project {
         .unwrap()
         .into_inner();
     assert_eq!(schedule.version, 1);
+}
+
+async fn change_order(keel: &Keel, initial: &Project, code: &str) -> Project {
+    let em_line = initial
+        .budget_baseline
+        .as_ref()
+        .and_then(|b| b.lines.iter().find(|l| l.role == ROLE))
+        .expect("an engagement-manager line");
+    let mut documents = DocumentsServiceClient::new(keel.channel());
     let delta = dec("4000.00");
     let change = keel
         .psa()
@@ -1075,6 +1078,7 @@ async fn a_won_deal_is_delivered_staffed_posted_changed_and_invoiced() {
         .unwrap();
 
     let (initial, code) = won_deal(&keel, close).await;
+    set_revenue_schedule(&keel, &initial, &code).await;
     let (greta, claire) = staff(&keel, &initial, close).await;
     post_time(&keel, &initial, &code, (&greta, &claire), close).await;
     overrun_alert(&keel, &initial, &greta).await;

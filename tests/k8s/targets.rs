@@ -63,7 +63,7 @@ impl Target {
                 ServiceName::Collaboration,
                 ServiceName::Documents,
             ],
-            Target::Service(ServiceName::TimeCapture) => &[ServiceName::Psa, ServiceName::Erp],
+            Target::Service(ServiceName::TimeCapture) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Hris],
             Target::Service(ServiceName::ChangeOrders) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
             Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
             Target::Service(ServiceName::Billing) => &[ServiceName::Psa, ServiceName::Erp],

@@ -8,6 +8,8 @@ use keel_core::Error;
 use keel_proto::common::PageRequest;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::erp::{GetProjectCodeRequest, PostTimeEntriesRequest, PostWorkResponse, ProjectCode};
+use keel_proto::hris::hris_service_client::HrisServiceClient;
+use keel_proto::hris::{Employee, GetEmployeeRequest};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
     Assignment, GetTimeEntryRequest, ListAssignmentsRequest, ListTimeEntriesRequest, MarkTimeEntryPostedRequest,
@@ -19,11 +21,12 @@ use tonic::transport::Channel;
 const MAX_PAGES: usize = 40;
 const PAGE_SIZE: u32 = 500;
 
-/// Clients of PSA and ERP.
+/// Clients of PSA, ERP and HRIS.
 #[derive(Clone)]
 pub struct Downstream {
     psa: PsaServiceClient<Channel>,
     erp: ErpServiceClient<Channel>,
+    hris: HrisServiceClient<Channel>,
     credentials: ServiceCredentials,
     timeout: Duration,
 }
@@ -38,10 +41,17 @@ impl std::fmt::Debug for Downstream {
 
 impl Downstream {
     /// Channels to each system API (they may be one channel in embedded mode).
-    pub fn new(psa: Channel, erp: Channel, credentials: ServiceCredentials, timeout: Duration) -> Downstream {
+    pub fn new(
+        psa: Channel,
+        erp: Channel,
+        hris: Channel,
+        credentials: ServiceCredentials,
+        timeout: Duration,
+    ) -> Downstream {
         Downstream {
             psa: PsaServiceClient::new(psa),
             erp: ErpServiceClient::new(erp),
+            hris: HrisServiceClient::new(hris),
             credentials,
             timeout,
         }
@@ -53,6 +63,12 @@ impl Downstream {
         self.credentials.attach(&mut request)?;
         keel_telemetry::inject_grpc(&tracing::Span::current(), request.metadata_mut());
         Ok(request)
+    }
+
+    /// The person as HRIS records them: cost rate and legal entity.
+    pub async fn employee(&self, id: &str) -> Result<Employee, Error> {
+        let request = self.request(GetEmployeeRequest { id: id.to_string() })?;
+        Ok(self.hris.clone().get_employee(request).await?.into_inner())
     }
 
     pub async fn get_time_entry(&self, id: &str) -> Result<TimeEntry, Error> {

@@ -3,7 +3,8 @@
 //!
 //! - [`rules`]: the named validation rules (pure), under a [`TimePolicy`].
 //! - [`workflow::TimePosting`]: the `time-posting` workflow on Keel's engine, one instance
-//!   per approved entry: `fetch` (PSA) → `post-to-erp` (ERP) → `mark-posted` (PSA).
+//!   per approved entry: `fetch` (PSA) → `cost` (HRIS) → `post-to-erp` (ERP) →
+//!   `mark-posted` (PSA).
 //! - [`TimeEntryApprovedConsumer`]: starts an instance per `psa.time_entry.approved` event,
 //!   deduplicated with the inbox in time capture's store.
 //! - [`service`]: the gRPC service: `ValidateTimeEntry`, `PostApprovedTime` (accepted and

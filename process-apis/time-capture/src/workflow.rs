@@ -2,6 +2,9 @@
 //! entry id), posting it to the ERP ledger exactly once and recording the journal in PSA.
 //!
 //! - `fetch`: PSA `GetTimeEntry`; the entry must be APPROVED. Journals what posting needs.
+//! - `cost` (calls `hris`): the person's HRIS record: the legal entity that employs them and
+//!   the cost of the hours at their cost rate (half-even to the currency's minor unit). A
+//!   person HRIS does not know is FAILED_PRECONDITION: the cost cannot be made up.
 //! - `post-to-erp` (calls `erp`): ERP `GetProjectCode` for the project, then
 //!   `PostTimeEntries` with this one entry under the step's idempotency key. ERP posts a time
 //!   entry id once whatever the key, so a retried step can never post twice.
@@ -11,12 +14,15 @@
 //! `Error::Unavailable` and are retried by the engine; every other error sends the instance
 //! to the exception queue.
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
 use keel_core::Error;
 use keel_proto::common::Money;
 use keel_proto::erp::{PostTimeEntriesRequest, TimeEntryPosting};
 use keel_proto::psa::{MarkTimeEntryPostedRequest, TimeEntryState};
 use keel_workflow::{RetryPolicy, StepContext, StepDef, StepOutcome, Workflow};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -25,6 +31,7 @@ use crate::clients::Downstream;
 /// The workflow kind.
 pub const KIND: &str = "time-posting";
 pub const FETCH: &str = "fetch";
+pub const COST: &str = "cost";
 pub const POST_TO_ERP: &str = "post-to-erp";
 pub const MARK_POSTED: &str = "mark-posted";
 
@@ -46,6 +53,17 @@ pub struct ApprovedEntry {
     pub version: i64,
 }
 
+/// What `cost` journals: who employs the person and what the hours cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Costed {
+    pub legal_entity: String,
+    /// Per hour, decimal string.
+    pub cost_rate: String,
+    /// Hours × cost rate, rounded half-even to the currency's minor unit (decimal string).
+    pub cost_amount: String,
+    pub cost_currency: String,
+}
+
 /// What `post-to-erp` journals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErpPosting {
@@ -61,7 +79,7 @@ pub struct ErpPosting {
 #[derive(Debug)]
 pub struct TimePosting {
     downstream: Downstream,
-    steps: [StepDef; 3],
+    steps: [StepDef; 4],
 }
 
 impl TimePosting {
@@ -76,6 +94,7 @@ impl TimePosting {
             downstream,
             steps: [
                 StepDef::new(FETCH).calls("psa").with_retry(retry),
+                StepDef::new(COST).calls("hris").with_retry(retry),
                 StepDef::new(POST_TO_ERP).calls("erp").with_retry(retry),
                 StepDef::new(MARK_POSTED).calls("psa").with_retry(retry),
             ],
@@ -113,21 +132,60 @@ impl TimePosting {
         serde_json::to_value(approved).map_err(Error::internal)
     }
 
-    /// The person's legal entity: PSA's time entry does not carry it and time capture reads
-    /// no HRIS, so it is taken from the project code's legal entity (the person is assumed to
-    /// be employed by the entity that runs the project). Cross-entity time would need the
-    /// HRIS employment record here.
+    async fn cost(&self, cx: &StepContext) -> Result<Value, Error> {
+        let approved = fetched(cx)?;
+        let employee = match self.downstream.employee(&approved.employee_id).await {
+            Ok(employee) => employee,
+            Err(Error::NotFound(_)) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "employee {} of time entry {} is not in HRIS: the cost and the employing legal entity of the time are unknown",
+                    approved.employee_id, approved.time_entry_id
+                )));
+            }
+            Err(other) => return Err(other),
+        };
+        let rate = employee
+            .cost_rate
+            .ok_or_else(|| Error::FailedPrecondition(format!("employee {} has no cost rate in HRIS", employee.id)))?;
+        let currency = keel_core::Currency::parse(&rate.currency).map_err(Error::internal)?;
+        let per_hour = Decimal::from_str(&rate.amount).map_err(Error::internal)?;
+        let hours = Decimal::from_str(&approved.hours).map_err(Error::internal)?;
+        let cost = hours
+            .checked_mul(per_hour)
+            .ok_or_else(|| Error::internal(format!("{hours} hours at {per_hour} overflow")))?
+            .round_dp_with_strategy(
+                currency.minor_unit_digits(),
+                rust_decimal::RoundingStrategy::MidpointNearestEven,
+            );
+        let costed = Costed {
+            legal_entity: employee.legal_entity,
+            cost_rate: rate.amount,
+            cost_amount: cost.to_string(),
+            cost_currency: rate.currency,
+        };
+        serde_json::to_value(costed).map_err(Error::internal)
+    }
+
+    /// Posts the entry to the project's code: billed at the rate card (from PSA), costed at the
+    /// person's cost rate and booked by their employing entity (from HRIS); ERP charges across
+    /// entities when the person's entity is not the project's.
     async fn post_to_erp(&self, cx: &StepContext) -> Result<Value, Error> {
         let approved = fetched(cx)?;
+        let costed: Costed = cx
+            .result(COST)
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::internal("post-to-erp ran before cost"))?;
         let code = self.downstream.project_code_for_project(&approved.project_id).await?;
         let bill_amount = Money {
             amount: approved.amount.clone(),
             currency: approved.currency.clone(),
         };
-        // No cost rates are known to PSA or time capture yet: the cost is posted as zero.
         let cost_amount = Money {
-            amount: "0".into(),
-            currency: approved.currency.clone(),
+            amount: costed.cost_amount.clone(),
+            currency: costed.cost_currency.clone(),
         };
         let response = self
             .downstream
@@ -136,7 +194,7 @@ impl TimePosting {
                 entries: vec![TimeEntryPosting {
                     time_entry_id: approved.time_entry_id.clone(),
                     person_id: approved.employee_id.clone(),
-                    person_legal_entity: code.legal_entity.clone(),
+                    person_legal_entity: costed.legal_entity.clone(),
                     project_code: code.code.clone(),
                     work_date: approved.date.clone(),
                     hours: approved.hours.clone(),
@@ -210,6 +268,7 @@ impl Workflow for TimePosting {
     async fn run_step(&self, cx: &StepContext) -> Result<StepOutcome, Error> {
         let result = match cx.step {
             FETCH => self.fetch(cx).await?,
+            COST => self.cost(cx).await?,
             POST_TO_ERP => self.post_to_erp(cx).await?,
             MARK_POSTED => self.mark_posted(cx).await?,
             other => return Err(Error::internal(format!("unknown time-posting step {other}"))),

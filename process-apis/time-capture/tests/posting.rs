@@ -89,6 +89,17 @@ async fn approved_entries_post_once_each_and_psa_records_the_journal() {
         .into_inner();
     assert_eq!(posting.status, "DONE");
     assert_eq!(posting.project_code, platform.project_code);
+    // Each journal books the hours at the person's HRIS cost rate: 1.5 h × 92.50 = 138.75 EUR,
+    // debited to cost of services by the person's legal entity.
+    for journal in platform.journals().await {
+        let cost = journal
+            .lines
+            .iter()
+            .find(|l| l.account_code == "5000" && l.debit.is_some())
+            .unwrap_or_else(|| panic!("a cost line in {journal:?}"));
+        assert_eq!(cost.debit.as_ref().unwrap().amount, "138.75", "{journal:?}");
+        assert_eq!(cost.legal_entity, platform.legal_entity);
+    }
     assert_eq!(
         posting.journal_reference,
         platform.entry(&ids[0]).await.journal_reference

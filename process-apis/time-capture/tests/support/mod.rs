@@ -16,11 +16,14 @@ use std::time::Duration;
 
 use keel_auth::{LocalKey, Role, ServiceCredentials};
 use keel_conformance::{Harness, MAX_MESSAGE_BYTES, migrated_store};
+use keel_proto::common::Money;
 use keel_proto::common::PageRequest;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::erp::{CreateLegalEntityRequest, CreateProjectCodeRequest, Journal, ListJournalsRequest};
+use keel_proto::hris::CreateEmployeeRequest;
+use keel_proto::hris::hris_service_client::HrisServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
-use keel_proto::psa::{ApproveTimeEntryRequest, SubmitTimeEntriesRequest, TimeEntry};
+use keel_proto::psa::{ApproveTimeEntryRequest, CreateAssignmentRequest, SubmitTimeEntriesRequest, TimeEntry};
 use keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient;
 use keel_store::testing::TestStore;
 use keel_time_capture::{Downstream, Migrator, TimeCaptureGrpcService, TimePolicy, TimePosting};
@@ -34,6 +37,9 @@ use tonic::transport::Channel;
 /// The conformance harness signs its tokens with this key (issuer `keel-conformance`,
 /// audience `keel`); time capture mints its service tokens with the same.
 const HARNESS_KEY: &[u8] = b"conformance-kit-key-long-enough-for-hs256";
+
+/// The posted person's cost per hour in HRIS, EUR.
+pub const COST_RATE: &str = "92.50";
 
 /// Fast retries, never exhausted during a test's outage.
 pub const FAST: RetryPolicy = RetryPolicy {
@@ -157,10 +163,64 @@ impl Platform {
             .into_inner()
             .code;
 
+        // The person whose time is posted: in HRIS, employed by the project's legal entity at
+        // 92.50 EUR an hour, and assigned in PSA as the project's architect for December.
+        let (hris_store, hris_db) = migrated_store::<keel_hris::reference::Migrator>("hris").await;
+        let hris = Harness::serve(
+            keel_hris::service::server(Arc::new(keel_hris::ReferenceHris::new(
+                hris_db,
+                Arc::new(Notify::new()),
+            )))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .await;
+        let employee = HrisServiceClient::new(hris.channel())
+            .create_employee(hris.service(CreateEmployeeRequest {
+                idempotency_key: format!("emp-{}", uuid::Uuid::new_v4()),
+                employee_number: format!("E-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                name: "Ada Lovelace".into(),
+                email: "ada@keel.example".into(),
+                legal_entity: legal_entity.clone(),
+                location: "London".into(),
+                region: "emea".into(),
+                labor_category: "solution-architect".into(),
+                cost_rate: Some(Money {
+                    amount: COST_RATE.into(),
+                    currency: "EUR".into(),
+                }),
+                utilization_target: "0.8".into(),
+                weekly_capacity_hours: "40".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("employee")
+            .into_inner();
+        let assignment = PsaServiceClient::new(psa.harness.channel())
+            .create_assignment(psa.harness.service(CreateAssignmentRequest {
+                idempotency_key: format!("assign-{}", employee.id),
+                project_id: staffed.project.id.clone(),
+                employee_id: employee.id.clone(),
+                person_name: employee.name.clone(),
+                role: staffed.assignment.role.clone(),
+                bill_role: String::new(),
+                start_date: "2026-12-01".into(),
+                end_date: "2026-12-31".into(),
+                allocation_percent: "50".into(),
+            }))
+            .await
+            .expect("assignment")
+            .into_inner();
+        let staffed = keel_conformance::psa::Staffed {
+            project: staffed.project,
+            employee_id: employee.id,
+            assignment,
+        };
+
         let (store, db) = migrated_store::<Migrator>("time-capture").await;
         let downstream = Downstream::new(
             psa.harness.channel(),
             erp.channel(),
+            hris.channel(),
             credentials(),
             Duration::from_secs(5),
         );
@@ -183,7 +243,7 @@ impl Platform {
             db,
             downstream,
             service,
-            _stores: vec![psa_store, erp_store, store],
+            _stores: vec![psa_store, erp_store, hris_store, store],
         }
     }
 
