@@ -63,6 +63,9 @@ async fn the_request_span_continues_the_callers_trace() {
     let subscriber =
         tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _default = tracing::subscriber::set_default(subscriber);
+    // The other test of this binary may have met the layer's span first, on another thread with
+    // no subscriber, and left that callsite cached as disabled: recompute with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let handler = tower::service_fn(|_request: http::Request<()>| async {
         let seen = trace_id(&tracing::Span::current()).unwrap_or_default();
