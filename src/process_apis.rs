@@ -65,6 +65,11 @@ pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         .subscribe(keel_time_capture::TimeEntryApprovedConsumer::subscription(), consumer)
         .await
         .context("subscribing time capture to psa.time_entry.approved")?;
+    let expenses = Arc::new(keel_time_capture::ExpenseApprovedConsumer::new(engine.clone()));
+    w.bus
+        .subscribe(keel_time_capture::ExpenseApprovedConsumer::subscription(), expenses)
+        .await
+        .context("subscribing time capture to psa.expense.approved")?;
     let service =
         keel_time_capture::service::server(engine.clone(), downstream, keel_time_capture::TimePolicy::default());
     w.routes.add_service(service.max_decoding_message_size(w.max_message));

@@ -7,13 +7,15 @@ use keel_auth::ServiceCredentials;
 use keel_core::Error;
 use keel_proto::common::PageRequest;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
-use keel_proto::erp::{GetProjectCodeRequest, PostTimeEntriesRequest, PostWorkResponse, ProjectCode};
+use keel_proto::erp::{
+    GetProjectCodeRequest, PostExpensesRequest, PostTimeEntriesRequest, PostWorkResponse, ProjectCode,
+};
 use keel_proto::hris::hris_service_client::HrisServiceClient;
 use keel_proto::hris::{Employee, GetEmployeeRequest};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
-    Assignment, GetTimeEntryRequest, ListAssignmentsRequest, ListTimeEntriesRequest, MarkTimeEntryPostedRequest,
-    TimeEntry,
+    Assignment, Expense, GetExpenseRequest, GetTimeEntryRequest, ListAssignmentsRequest, ListTimeEntriesRequest,
+    MarkExpensePostedRequest, MarkTimeEntryPostedRequest, TimeEntry,
 };
 use tonic::transport::Channel;
 
@@ -139,5 +141,20 @@ impl Downstream {
     pub async fn post_time_entries(&self, message: PostTimeEntriesRequest) -> Result<PostWorkResponse, Error> {
         let request = self.request(message)?;
         Ok(self.erp.clone().post_time_entries(request).await?.into_inner())
+    }
+
+    pub async fn get_expense(&self, id: &str) -> Result<Expense, Error> {
+        let request = self.request(GetExpenseRequest { id: id.to_string() })?;
+        Ok(self.psa.clone().get_expense(request).await?.into_inner())
+    }
+
+    pub async fn mark_expense_posted(&self, message: MarkExpensePostedRequest) -> Result<Expense, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().mark_expense_posted(request).await?.into_inner())
+    }
+
+    pub async fn post_expenses(&self, message: PostExpensesRequest) -> Result<PostWorkResponse, Error> {
+        let request = self.request(message)?;
+        Ok(self.erp.clone().post_expenses(request).await?.into_inner())
     }
 }

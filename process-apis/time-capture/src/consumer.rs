@@ -6,12 +6,13 @@
 use async_trait::async_trait;
 use keel_core::Error;
 use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
-use keel_proto::psa::{TimeEntryChanged, TimeEntryState};
+use keel_proto::psa::{ExpenseChanged, ExpenseState, TimeEntryChanged, TimeEntryState};
 use keel_workflow::{Engine, Status};
 use sea_orm::EntityTrait;
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::expenses;
 use crate::workflow::{KIND, TimePosting};
 
 /// The event type this consumer takes (PSA's `TIME_ENTRY_APPROVED`).
@@ -99,6 +100,78 @@ impl TimeEntryApprovedConsumer {
 
 #[async_trait]
 impl EventHandler for TimeEntryApprovedConsumer {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), Error> {
+        let span = tracing::info_span!("event.consume", event.id = %event.id, event.type = %event.event_type);
+        self.apply(event).instrument(span).await.map(|_| ())
+    }
+}
+
+/// The event type of an approved expense (PSA's `EXPENSE_APPROVED`).
+pub const EXPENSE_APPROVED: &str = "psa.expense.approved";
+/// Its durable subscription name.
+pub const EXPENSE_SUBSCRIPTION: &str = "time-capture.expense-approved";
+
+/// Starts an `expense-posting` instance per `psa.expense.approved` event, once per event (the
+/// inbox) and once per expense (one open instance per business key; a posted one is not
+/// started again).
+#[derive(Debug, Clone)]
+pub struct ExpenseApprovedConsumer {
+    engine: Engine,
+}
+
+impl ExpenseApprovedConsumer {
+    pub fn new(engine: Engine) -> ExpenseApprovedConsumer {
+        ExpenseApprovedConsumer { engine }
+    }
+
+    /// The subscription the platform registers this consumer under.
+    pub fn subscription() -> SubscriptionSpec {
+        SubscriptionSpec {
+            name: EXPENSE_SUBSCRIPTION.into(),
+            event_types: vec![EXPENSE_APPROVED.into()],
+        }
+    }
+
+    /// Applies one delivery (see [`TimeEntryApprovedConsumer::apply`] for the order of writes).
+    pub async fn apply(&self, event: &EventEnvelope) -> Result<Outcome, Error> {
+        let db = self.engine.db();
+        let seen = inbox::entity::Entity::find_by_id((EXPENSE_SUBSCRIPTION.to_string(), event.id.to_string()))
+            .one(db)
+            .await
+            .map_err(keel_store::db_error)?;
+        if seen.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        let changed: ExpenseChanged = event.decode()?;
+        let outcome = match changed.expense {
+            Some(expense) if expense.state == ExpenseState::Approved as i32 => {
+                let last = self.engine.find(expenses::KIND, &expense.id).await?;
+                if last.is_some_and(|view| view.status == Status::Done) {
+                    Outcome::AlreadyPosted
+                } else {
+                    self.engine
+                        .start(
+                            expenses::KIND,
+                            &expense.id,
+                            expenses::ExpensePostingWorkflow::input(&expense.id),
+                            json!({}),
+                            &format!("event:{}", event.id),
+                        )
+                        .await?;
+                    Outcome::Started
+                }
+            }
+            _ => Outcome::Skipped,
+        };
+        let txn = keel_store::begin_write(db).await?;
+        inbox::first_delivery(&txn, EXPENSE_SUBSCRIPTION, event).await?;
+        txn.commit().await.map_err(keel_store::db_error)?;
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl EventHandler for ExpenseApprovedConsumer {
     async fn handle(&self, event: &EventEnvelope) -> Result<(), Error> {
         let span = tracing::info_span!("event.consume", event.id = %event.id, event.type = %event.event_type);
         self.apply(event).instrument(span).await.map(|_| ())

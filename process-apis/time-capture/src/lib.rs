@@ -5,6 +5,9 @@
 //! - [`workflow::TimePosting`]: the `time-posting` workflow on Keel's engine, one instance
 //!   per approved entry: `fetch` (PSA) → `cost` (HRIS) → `post-to-erp` (ERP) →
 //!   `mark-posted` (PSA).
+//! - [`expenses::ExpensePostingWorkflow`]: the `expense-posting` workflow, one instance per
+//!   approved expense: `fetch` (PSA) → `employer` (HRIS) → `post-to-erp` (ERP) → `mark-posted`
+//!   (PSA); [`ExpenseApprovedConsumer`] starts one per `psa.expense.approved` event.
 //! - [`TimeEntryApprovedConsumer`]: starts an instance per `psa.time_entry.approved` event,
 //!   deduplicated with the inbox in time capture's store.
 //! - [`service`]: the gRPC service: `ValidateTimeEntry`, `PostApprovedTime` (accepted and
@@ -18,6 +21,7 @@
 
 pub mod clients;
 pub mod consumer;
+pub mod expenses;
 pub mod migrations;
 pub mod policy;
 pub mod rules;
@@ -27,7 +31,7 @@ pub mod workflow;
 use std::sync::Arc;
 
 pub use clients::Downstream;
-pub use consumer::TimeEntryApprovedConsumer;
+pub use consumer::{ExpenseApprovedConsumer, TimeEntryApprovedConsumer};
 pub use migrations::Migrator;
 pub use policy::TimePolicy;
 pub use service::TimeCaptureGrpcService;
@@ -38,5 +42,11 @@ pub const SERVICE_NAME: &str = "time-capture";
 
 /// The workflows time capture registers with its engine.
 pub fn workflows(downstream: Downstream) -> Vec<Arc<dyn keel_workflow::Workflow>> {
-    vec![Arc::new(TimePosting::new(downstream))]
+    vec![
+        Arc::new(TimePosting::new(downstream.clone())),
+        Arc::new(expenses::ExpensePostingWorkflow::with_retry(
+            downstream,
+            keel_workflow::RetryPolicy::default(),
+        )),
+    ]
 }

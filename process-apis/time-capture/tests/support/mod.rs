@@ -351,7 +351,13 @@ impl Platform {
 pub fn engine(db: &DatabaseConnection, downstream: &Downstream, owner: &str) -> Engine {
     Engine::new(
         db.clone(),
-        vec![Arc::new(TimePosting::with_retry(downstream.clone(), FAST))],
+        vec![
+            Arc::new(TimePosting::with_retry(downstream.clone(), FAST)),
+            Arc::new(keel_time_capture::expenses::ExpensePostingWorkflow::with_retry(
+                downstream.clone(),
+                FAST,
+            )),
+        ],
         EngineOptions {
             owner: owner.to_string(),
             lease: Duration::from_millis(800),
