@@ -81,11 +81,7 @@ impl Downstream {
     }
 
     fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Error> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.timeout);
-        self.credentials.attach(&mut request)?;
-        keel_telemetry::inject_grpc(&tracing::Span::current(), request.metadata_mut());
-        Ok(request)
+        self.credentials.request(message, self.timeout)
     }
 
     /// The PSA project, `None` when PSA holds no project with this id.

@@ -115,6 +115,16 @@ impl ServiceCredentials {
     pub fn attach<T>(&self, request: &mut tonic::Request<T>) -> Result<(), Error> {
         set_bearer(&self.token(), request)
     }
+
+    /// An outgoing call as a process API makes it: `message` with a deadline of `timeout`,
+    /// these credentials, and the current span's trace context.
+    pub fn request<T>(&self, message: T, timeout: std::time::Duration) -> Result<tonic::Request<T>, Error> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(timeout);
+        self.attach(&mut request)?;
+        keel_telemetry::inject_grpc(&tracing::Span::current(), request.metadata_mut());
+        Ok(request)
+    }
 }
 
 impl fmt::Debug for ServiceCredentials {
