@@ -593,11 +593,16 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             let readiness = keel_gateway::Readiness::new(checks);
             // Every store this process owns was migrated above.
             readiness.mark_migrated();
+            // Introspection, suggestions and call counts help a developer on their machine;
+            // a deployed gateway keeps them off unless configured.
+            let embedded = target == Target::All;
             let options = keel_gateway::GatewayOptions {
                 max_body_bytes: config.limits.http_max_body_bytes,
                 max_depth: config.limits.graphql_max_depth,
                 max_complexity: config.limits.graphql_max_complexity,
-                introspection: config.limits.graphql_introspection,
+                introspection: config.limits.graphql_introspection.unwrap_or(embedded),
+                suggestions: config.limits.graphql_suggestions.unwrap_or(embedded),
+                report_backend_calls: config.limits.graphql_report_backend_calls.unwrap_or(embedded),
             };
             let pm = keel_experience_project_manager::Backends {
                 psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),

@@ -162,8 +162,12 @@ fn prod_runs_more_replicas_and_stricter_settings_than_dev() {
         AuthMode::Jwks,
         "prod verifies tokens from the identity provider"
     );
-    assert!(dev_config.limits.graphql_introspection);
-    assert!(!prod_config.limits.graphql_introspection, "prod hides the schema");
+    assert_eq!(dev_config.limits.graphql_introspection, Some(true));
+    assert_eq!(
+        prod_config.limits.graphql_introspection,
+        Some(false),
+        "prod hides the schema"
+    );
     assert!(!dev.secrets.is_empty(), "dev brings its own development Secrets");
     assert!(
         prod.secrets.is_empty(),

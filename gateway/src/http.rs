@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use keel_auth::Verifier;
 use keel_core::ErrorCode;
+use keel_experience_common::BackendCalls;
 use keel_telemetry::{METRICS_CONTENT_TYPE, Metrics};
 
 use crate::auth;
@@ -31,6 +32,7 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) readiness: Readiness,
     pub(crate) max_body_bytes: usize,
+    pub(crate) report_backend_calls: bool,
 }
 
 /// The gateway's routes:
@@ -56,6 +58,7 @@ pub fn router(
         metrics: metrics.clone(),
         readiness,
         max_body_bytes: options.max_body_bytes,
+        report_backend_calls: options.report_backend_calls,
     };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -86,11 +89,23 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         }
         Err(rejection) => return error_response(rejection.status(), ErrorCode::BadUserInput, &rejection.body_text()),
     };
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return bad_request("batched requests are not accepted: send one operation per request");
+    }
     let query: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(query) => query,
         Err(error) => return bad_request(&format!("the body is not a GraphQL request: {error}")),
     };
-    GraphQLResponse::from(state.schema.execute(query.data(identity)).await).into_response()
+    let calls = BackendCalls::default();
+    let mut response = state.schema.execute(query.data(identity).data(calls.clone())).await;
+    if state.report_backend_calls {
+        let counted = serde_json::to_value(calls.snapshot()).unwrap_or_default();
+        response.extensions.insert(
+            "backendCalls".into(),
+            async_graphql::Value::from_json(counted).unwrap_or_default(),
+        );
+    }
+    GraphQLResponse::from(response).into_response()
 }
 
 /// HTTP 400 with a GraphQL-shaped body.

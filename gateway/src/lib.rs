@@ -15,14 +15,17 @@
 
 mod auth;
 mod http;
+mod limits;
 mod metrics;
 mod options;
+mod policy;
 mod readiness;
 mod schema;
 mod ws;
 
 pub use http::router;
 pub use options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
+pub use policy::field_policy;
 pub use readiness::{READINESS_TIMEOUT, Readiness};
 pub use schema::{KeelSchema, QueryRoot, SubscriptionRoot, build_schema, export_sdl};
 pub use ws::CONNECTION_INIT_TIMEOUT;

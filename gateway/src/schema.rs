@@ -1,5 +1,5 @@
-//! The composed schema: one root query field per role view, the operations subscription, and
-//! the limits every operation is checked against before it runs.
+//! The composed schema: one root query field per role view, the merged subscriptions, and
+//! the limits and field policy every operation is checked against.
 
 use async_graphql::{
     Context, EmptyMutation, ErrorExtensions, MergedSubscription, Object, Result, Schema, SchemaBuilder,
@@ -9,7 +9,9 @@ use keel_core::Error;
 use keel_experience_operations::{OperationsSubscription, OperationsView};
 use keel_experience_project_manager::ProjectManagerView;
 
+use crate::limits::{DepthLimit, LimitMessages};
 use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
+use crate::policy::{FieldAuthorization, PolicyTable, field_policy};
 
 /// Keel's GraphQL schema.
 pub type KeelSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
@@ -48,7 +50,7 @@ fn require(ctx: &Context<'_>, allowed: &[Role]) -> Result<()> {
     identity.require(allowed).map_err(|e| e.extend())
 }
 
-/// The schema with its limits, serving the views over `pm` and `ops`.
+/// The schema with its limits and field policy, serving the views over `pm` and `ops`.
 pub fn build_schema(
     options: &GatewayOptions,
     pm: keel_experience_project_manager::Backends,
@@ -63,13 +65,20 @@ pub fn export_sdl() -> String {
 }
 
 fn builder(options: &GatewayOptions) -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
-    let builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot::default())
-        .limit_depth(options.max_depth)
+    let mut builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot::default())
+        .extension(DepthLimit(options.max_depth))
+        .extension(LimitMessages {
+            max_complexity: options.max_complexity,
+            max_directives: MAX_DIRECTIVES_PER_FIELD,
+        })
+        .extension(FieldAuthorization(PolicyTable::new(&field_policy())))
         .limit_complexity(options.max_complexity)
         .limit_directives(MAX_DIRECTIVES_PER_FIELD);
-    if options.introspection {
-        builder
-    } else {
-        builder.disable_introspection()
+    if !options.introspection {
+        builder = builder.disable_introspection();
     }
+    if !options.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder
 }

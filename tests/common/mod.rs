@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
+pub mod scenario;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -125,13 +127,13 @@ impl Keel {
     }
 
     pub fn token(&self, role: Role) -> String {
-        self.key.issue(
-            "keel-local",
-            "keel",
-            &format!("test-{}", role.as_str()),
-            &[role],
-            Duration::from_secs(600),
-        )
+        self.token_as(&format!("test-{}", role.as_str()), role)
+    }
+
+    /// A token for the person `subject` (their HRIS employee id) in `role`.
+    pub fn token_as(&self, subject: &str, role: Role) -> String {
+        self.key
+            .issue("keel-local", "keel", subject, &[role], Duration::from_secs(600))
     }
 
     pub fn request<T>(&self, role: Role, message: T) -> Request<T> {
@@ -168,12 +170,18 @@ impl Keel {
 
     /// POST /graphql as `role` (no token when `None`); the status and the JSON body.
     pub async fn graphql(&self, role: Option<Role>, query: &str) -> (u16, Value) {
+        self.graphql_with(role.map(|role| self.token(role)), query, json!({}))
+            .await
+    }
+
+    /// POST /graphql with `token` (none when `None`) and `variables`; the status and the JSON body.
+    pub async fn graphql_with(&self, token: Option<String>, query: &str, variables: Value) -> (u16, Value) {
         let mut request = self
             .http_client
             .post(format!("{}/graphql", self.http))
-            .json(&json!({ "query": query }));
-        if let Some(role) = role {
-            request = request.bearer_auth(self.token(role));
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("HTTP reachable");
         let status = response.status().as_u16();

@@ -20,6 +20,7 @@ mod view;
 use std::time::Duration;
 
 use keel_auth::Role;
+use keel_experience_common::FieldPolicy;
 use keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient;
 use tonic::transport::Channel;
 
@@ -29,6 +30,32 @@ pub use view::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, OperationsView};
 
 /// The roles that may open the operations view (admin passes every role check too).
 pub const ALLOWED_ROLES: &[Role] = &[Role::Operations];
+
+/// This view's part of the role × field policy table the gateway enforces.
+pub const FIELD_POLICY: &[FieldPolicy] = &[
+    FieldPolicy::new("OperationsView", &["exceptions", "setups", "setup"], ALLOWED_ROLES),
+    FieldPolicy::new("SetupConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "Setup",
+        &[
+            "id",
+            "opportunityId",
+            "opportunityName",
+            "state",
+            "step",
+            "templateId",
+            "projectId",
+            "projectCode",
+            "exceptionCode",
+            "exceptionReason",
+            "exceptionFields",
+            "attempts",
+            "createdAt",
+            "updatedAt",
+        ],
+        ALLOWED_ROLES,
+    ),
+];
 
 /// The process APIs this view reads, put into the schema's data by the gateway.
 #[derive(Clone)]

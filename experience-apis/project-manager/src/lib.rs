@@ -19,15 +19,52 @@ mod view;
 use std::time::Duration;
 
 use keel_auth::Role;
+use keel_experience_common::FieldPolicy;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use tonic::transport::Channel;
 
-pub use model::{BudgetBaseline, BudgetLine, Milestone, Money, Phase, Project, ProjectConnection, ProjectStatus, Task};
+pub use keel_experience_common::Money;
+pub use model::{BudgetBaseline, BudgetLine, Milestone, Phase, Project, ProjectConnection, ProjectStatus, Task};
 pub use view::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ProjectManagerView};
 
 /// The roles that may open the project manager view (admin passes every role check too).
 pub const ALLOWED_ROLES: &[Role] = &[Role::ProjectManager, Role::Executive, Role::Finance];
+
+/// This view's part of the role × field policy table the gateway enforces.
+pub const FIELD_POLICY: &[FieldPolicy] = &[
+    FieldPolicy::new("ProjectManagerView", &["projects", "project"], ALLOWED_ROLES),
+    FieldPolicy::new("ProjectConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "Project",
+        &[
+            "id",
+            "name",
+            "opportunityId",
+            "accountId",
+            "status",
+            "templateId",
+            "templateVersion",
+            "serviceLine",
+            "contractType",
+            "region",
+            "clientTier",
+            "contractValue",
+            "startDate",
+            "code",
+            "erpBudgetPosted",
+            "budgetBaseline",
+            "milestones",
+            "phases",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new("BudgetBaseline", &["totalHours", "total", "lines"], ALLOWED_ROLES),
+    FieldPolicy::new("BudgetLine", &["role", "hours", "amount"], ALLOWED_ROLES),
+    FieldPolicy::new("Milestone", &["name", "amount", "dueDate"], ALLOWED_ROLES),
+    FieldPolicy::new("Phase", &["name", "tasks"], ALLOWED_ROLES),
+    FieldPolicy::new("Task", &["name", "role", "plannedHours"], ALLOWED_ROLES),
+];
 
 /// The system APIs this view reads, put into the schema's data by the gateway.
 #[derive(Clone)]

@@ -2,7 +2,8 @@
 //! contracts. Amounts and hours stay decimal strings, exactly as the system APIs sent them.
 
 use async_graphql::{Enum, ID, SimpleObject};
-use keel_proto::{common, erp, psa};
+use keel_experience_common::Money;
+use keel_proto::{erp, psa};
 
 /// A page of projects.
 #[derive(SimpleObject, Clone, Debug)]
@@ -54,15 +55,6 @@ pub enum ProjectStatus {
     /// Paused: no time may be recorded until it is active again.
     OnHold,
     Closed,
-}
-
-/// An exact amount of money: a decimal string, never a float, and its ISO 4217 currency.
-#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
-pub struct Money {
-    /// A decimal string such as `1250000.00`.
-    pub amount: String,
-    /// An ISO 4217 code such as `USD`.
-    pub currency: String,
 }
 
 /// The budget a project is measured against.
@@ -145,15 +137,6 @@ impl Project {
     }
 }
 
-impl From<common::Money> for Money {
-    fn from(money: common::Money) -> Money {
-        Money {
-            amount: money.amount,
-            currency: money.currency,
-        }
-    }
-}
-
 impl From<psa::BudgetBaseline> for BudgetBaseline {
     fn from(baseline: psa::BudgetBaseline) -> BudgetBaseline {
         BudgetBaseline {
@@ -207,6 +190,8 @@ fn non_empty(text: String) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use keel_proto::common;
 
     fn usd(amount: &str) -> Option<common::Money> {
         Some(common::Money {

@@ -48,6 +48,8 @@ pub fn options() -> GatewayOptions {
         max_depth: 8,
         max_complexity: 200,
         introspection: true,
+        suggestions: true,
+        report_backend_calls: true,
     }
 }
 

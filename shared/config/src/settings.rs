@@ -252,14 +252,22 @@ impl Default for ServiceEndpoints {
 pub struct LimitsConfig {
     /// Largest gRPC message a service receives, in bytes. Default 4 MiB.
     pub grpc_max_message_bytes: usize,
-    /// Largest HTTP request body, in bytes. Default 256 KiB.
+    /// Largest HTTP request body, in bytes. Default 64 KiB.
     pub http_max_body_bytes: usize,
-    /// Deepest GraphQL query accepted. Default 15 (the standard introspection query GraphiQL sends needs 13).
+    /// Deepest nesting of data fields a GraphQL query may have (introspection fields are not
+    /// counted). Default 10.
     pub graphql_max_depth: usize,
     /// Largest GraphQL query complexity accepted. Default 500.
     pub graphql_max_complexity: usize,
-    /// Whether GraphQL introspection (`__schema`) is answered. Default `true`.
-    pub graphql_introspection: bool,
+    /// Whether GraphQL introspection (`__schema`) is answered. Default: on when every service
+    /// runs in one process (`keel up`), off otherwise.
+    pub graphql_introspection: Option<bool>,
+    /// Whether an unknown GraphQL field's error suggests the fields meant. Default: as
+    /// `graphql_introspection`.
+    pub graphql_suggestions: Option<bool>,
+    /// Whether each GraphQL response carries `extensions.backendCalls` (the calls it made, by
+    /// service and kind). Default: on when every service runs in one process, off otherwise.
+    pub graphql_report_backend_calls: Option<bool>,
     /// How long system APIs keep idempotency keys (a replay within it returns the first
     /// answer), in days. Default 30.
     pub idempotency_retention_days: u32,
@@ -269,10 +277,12 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             grpc_max_message_bytes: 4_194_304,
-            http_max_body_bytes: 262_144,
-            graphql_max_depth: 15,
+            http_max_body_bytes: 65_536,
+            graphql_max_depth: 10,
             graphql_max_complexity: 500,
-            graphql_introspection: true,
+            graphql_introspection: None,
+            graphql_suggestions: None,
+            graphql_report_backend_calls: None,
             idempotency_retention_days: 30,
         }
     }

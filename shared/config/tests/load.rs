@@ -61,10 +61,10 @@ fn no_layers_give_the_valid_defaults() {
     assert_eq!(config.limits.grpc_max_message_bytes, 4_194_304);
     assert_eq!(config.limits.idempotency_retention_days, 30);
     assert_eq!(config.adapters.erp, "reference");
-    assert_eq!(config.limits.http_max_body_bytes, 262_144);
-    assert_eq!(config.limits.graphql_max_depth, 15);
+    assert_eq!(config.limits.http_max_body_bytes, 65_536);
+    assert_eq!(config.limits.graphql_max_depth, 10);
     assert_eq!(config.limits.graphql_max_complexity, 500);
-    assert!(config.limits.graphql_introspection);
+    assert_eq!(config.limits.graphql_introspection, None, "decided by how Keel runs");
     assert_eq!(config.templates.dir, Path::new("config/templates"));
 }
 
@@ -106,7 +106,7 @@ fn each_layer_overrides_the_one_below() {
     assert_eq!(file_only.server.grpc_addr.port(), 7001, "file overrides defaults");
     assert_eq!(file_only.server.data_dir, Path::new("/var/lib/keel"));
     assert_eq!(file_only.limits.graphql_max_depth, 7);
-    assert!(!file_only.limits.graphql_introspection);
+    assert_eq!(file_only.limits.graphql_introspection, Some(false));
     assert_eq!(file_only.telemetry.format, LogFormat::Json);
     assert_eq!(
         file_only.server.http_addr.port(),
@@ -122,7 +122,11 @@ fn each_layer_overrides_the_one_below() {
     );
     assert_eq!(with_env.server.http_addr.port(), 9090);
     assert_eq!(with_env.limits.graphql_max_depth, 9);
-    assert!(with_env.limits.graphql_introspection, "env text `true` becomes a bool");
+    assert_eq!(
+        with_env.limits.graphql_introspection,
+        Some(true),
+        "env text `true` becomes a bool"
+    );
     assert_eq!(
         with_env.server.data_dir,
         Path::new("/var/lib/keel"),
