@@ -296,10 +296,26 @@ fn calls(target: Target) -> &'static [ServiceName] {
         Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
         Target::DeliveryHealth => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
         Target::ChangeOrders => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
-        Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
+        Target::Gateway => &[
+            ServiceName::Psa,
+            ServiceName::Erp,
+            ServiceName::ProjectSetup,
+            ServiceName::TimeCapture,
+            ServiceName::Staffing,
+            ServiceName::Billing,
+            ServiceName::ChangeOrders,
+        ],
         _ => &[],
     }
 }
+
+/// The process APIs that run workflows on the engine and serve its admin API.
+const WORKFLOW_SERVICES: &[ServiceName] = &[
+    ServiceName::TimeCapture,
+    ServiceName::Staffing,
+    ServiceName::Billing,
+    ServiceName::ChangeOrders,
+];
 
 /// Refuses a distributed target whose configuration would make it fail quietly: services
 /// that exchange events need NATS, and a service must know where the services it calls are.
@@ -609,10 +625,33 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
                 timeout: call_timeout,
             };
+            // Embedded, one workflow admin serves every engine of the process; distributed,
+            // each process API that runs workflows serves its own.
+            let workflow_services: &[ServiceName] = if embedded {
+                &[ServiceName::TimeCapture]
+            } else {
+                WORKFLOW_SERVICES
+            };
+            let workflows = workflow_services
+                .iter()
+                .map(|&service| {
+                    Ok(keel_experience_operations::WorkflowSource {
+                        name: if embedded {
+                            "keel".to_string()
+                        } else {
+                            service.to_string()
+                        },
+                        client: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                            channel(&config, service)?,
+                        ),
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let ops = keel_experience_operations::Backends {
                 project_setup: keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient::new(
                     channel(&config, ServiceName::ProjectSetup)?,
                 ),
+                workflows,
                 timeout: call_timeout,
             };
             let schema = keel_gateway::build_schema(&options, pm, ops);

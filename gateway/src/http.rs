@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use keel_auth::Verifier;
 use keel_core::ErrorCode;
-use keel_experience_common::BackendCalls;
+use keel_experience_common::{BackendCalls, RequestMemo};
 use keel_telemetry::{METRICS_CONTENT_TYPE, Metrics};
 
 use crate::auth;
@@ -97,7 +97,10 @@ async fn graphql(State(state): State<AppState>, request: Request) -> Response {
         Err(error) => return bad_request(&format!("the body is not a GraphQL request: {error}")),
     };
     let calls = BackendCalls::default();
-    let mut response = state.schema.execute(query.data(identity).data(calls.clone())).await;
+    let mut response = state
+        .schema
+        .execute(query.data(identity).data(calls.clone()).data(RequestMemo::default()))
+        .await;
     if state.report_backend_calls {
         let counted = serde_json::to_value(calls.snapshot()).unwrap_or_default();
         response.extensions.insert(

@@ -46,6 +46,9 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
 /// under their own names, and the table knows them as `Subscription`'s.
 const SUBSCRIPTION_PARTS: &[&str] = &["OperationsSubscription"];
 
+/// The Rust types merged into the root `Mutation`, likewise.
+const MUTATION_PARTS: &[&str] = &["OperationsMutation"];
+
 /// The whole table: the gateway's entries and every view's.
 pub fn field_policy() -> Vec<FieldPolicy> {
     [
@@ -78,6 +81,8 @@ impl PolicyTable {
     pub(crate) fn check(&self, type_name: &str, field: &str, identity: Option<&Identity>) -> Result<(), Error> {
         let type_name = if SUBSCRIPTION_PARTS.contains(&type_name) {
             "Subscription"
+        } else if MUTATION_PARTS.contains(&type_name) {
+            "Mutation"
         } else {
             type_name
         };

@@ -2,11 +2,11 @@
 //! the limits and field policy every operation is checked against.
 
 use async_graphql::{
-    Context, EmptyMutation, ErrorExtensions, MergedSubscription, Object, Result, Schema, SchemaBuilder,
+    Context, ErrorExtensions, MergedObject, MergedSubscription, Object, Result, Schema, SchemaBuilder,
 };
 use keel_auth::{Identity, Role};
 use keel_core::Error;
-use keel_experience_operations::{OperationsSubscription, OperationsView};
+use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
 use keel_experience_project_manager::ProjectManagerView;
 
 use crate::limits::{DepthLimit, LimitMessages};
@@ -14,7 +14,7 @@ use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
 use crate::policy::{FieldAuthorization, PolicyTable, field_policy};
 
 /// Keel's GraphQL schema.
-pub type KeelSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+pub type KeelSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The root query (GraphQL type `Query`): one field per role view, each open to its roles only.
 #[derive(Debug, Default, Clone, Copy)]
@@ -35,6 +35,11 @@ impl QueryRoot {
         Ok(OperationsView)
     }
 }
+
+/// The actions, merged from the role views' mutations. Each acts through a process API.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(OperationsMutation);
 
 /// Live updates, merged from the role views' subscriptions.
 #[derive(MergedSubscription, Default)]
@@ -64,8 +69,8 @@ pub fn export_sdl() -> String {
     builder(&GatewayOptions::default()).finish().sdl()
 }
 
-fn builder(options: &GatewayOptions) -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
-    let mut builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot::default())
+fn builder(options: &GatewayOptions) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    let mut builder = Schema::build(QueryRoot, MutationRoot::default(), SubscriptionRoot::default())
         .extension(DepthLimit(options.max_depth))
         .extension(LimitMessages {
             max_complexity: options.max_complexity,

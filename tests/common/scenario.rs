@@ -50,7 +50,7 @@ use keel_proto::workflow::{DecideApprovalRequest, ListInstancesRequest, RetryIns
 use rust_decimal::Decimal;
 use tonic::Code;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub const WAIT: Duration = Duration::from_secs(30);
 /// The role the staffed person works in, and whose baseline their time overruns.
 const ROLE: &str = "engagement-manager";
 const BILL_RATE: &str = "200.00";

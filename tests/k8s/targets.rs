@@ -68,7 +68,15 @@ impl Target {
             Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
             Target::Service(ServiceName::Billing) => &[ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::Staffing) => &[ServiceName::Psa, ServiceName::Hris],
-            Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
+            Target::Gateway => &[
+                ServiceName::Psa,
+                ServiceName::Erp,
+                ServiceName::ProjectSetup,
+                ServiceName::TimeCapture,
+                ServiceName::Staffing,
+                ServiceName::Billing,
+                ServiceName::ChangeOrders,
+            ],
             Target::Service(_) => &[],
         }
     }

@@ -7,7 +7,7 @@ use async_graphql::Context;
 use keel_auth::{Identity, Role};
 use keel_core::Error;
 
-use crate::calls::BackendCalls;
+use crate::calls::{BackendCalls, RequestMemo};
 
 /// The verified caller of one GraphQL request (or WebSocket subscription) and the deadline of
 /// every call made for them. Every call carries the caller's bearer token, so the API called
@@ -21,6 +21,7 @@ pub struct Downstream {
     identity: Identity,
     timeout: Duration,
     calls: BackendCalls,
+    memo: RequestMemo,
 }
 
 impl Downstream {
@@ -34,7 +35,8 @@ impl Downstream {
             .ok_or_else(|| Error::Unauthenticated("request carries no verified identity".into()))?;
         identity.require(allowed)?;
         let calls = ctx.data_opt::<BackendCalls>().cloned().unwrap_or_default();
-        Ok(Downstream::new(identity.clone(), timeout, calls))
+        let memo = ctx.data_opt::<RequestMemo>().cloned().unwrap_or_default();
+        Ok(Downstream::new(identity.clone(), timeout, calls).with_memo(memo))
     }
 
     /// Calls made as `identity`, each within `timeout`, counted in `calls`.
@@ -43,7 +45,25 @@ impl Downstream {
             identity,
             timeout,
             calls,
+            memo: RequestMemo::default(),
         }
+    }
+
+    /// The same, sharing the answers of `memo` (the request's) in [`once`](Self::once).
+    pub fn with_memo(mut self, memo: RequestMemo) -> Downstream {
+        self.memo = memo;
+        self
+    }
+
+    /// The answer of the lookup `key`, made at most once per request however many resolvers
+    /// ask for it (see [`RequestMemo`]).
+    pub async fn once<T, F, Fut>(&self, key: &str, lookup: F) -> Result<T, Error>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        self.memo.get_or_try(key, lookup).await
     }
 
     /// The caller.

@@ -20,7 +20,7 @@ mod money;
 pub mod paging;
 mod policy;
 
-pub use calls::BackendCalls;
+pub use calls::{BackendCalls, RequestMemo};
 pub use downstream::Downstream;
 pub use money::{Money, non_empty};
 pub use policy::FieldPolicy;

@@ -10,6 +10,7 @@ use std::future::Future;
 use async_graphql::Context;
 use keel_auth::Identity;
 use keel_core::Error;
+use keel_experience_common::BackendCalls;
 use keel_proto::projectsetup::{GetSetupRequest, ListExceptionsRequest, ListSetupsRequest, ListSetupsResponse, Setup};
 
 use crate::{ALLOWED_ROLES, Backends};
@@ -19,6 +20,7 @@ use crate::{ALLOWED_ROLES, Backends};
 pub(crate) struct Downstream {
     backends: Backends,
     identity: Identity,
+    calls: BackendCalls,
 }
 
 impl Downstream {
@@ -35,6 +37,7 @@ impl Downstream {
         Ok(Downstream {
             backends: backends.clone(),
             identity: identity.clone(),
+            calls: ctx.data_opt::<BackendCalls>().cloned().unwrap_or_default(),
         })
     }
 
@@ -91,6 +94,7 @@ impl Downstream {
         what: &str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, Error> {
+        self.calls.record(what);
         keel_core::grpc::answer(what, self.backends.timeout, call).await
     }
 }

@@ -6,6 +6,7 @@ use keel_proto::projectsetup::ListSetupsResponse;
 
 use crate::downstream::Downstream;
 use crate::model::{Setup, SetupConnection};
+use crate::workflows::{PostingQueue, ProcessApi, SystemHealth, WorkflowQueries};
 
 /// Setups per page when the caller does not say.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
@@ -59,6 +60,22 @@ impl OperationsView {
             .await
             .map_err(|e| opportunity_field(e).extend())?;
         Ok(setup.map(Setup::from))
+    }
+
+    /// Each process API that runs workflows, with its counts and exception queue.
+    async fn process_apis(&self, ctx: &Context<'_>) -> Result<Vec<ProcessApi>> {
+        WorkflowQueries::process_apis(ctx)
+    }
+
+    /// Each system API, up or down, from the outages the workflows recorded.
+    async fn integration_health(&self, ctx: &Context<'_>) -> Result<Vec<SystemHealth>> {
+        WorkflowQueries::integration_health(ctx).await
+    }
+
+    /// Approved time and expenses on their way to ERP: how many wait (while ERP is down, in
+    /// the journal), how many stopped, how many posted.
+    async fn posting_queue(&self, ctx: &Context<'_>) -> Result<PostingQueue> {
+        WorkflowQueries::posting_queue(ctx).await
     }
 }
 

@@ -102,6 +102,7 @@ impl Gateway {
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
+            workflows: Vec::new(),
             project_setup: ProjectSetupServiceClient::new(ops_channel),
             timeout: CALL_TIMEOUT,
         };

@@ -12,7 +12,7 @@ use keel_proto::common::PageResponse;
 use keel_proto::workflow::workflow_admin_service_server::{WorkflowAdminService, WorkflowAdminServiceServer};
 use keel_proto::workflow::{
     AbandonInstanceRequest, Approval, Counts, DecideApprovalRequest, GetCountsRequest, GetInstanceRequest, Incident,
-    Instance, ListApprovalsRequest, ListApprovalsResponse, ListIncidentsRequest, ListIncidentsResponse,
+    Instance, KindCount, ListApprovalsRequest, ListApprovalsResponse, ListIncidentsRequest, ListIncidentsResponse,
     ListInstancesRequest, ListInstancesResponse, ResolveInstanceRequest, RetryInstanceRequest, StepRecord,
 };
 use tonic::{Request, Response, Status as GrpcStatus};
@@ -253,11 +253,16 @@ impl WorkflowAdminService for WorkflowAdmin {
     async fn get_counts(&self, request: Request<GetCountsRequest>) -> Result<Response<Counts>, GrpcStatus> {
         authorize(&request, READERS)?;
         let mut by_status = std::collections::HashMap::new();
+        let mut by_kind = Vec::new();
         for engine in &self.engines {
             for (status, n) in engine.counts().await? {
                 *by_status.entry(status.as_str().to_string()).or_insert(0) += n;
             }
+            for (kind, status, count) in engine.counts_by_kind().await? {
+                by_kind.push(KindCount { kind, status, count });
+            }
         }
-        Ok(Response::new(Counts { by_status }))
+        by_kind.sort_by(|a, b| (&a.kind, &a.status).cmp(&(&b.kind, &b.status)));
+        Ok(Response::new(Counts { by_status, by_kind }))
     }
 }

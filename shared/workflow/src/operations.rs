@@ -194,6 +194,28 @@ impl Engine {
         Ok(counts)
     }
 
+    /// How many instances of each kind are in each status (kinds and statuses with none are
+    /// left out), in one grouped query.
+    pub async fn counts_by_kind(&self) -> Result<Vec<(String, String, u64)>, Error> {
+        use sea_orm::QuerySelect;
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        let rows: Vec<(String, String, i64)> = instance::Entity::find()
+            .select_only()
+            .column(instance::Column::Kind)
+            .column(instance::Column::Status)
+            .column_as(Expr::col(instance::Column::Id).count(), "n")
+            .group_by(instance::Column::Kind)
+            .group_by(instance::Column::Status)
+            .into_tuple()
+            .all(self.db())
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, status, n)| (kind, status, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// System API outages, latest first.
     pub async fn incidents(&self) -> Result<Vec<IncidentView>, Error> {
         Ok(incident::Entity::find()

@@ -181,6 +181,16 @@ async fn one_admin_over_several_engines_merges_their_queues_and_acts_on_the_righ
         .unwrap()
         .into_inner();
     assert_eq!(counts.by_status.get("exception"), Some(&2));
+    let by_kind: Vec<(&str, &str, u64)> = counts
+        .by_kind
+        .iter()
+        .map(|k| (k.kind.as_str(), k.status.as_str(), k.count))
+        .collect();
+    assert_eq!(
+        by_kind,
+        [("posting", "exception", 1), ("posting", "exception", 1)],
+        "one row per engine, kind and status"
+    );
 
     // Resolving the second engine's instance reaches the second engine.
     client
