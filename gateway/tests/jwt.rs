@@ -218,6 +218,7 @@ impl RsGateway {
         };
         let ops = operations::Backends {
             project_setup: ProjectSetupServiceClient::new(channel),
+            workflows: Vec::new(),
             timeout: CALL_TIMEOUT,
         };
         let options = options();
