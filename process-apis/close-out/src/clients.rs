@@ -91,7 +91,10 @@ where
         let (page, next) = list(token).await?;
         items.extend(page);
         if next.is_empty() {
-            return Ok(Listed { items, truncated: false });
+            return Ok(Listed {
+                items,
+                truncated: false,
+            });
         }
         token = next;
     }
@@ -310,7 +313,12 @@ impl Downstream {
     /// Collaboration `ArchiveWorkspace`.
     pub async fn archive_workspace(&self, message: ArchiveWorkspaceRequest) -> Result<Workspace, Error> {
         let request = self.request(message)?;
-        Ok(self.collaboration.clone().archive_workspace(request).await?.into_inner())
+        Ok(self
+            .collaboration
+            .clone()
+            .archive_workspace(request)
+            .await?
+            .into_inner())
     }
 
     // ---- documents ----
@@ -339,7 +347,6 @@ impl Downstream {
             .get(admin)
             .ok_or_else(|| Error::internal(format!("no workflow admin number {admin}")))?;
         all_pages(|token| {
-            let since = since;
             let mut client = client.clone();
             async move {
                 let request = self.request(ListExceptionHistoryRequest {

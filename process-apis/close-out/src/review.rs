@@ -164,7 +164,10 @@ pub fn review(input: ReviewInput<'_>) -> Result<Review, Error> {
         let line = ChangeRequestLine {
             id: request.id.clone(),
             title: request.title.clone(),
-            state: state.as_str_name().trim_start_matches("CHANGE_REQUEST_STATE_").to_string(),
+            state: state
+                .as_str_name()
+                .trim_start_matches("CHANGE_REQUEST_STATE_")
+                .to_string(),
             role: request.role.clone(),
             delta_hours: decimal("delta_hours", &request.delta_hours)?,
             delta_amount: money("delta_amount", &request.delta_amount)?,
@@ -252,7 +255,14 @@ pub fn review(input: ReviewInput<'_>) -> Result<Review, Error> {
         let (rate, source) = if !role.actual_hours.is_zero() {
             (Some(role.cost / role.actual_hours), RateSource::Role)
         } else {
-            (blended, if blended.is_some() { RateSource::Blended } else { RateSource::None })
+            (
+                blended,
+                if blended.is_some() {
+                    RateSource::Blended
+                } else {
+                    RateSource::None
+                },
+            )
         };
         role.cost_rate_source = source;
         role.cost_per_hour = rate.map(round);

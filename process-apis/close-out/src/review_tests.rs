@@ -123,7 +123,11 @@ fn every_figure_follows_from_the_records() {
 
     assert_eq!(review.currency, "EUR");
     assert_eq!(review.contract_value, d("105000.00"));
-    assert_eq!(review.original_contract_value, d("100000.00"), "less the applied change order");
+    assert_eq!(
+        review.original_contract_value,
+        d("100000.00"),
+        "less the applied change order"
+    );
     assert_eq!(review.revenue, d("105000.00"), "issued invoices only");
     assert_eq!(review.invoices, 2);
     assert_eq!(review.time_cost, d("24900.00"));

@@ -204,11 +204,7 @@ impl CloseOut {
         records.extend(resource_requests.iter().map(|r| r.id.as_str()));
         records.extend(milestones.iter().map(|m| m.id.as_str()));
         records.extend(invoices.iter().map(|i| i.id.as_str()));
-        let since = project
-            .audit
-            .as_ref()
-            .and_then(|a| a.created_at)
-            .unwrap_or_default();
+        let since = project.audit.as_ref().and_then(|a| a.created_at).unwrap_or_default();
         let (episodes, truncated) = self.exception_history(since).await?;
         let review = review::review(ReviewInput {
             project: &project,
