@@ -42,6 +42,7 @@ pub enum Target {
     Billing,
     DeliveryHealth,
     ChangeOrders,
+    CloseOut,
     /// The GraphQL gateway and its experience APIs.
     Gateway,
 }
@@ -84,6 +85,7 @@ impl From<ServiceName> for Target {
             ServiceName::Billing => Target::Billing,
             ServiceName::DeliveryHealth => Target::DeliveryHealth,
             ServiceName::ChangeOrders => Target::ChangeOrders,
+            ServiceName::CloseOut => Target::CloseOut,
         }
     }
 }
@@ -92,6 +94,7 @@ impl From<ServiceName> for Target {
 fn grpc_name(service: ServiceName) -> &'static str {
     use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
     use keel_proto::changeorders::change_order_service_server::SERVICE_NAME as CHANGE_ORDERS;
+    use keel_proto::closeout::close_out_service_server::SERVICE_NAME as CLOSE_OUT;
     use keel_proto::collaboration::collaboration_service_server::SERVICE_NAME as COLLABORATION;
     use keel_proto::crm::crm_service_server::SERVICE_NAME as CRM;
     use keel_proto::documents::documents_service_server::SERVICE_NAME as DOCUMENTS;
@@ -116,6 +119,7 @@ fn grpc_name(service: ServiceName) -> &'static str {
         ServiceName::Billing => BILLING,
         ServiceName::DeliveryHealth => DELIVERY_HEALTH,
         ServiceName::ChangeOrders => CHANGE_ORDERS,
+        ServiceName::CloseOut => CLOSE_OUT,
         ServiceName::ProjectSetup => {
             <ProjectSetupServiceServer<keel_project_setup::ProjectSetupGrpcService> as NamedService>::NAME
         }
@@ -185,6 +189,7 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
         ServiceName::Billing => keel_billing::Migrator::up(&db, None).await,
         ServiceName::DeliveryHealth => keel_delivery_health::Migrator::up(&db, None).await,
         ServiceName::ChangeOrders => keel_change_orders::Migrator::up(&db, None).await,
+        ServiceName::CloseOut => keel_close_out::Migrator::up(&db, None).await,
     };
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
     tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
@@ -296,6 +301,17 @@ fn calls(target: Target) -> &'static [ServiceName] {
         Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
         Target::DeliveryHealth => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
         Target::ChangeOrders => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
+        // The process APIs only for their workflow admin's exception history (read-only).
+        Target::CloseOut => &[
+            ServiceName::Psa,
+            ServiceName::Erp,
+            ServiceName::Collaboration,
+            ServiceName::Documents,
+            ServiceName::TimeCapture,
+            ServiceName::Staffing,
+            ServiceName::Billing,
+            ServiceName::ChangeOrders,
+        ],
         Target::Gateway => &[
             ServiceName::Psa,
             ServiceName::Erp,
@@ -304,6 +320,7 @@ fn calls(target: Target) -> &'static [ServiceName] {
             ServiceName::Staffing,
             ServiceName::Billing,
             ServiceName::ChangeOrders,
+            ServiceName::CloseOut,
         ],
         _ => &[],
     }
@@ -315,6 +332,7 @@ const WORKFLOW_SERVICES: &[ServiceName] = &[
     ServiceName::Staffing,
     ServiceName::Billing,
     ServiceName::ChangeOrders,
+    ServiceName::CloseOut,
 ];
 
 /// Refuses a distributed target whose configuration would make it fail quietly: services
@@ -449,7 +467,8 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             | ServiceName::Staffing
             | ServiceName::Billing
             | ServiceName::DeliveryHealth
-            | ServiceName::ChangeOrders => unreachable!("not a system API"),
+            | ServiceName::ChangeOrders
+            | ServiceName::CloseOut => unreachable!("not a system API"),
         }
         relays.push(relay);
         served.push(service);
@@ -504,6 +523,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         if target.includes(Target::ChangeOrders) {
             process_apis::change_orders(&mut wiring).await?;
             served.push(ServiceName::ChangeOrders);
+        }
+        if target.includes(Target::CloseOut) {
+            process_apis::close_out(&mut wiring).await?;
+            served.push(ServiceName::CloseOut);
         }
         if target.includes(Target::DeliveryHealth) {
             let mut background = Vec::new();

@@ -213,3 +213,66 @@ pub(crate) async fn change_orders(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     w.engines.push(engine);
     Ok(())
 }
+
+/// The process APIs whose workflow admin the close-out asks for the exceptions a project
+/// raised (each keyed by one of the project's records), one per distinct endpoint: in `keel up`
+/// they are all this process, whose one admin answers for every engine.
+const EXCEPTION_SOURCES: [ServiceName; 4] = [
+    ServiceName::TimeCapture,
+    ServiceName::Staffing,
+    ServiceName::Billing,
+    ServiceName::ChangeOrders,
+];
+
+/// Close-out: the `close-out` workflow under the close-out policy, the invoice-issued consumer
+/// and its service.
+pub(crate) async fn close_out(w: &mut Wiring<'_>) -> anyhow::Result<()> {
+    let policy = Arc::new(policy_file(
+        w.config,
+        "close-out.toml",
+        keel_close_out::CloseOutPolicy::load,
+        || Ok(keel_close_out::CloseOutPolicy::default()),
+    )?);
+    let db = open_store(w.config, ServiceName::CloseOut).await?;
+    let mut admins: Vec<(String, tonic::transport::Channel)> = Vec::new();
+    let mut endpoints: Vec<String> = Vec::new();
+    for service in EXCEPTION_SOURCES {
+        let endpoint = w.config.endpoint_for(service);
+        if !endpoints.contains(&endpoint) {
+            endpoints.push(endpoint);
+            admins.push((service.as_str().to_string(), channel(w.config, service)?));
+        }
+    }
+    let downstream = keel_close_out::Downstream::new(
+        keel_close_out::Channels {
+            psa: channel(w.config, ServiceName::Psa)?,
+            erp: channel(w.config, ServiceName::Erp)?,
+            collaboration: channel(w.config, ServiceName::Collaboration)?,
+            documents: channel(w.config, ServiceName::Documents)?,
+            admins,
+        },
+        credentials(w.config, w.local, keel_close_out::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    // Its own exceptions are read from its own store: an engine with no workflows over it.
+    let own_history = Engine::new(db.clone(), Vec::new(), EngineOptions::default());
+    let engine = Engine::new(
+        db,
+        keel_close_out::workflows(downstream.clone(), policy.clone(), Some(own_history)),
+        EngineOptions::default(),
+    );
+    let consumer = Arc::new(keel_close_out::InvoiceIssuedConsumer::new(
+        engine.clone(),
+        downstream.clone(),
+        policy.clone(),
+    ));
+    w.bus
+        .subscribe(keel_close_out::InvoiceIssuedConsumer::subscription(), consumer)
+        .await
+        .context("subscribing close-out to erp.invoice.issued")?;
+    w.routes.add_service(
+        keel_close_out::server(engine.clone(), downstream, policy).max_decoding_message_size(w.max_message),
+    );
+    w.engines.push(engine);
+    Ok(())
+}

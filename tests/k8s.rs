@@ -335,6 +335,14 @@ fn the_rules_catch_broken_manifests() {
             "keel-gateway cannot reach keel-erp, which it calls",
         ),
         (
+            "the close-out cut off from billing's exception history",
+            broken("NetworkPolicy", "keel-exception-history-read-by-close-out", |p| {
+                p["spec"]["podSelector"]["matchExpressions"][0]["values"] =
+                    json!(["keel-time-capture", "keel-staffing", "keel-change-orders"]);
+            }),
+            "keel-close-out cannot reach keel-billing, which it calls",
+        ),
+        (
             "no way to the database",
             broken("NetworkPolicy", "keel-system", |p| {
                 p["spec"]["egress"].as_array_mut().unwrap().remove(0);

@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "keel/billing/v1/billing.proto",
         "keel/health/v1/delivery_health.proto",
         "keel/changeorders/v1/change_orders.proto",
+        "keel/closeout/v1/close_out.proto",
         "keel/events/v1/events.proto",
         "keel/workflow/v1/workflow.proto",
     ]

@@ -65,6 +65,16 @@ impl Target {
             ],
             Target::Service(ServiceName::TimeCapture) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Hris],
             Target::Service(ServiceName::ChangeOrders) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
+            Target::Service(ServiceName::CloseOut) => &[
+                ServiceName::Psa,
+                ServiceName::Erp,
+                ServiceName::Collaboration,
+                ServiceName::Documents,
+                ServiceName::TimeCapture,
+                ServiceName::Staffing,
+                ServiceName::Billing,
+                ServiceName::ChangeOrders,
+            ],
             Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
             Target::Service(ServiceName::Billing) => &[ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::Staffing) => &[ServiceName::Psa, ServiceName::Hris],
@@ -76,6 +86,7 @@ impl Target {
                 ServiceName::Staffing,
                 ServiceName::Billing,
                 ServiceName::ChangeOrders,
+                ServiceName::CloseOut,
             ],
             Target::Service(_) => &[],
         }
@@ -85,6 +96,7 @@ impl Target {
     pub fn grpc_service(self) -> Option<&'static str> {
         use keel_proto::billing::billing_service_server::SERVICE_NAME as BILLING;
         use keel_proto::changeorders::change_order_service_server::SERVICE_NAME as CHANGE_ORDERS;
+        use keel_proto::closeout::close_out_service_server::SERVICE_NAME as CLOSE_OUT;
         use keel_proto::collaboration::collaboration_service_server::SERVICE_NAME as COLLABORATION;
         use keel_proto::crm::crm_service_server::SERVICE_NAME as CRM;
         use keel_proto::documents::documents_service_server::SERVICE_NAME as DOCUMENTS;
@@ -109,6 +121,7 @@ impl Target {
             ServiceName::Support => SUPPORT,
             ServiceName::TimeCapture => TIME_CAPTURE,
             ServiceName::ChangeOrders => CHANGE_ORDERS,
+            ServiceName::CloseOut => CLOSE_OUT,
             ServiceName::DeliveryHealth => DELIVERY_HEALTH,
             ServiceName::Billing => BILLING,
             ServiceName::Staffing => STAFFING,

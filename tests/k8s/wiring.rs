@@ -1,7 +1,8 @@
 //! How the targets find their configuration and each other: each pod's `keel.toml` and
 //! environment load with Keel's own configuration loader and name the ports, Services and
 //! addresses the manifests declare; and the NetworkPolicies let exactly the layer direction
-//! through (experience → process → system, the gateway also reading PSA and ERP), plus
+//! through (experience → process → system, the gateway also reading PSA and ERP, the
+//! close-out also reading the exception history of the process APIs it calls), plus
 //! PostgreSQL and NATS for the services that keep a store.
 
 use std::collections::HashMap;
@@ -238,11 +239,12 @@ pub fn check_network(manifests: &Manifests, problems: &mut Vec<String>) {
             Some((target, pod, Port::tcp(port)))
         })
         .collect();
-    // Down the layers only; from the gateway to a system API only where it reads one.
+    // Down the layers only; from the gateway to a system API only where it reads one; and
+    // sideways only where a process API reads another's workflow admin (the close-out).
     let expected = |source: Target, destination: Target| match (source.layer(), destination.layer()) {
         ("experience", "process") | ("process", "system") => true,
-        ("experience", "system") => match destination {
-            Target::Service(service) => Target::Gateway.calls().contains(&service),
+        ("experience", "system") | ("process", "process") => match destination {
+            Target::Service(service) => source.calls().contains(&service),
             Target::Gateway => false,
         },
         _ => false,

@@ -35,11 +35,13 @@ pub enum ServiceName {
     Billing,
     /// The change-order process API.
     ChangeOrders,
+    /// The close-out process API.
+    CloseOut,
 }
 
 impl ServiceName {
     /// Every service, in layer order (system APIs first).
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Crm,
         Self::Psa,
         Self::Erp,
@@ -53,6 +55,7 @@ impl ServiceName {
         Self::Billing,
         Self::DeliveryHealth,
         Self::ChangeOrders,
+        Self::CloseOut,
     ];
 
     /// The system APIs, each behind an adapter.
@@ -82,6 +85,7 @@ impl ServiceName {
             Self::Billing => "billing",
             Self::DeliveryHealth => "delivery-health",
             Self::ChangeOrders => "change-orders",
+            Self::CloseOut => "close-out",
         }
     }
 
@@ -101,6 +105,7 @@ impl ServiceName {
             Self::Billing => "billing",
             Self::DeliveryHealth => "delivery_health",
             Self::ChangeOrders => "change_orders",
+            Self::CloseOut => "close_out",
         }
     }
 }
@@ -114,7 +119,7 @@ impl fmt::Display for ServiceName {
 /// The text is not the name of a known service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing, billing, delivery-health, change-orders"
+    "unknown service `{0}`, expected one of crm, psa, erp, hris, documents, collaboration, support, project-setup, time-capture, staffing, billing, delivery-health, change-orders, close-out"
 )]
 pub struct UnknownService(pub String);
 
@@ -160,6 +165,7 @@ impl KeelConfig {
             ServiceName::DeliveryHealth => services.delivery_health.as_ref(),
             ServiceName::Billing => services.billing.as_ref(),
             ServiceName::ChangeOrders => services.change_orders.as_ref(),
+            ServiceName::CloseOut => services.close_out.as_ref(),
         }
     }
 
@@ -179,7 +185,8 @@ impl KeelConfig {
             | ServiceName::Staffing
             | ServiceName::Billing
             | ServiceName::DeliveryHealth
-            | ServiceName::ChangeOrders => "",
+            | ServiceName::ChangeOrders
+            | ServiceName::CloseOut => "",
         }
     }
 }

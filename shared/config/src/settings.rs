@@ -221,6 +221,8 @@ pub struct ServiceEndpoints {
     pub billing: Option<String>,
     /// The change-order process API. Default `None`.
     pub change_orders: Option<String>,
+    /// The close-out process API. Default `None`.
+    pub close_out: Option<String>,
     /// Deadline of a call to another service, in milliseconds. Default 5000.
     pub call_timeout_ms: u64,
 }
@@ -241,6 +243,7 @@ impl Default for ServiceEndpoints {
             delivery_health: None,
             billing: None,
             change_orders: None,
+            close_out: None,
             call_timeout_ms: 5000,
         }
     }

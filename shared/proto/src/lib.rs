@@ -84,6 +84,11 @@ pub mod keel {
             tonic::include_proto!("keel.changeorders.v1");
         }
     }
+    pub mod closeout {
+        pub mod v1 {
+            tonic::include_proto!("keel.closeout.v1");
+        }
+    }
     pub mod workflow {
         pub mod v1 {
             tonic::include_proto!("keel.workflow.v1");
@@ -92,8 +97,9 @@ pub mod keel {
 }
 
 pub use keel::{
-    billing::v1 as billing, changeorders::v1 as changeorders, collaboration::v1 as collaboration, common::v1 as common,
-    crm::v1 as crm, documents::v1 as documents, erp::v1 as erp, events::v1 as events, health::v1 as health,
-    hris::v1 as hris, projectsetup::v1 as projectsetup, psa::v1 as psa, staffing::v1 as staffing,
-    support::v1 as support, timecapture::v1 as timecapture, workflow::v1 as workflow,
+    billing::v1 as billing, changeorders::v1 as changeorders, closeout::v1 as closeout,
+    collaboration::v1 as collaboration, common::v1 as common, crm::v1 as crm, documents::v1 as documents,
+    erp::v1 as erp, events::v1 as events, health::v1 as health, hris::v1 as hris, projectsetup::v1 as projectsetup,
+    psa::v1 as psa, staffing::v1 as staffing, support::v1 as support, timecapture::v1 as timecapture,
+    workflow::v1 as workflow,
 };

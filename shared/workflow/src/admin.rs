@@ -11,8 +11,9 @@ use keel_core::validate::parse_id;
 use keel_proto::common::PageResponse;
 use keel_proto::workflow::workflow_admin_service_server::{WorkflowAdminService, WorkflowAdminServiceServer};
 use keel_proto::workflow::{
-    AbandonInstanceRequest, Approval, Counts, DecideApprovalRequest, GetCountsRequest, GetInstanceRequest, Incident,
-    Instance, KindCount, ListApprovalsRequest, ListApprovalsResponse, ListIncidentsRequest, ListIncidentsResponse,
+    AbandonInstanceRequest, Approval, Counts, DecideApprovalRequest, ExceptionEpisode, GetCountsRequest,
+    GetInstanceRequest, Incident, Instance, KindCount, ListApprovalsRequest, ListApprovalsResponse,
+    ListExceptionHistoryRequest, ListExceptionHistoryResponse, ListIncidentsRequest, ListIncidentsResponse,
     ListInstancesRequest, ListInstancesResponse, ResolveInstanceRequest, RetryInstanceRequest, StepRecord,
 };
 use tonic::{Request, Response, Status as GrpcStatus};
@@ -101,6 +102,24 @@ fn instance_to_proto(view: InstanceView) -> Instance {
                 compensated_at: s.compensated_at.map(to_timestamp),
             })
             .collect(),
+    }
+}
+
+fn episode_to_proto(e: crate::ExceptionEpisode) -> ExceptionEpisode {
+    ExceptionEpisode {
+        id: e.id.to_string(),
+        instance_id: e.instance_id.to_string(),
+        kind: e.kind,
+        business_key: e.business_key,
+        owning_team: e.owning_team,
+        reason: e.reason,
+        error: e.error,
+        raised_at: Some(to_timestamp(e.raised_at)),
+        outcome: e.outcome.unwrap_or_default(),
+        closed_at: e.closed_at.map(to_timestamp),
+        closed_by: e.closed_by.unwrap_or_default(),
+        note: e.note.unwrap_or_default(),
+        input_json: e.input.to_string(),
     }
 }
 
@@ -264,5 +283,32 @@ impl WorkflowAdminService for WorkflowAdmin {
         }
         by_kind.sort_by(|a, b| (&a.kind, &a.status).cmp(&(&b.kind, &b.status)));
         Ok(Response::new(Counts { by_status, by_kind }))
+    }
+
+    async fn list_exception_history(
+        &self,
+        request: Request<ListExceptionHistoryRequest>,
+    ) -> Result<Response<ListExceptionHistoryResponse>, GrpcStatus> {
+        authorize(&request, READERS)?;
+        let req = request.get_ref();
+        let page = Page::from_proto(req.page.as_ref())?;
+        let since = match &req.raised_since {
+            Some(at) => Some(
+                chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+                    .ok_or_else(|| Error::invalid("raised_since", "is not a valid time"))?,
+            ),
+            None => None,
+        };
+        let mut episodes = Vec::new();
+        for engine in &self.engines {
+            episodes.extend(engine.exception_history(since, page).await?);
+        }
+        episodes.sort_by_key(|e| e.id);
+        episodes.truncate(page.size as usize);
+        let next_page_token = page.next_token(episodes.len(), episodes.last().map(|e| e.id));
+        Ok(Response::new(ListExceptionHistoryResponse {
+            episodes: episodes.into_iter().map(episode_to_proto).collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
     }
 }

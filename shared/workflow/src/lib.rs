@@ -22,7 +22,9 @@
 //!   (a saga: all or nothing) undoes itself when a step is refused with a business error,
 //!   recording the refusal, without waiting for operations.
 //! - **Exception queue.** Operations lists, retries, resolves (with a note) or abandons
-//!   instances; every action is audited in the hash-chained audit log.
+//!   instances; every action is audited in the hash-chained audit log, and
+//!   [`Engine::exception_history`] reads every stay in the queue back from it (raised when,
+//!   why, and when and how operations took it out).
 //! - **Replicas.** Workers claim due instances under a lease (`FOR UPDATE SKIP LOCKED` on
 //!   PostgreSQL) and every write is fenced by it, so replicas share the work and never record
 //!   a step twice.
@@ -34,6 +36,7 @@ pub mod admin;
 mod definition;
 mod engine;
 pub mod entities;
+mod history;
 pub mod migrations;
 mod operations;
 mod status;
@@ -43,5 +46,6 @@ pub use definition::{
     step_refusal,
 };
 pub use engine::{ENGINE_ACTOR, Engine, EngineOptions, RECORD_TYPE, Started};
+pub use history::ExceptionEpisode;
 pub use operations::{Actor, ApprovalView, IncidentView, InstanceView, StepView};
 pub use status::Status;

@@ -5,7 +5,7 @@ use sea_orm_migration::schema::*;
 
 /// The engine's migrations, in order.
 pub fn workflow() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateWorkflowTables)]
+    vec![Box::new(CreateWorkflowTables), Box::new(IndexAuditByAction)]
 }
 
 struct CreateWorkflowTables;
@@ -127,6 +127,33 @@ impl MigrationTrait for CreateWorkflowTables {
                     .table("workflow_incidents")
                     .col("open_system")
                     .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The exception history reads `exception_raised` entries out of the audit log: an index on
+/// the action keeps that a lookup rather than a scan of every step ever audited.
+struct IndexAuditByAction;
+
+impl MigrationName for IndexAuditByAction {
+    fn name(&self) -> &str {
+        "m20261126_090002_index_audit_by_action"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexAuditByAction {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_log_record_type_action")
+                    .table("audit_log")
+                    .col("record_type")
+                    .col("action")
                     .if_not_exists()
                     .to_owned(),
             )
