@@ -677,7 +677,22 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 workflows,
                 timeout: call_timeout,
             };
-            let schema = keel_gateway::build_schema(&options, pm, ops);
+            let consultant = keel_experience_consultant::Backends {
+                psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                timeout: call_timeout,
+            };
+            let rm = keel_experience_resource_manager::Backends {
+                psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel(
+                    &config,
+                    ServiceName::Staffing,
+                )?),
+                workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                    channel(&config, ServiceName::Staffing)?,
+                ),
+                timeout: call_timeout,
+            };
+            let schema = keel_gateway::build_schema(&options, pm, ops, consultant, rm);
             let mut router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);
             if let Some(webhooks) = webhooks.take() {
                 router = router.merge(webhooks);

@@ -34,6 +34,12 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
         keel_experience_project_manager::ALLOWED_ROLES,
     ),
     FieldPolicy::new("Query", &["operations"], keel_experience_operations::ALLOWED_ROLES),
+    FieldPolicy::new("Query", &["consultant"], keel_experience_consultant::ALLOWED_ROLES),
+    FieldPolicy::new(
+        "Query",
+        &["resourceManager"],
+        keel_experience_resource_manager::ALLOWED_ROLES,
+    ),
     FieldPolicy::new(
         "Subscription",
         &["setupUpdates"],
@@ -55,6 +61,8 @@ pub fn field_policy() -> Vec<FieldPolicy> {
         GATEWAY_POLICY,
         keel_experience_project_manager::FIELD_POLICY,
         keel_experience_operations::FIELD_POLICY,
+        keel_experience_consultant::FIELD_POLICY,
+        keel_experience_resource_manager::FIELD_POLICY,
     ]
     .concat()
 }

@@ -6,8 +6,10 @@ use async_graphql::{
 };
 use keel_auth::{Identity, Role};
 use keel_core::Error;
+use keel_experience_consultant::ConsultantView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
 use keel_experience_project_manager::ProjectManagerView;
+use keel_experience_resource_manager::ResourceManagerView;
 
 use crate::limits::{DepthLimit, LimitMessages};
 use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
@@ -34,6 +36,19 @@ impl QueryRoot {
         require(ctx, keel_experience_operations::ALLOWED_ROLES)?;
         Ok(OperationsView)
     }
+
+    /// The consultant's view: the caller's own assignments and time entries. Role: consultant.
+    async fn consultant(&self, ctx: &Context<'_>) -> Result<ConsultantView> {
+        require(ctx, keel_experience_consultant::ALLOWED_ROLES)?;
+        Ok(ConsultantView::default())
+    }
+
+    /// The resource manager's view: open resource requests with ranked candidates, and
+    /// staffing approvals waiting. Roles: resource_manager, executive.
+    async fn resource_manager(&self, ctx: &Context<'_>) -> Result<ResourceManagerView> {
+        require(ctx, keel_experience_resource_manager::ALLOWED_ROLES)?;
+        Ok(ResourceManagerView)
+    }
 }
 
 /// The actions, merged from the role views' mutations. Each acts through a process API.
@@ -55,13 +70,15 @@ fn require(ctx: &Context<'_>, allowed: &[Role]) -> Result<()> {
     identity.require(allowed).map_err(|e| e.extend())
 }
 
-/// The schema with its limits and field policy, serving the views over `pm` and `ops`.
+/// The schema with its limits and field policy, serving the views over their backends.
 pub fn build_schema(
     options: &GatewayOptions,
     pm: keel_experience_project_manager::Backends,
     ops: keel_experience_operations::Backends,
+    consultant: keel_experience_consultant::Backends,
+    rm: keel_experience_resource_manager::Backends,
 ) -> KeelSchema {
-    builder(options).data(pm).data(ops).finish()
+    builder(options).data(pm).data(ops).data(consultant).data(rm).finish()
 }
 
 /// The schema's SDL. It needs no backends, channels or runtime.

@@ -217,14 +217,24 @@ impl RsGateway {
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
-            project_setup: ProjectSetupServiceClient::new(channel),
+            project_setup: ProjectSetupServiceClient::new(channel.clone()),
             workflows: Vec::new(),
+            timeout: CALL_TIMEOUT,
+        };
+        let consultant = keel_experience_consultant::Backends {
+            psa: PsaServiceClient::new(channel.clone()),
+            timeout: CALL_TIMEOUT,
+        };
+        let rm = keel_experience_resource_manager::Backends {
+            psa: PsaServiceClient::new(channel.clone()),
+            staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel.clone()),
+            workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(channel),
             timeout: CALL_TIMEOUT,
         };
         let options = options();
         let readiness = Readiness::new(Vec::new());
         readiness.mark_migrated();
-        let schema = keel_gateway::build_schema(&options, pm, ops);
+        let schema = keel_gateway::build_schema(&options, pm, ops, consultant, rm);
         let router = keel_gateway::router(schema, Arc::clone(&verifier), Metrics::new(), readiness, &options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

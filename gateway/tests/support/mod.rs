@@ -98,12 +98,12 @@ impl Gateway {
         .unwrap();
         let pm = project_manager::Backends {
             psa: PsaServiceClient::new(pm_channel.clone()),
-            erp: ErpServiceClient::new(pm_channel),
+            erp: ErpServiceClient::new(pm_channel.clone()),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
             workflows: Vec::new(),
-            project_setup: ProjectSetupServiceClient::new(ops_channel),
+            project_setup: ProjectSetupServiceClient::new(ops_channel.clone()),
             timeout: CALL_TIMEOUT,
         };
         let readiness = Readiness::new(
@@ -116,7 +116,19 @@ impl Gateway {
             .map(|name| (name.to_string(), channel(backends.addr)))
             .collect(),
         );
-        let schema = keel_gateway::build_schema(&options, pm, ops);
+        let consultant = keel_experience_consultant::Backends {
+            psa: PsaServiceClient::new(pm_channel.clone()),
+            timeout: CALL_TIMEOUT,
+        };
+        let rm = keel_experience_resource_manager::Backends {
+            psa: PsaServiceClient::new(pm_channel.clone()),
+            staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(ops_channel.clone()),
+            workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                ops_channel.clone(),
+            ),
+            timeout: CALL_TIMEOUT,
+        };
+        let schema = keel_gateway::build_schema(&options, pm, ops, consultant, rm);
         let router = keel_gateway::router(schema, Arc::new(verifier), Metrics::new(), readiness.clone(), &options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -8,8 +8,9 @@ use keel_core::Error;
 use keel_core::validate::parse_id;
 use keel_proto::staffing::staffing_service_server::{StaffingService, StaffingServiceServer};
 use keel_proto::staffing::{
-    Economics as EconomicsMessage, GetStaffingRequest, RankCandidatesRequest, RankCandidatesResponse, RankedCandidate,
-    ScoreComponent, StaffResourceRequestRequest, StaffResourceRequestResponse, Staffing as View,
+    Economics as EconomicsMessage, GetStaffingRequest, RankCandidatesBatchRequest, RankCandidatesBatchResponse,
+    RankCandidatesRequest, RankCandidatesResponse, RankedCandidate, RequestRanking, ScoreComponent,
+    StaffResourceRequestRequest, StaffResourceRequestResponse, Staffing as View,
 };
 use keel_workflow::{Engine, InstanceView};
 use serde_json::{Value, json};
@@ -20,6 +21,9 @@ use crate::workflow::{APPROVE, ASSIGN, FETCH, Fetched, KIND, PROPOSE, RANK, Rank
 
 /// Who may start staffing and rank candidates (admin always passes).
 const STAFF_ROLES: &[Role] = &[Role::ResourceManager, Role::Service];
+/// Who may rank many requests at once (read-only; the resource manager view, which
+/// executives open too).
+const BATCH_RANK_ROLES: &[Role] = &[Role::ResourceManager, Role::Executive, Role::Service];
 /// Who may read staffing.
 const READ_ROLES: &[Role] = &[
     Role::ResourceManager,
@@ -28,6 +32,9 @@ const READ_ROLES: &[Role] = &[
     Role::Operations,
     Role::Service,
 ];
+
+/// The most resource requests one `RankCandidatesBatch` may rank.
+pub const MAX_BATCH: usize = 100;
 
 /// The tonic service.
 #[derive(Clone)]
@@ -103,6 +110,46 @@ fn text(view: &InstanceView, step: &str, key: &str) -> String {
 }
 
 impl StaffingGrpcService {
+    /// The ranking of one resource request for a batch: ranked now when OPEN; otherwise the
+    /// ranking its staffing instance made, if it has one.
+    async fn ranking_of(&self, id: &str) -> RequestRanking {
+        let mut ranking = RequestRanking {
+            resource_request_id: id.to_string(),
+            ..Default::default()
+        };
+        let ranked = match self.workflow.fetch_request(id).await {
+            Ok(fetched) => self.workflow.rank_candidates(&fetched).await,
+            Err(Error::FailedPrecondition(why)) => match self.engine.find(KIND, id).await {
+                Ok(Some(view)) => match result::<Ranked>(&view, RANK) {
+                    Some(ranked) => Ok(ranked),
+                    None => Err(Error::FailedPrecondition(format!(
+                        "{why}, and its staffing has not ranked anyone yet"
+                    ))),
+                },
+                Ok(None) => Err(Error::FailedPrecondition(why)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match ranked {
+            Ok(ranked) => {
+                if ranked.candidates.is_empty() {
+                    ranking.no_match_reason = format!(
+                        "no active employee has the skills, certifications, languages, region and availability resource request {id} asks for"
+                    );
+                }
+                ranking.candidates = ranked
+                    .candidates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| candidate_message(i, c))
+                    .collect();
+            }
+            Err(e) => ranking.error = e.to_string(),
+        }
+        ranking
+    }
+
     /// The gRPC view of an instance.
     fn view(&self, view: &InstanceView) -> View {
         let fetched: Option<Fetched> = result(view, FETCH);
@@ -215,6 +262,28 @@ impl StaffingService for StaffingGrpcService {
                 .collect(),
             no_match_reason,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RankCandidatesBatch"))]
+    async fn rank_candidates_batch(
+        &self,
+        request: Request<RankCandidatesBatchRequest>,
+    ) -> Result<Response<RankCandidatesBatchResponse>, Status> {
+        keel_auth::authorize(&request, BATCH_RANK_ROLES)?;
+        let ids = &request.get_ref().resource_request_ids;
+        if ids.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "resource_request_ids",
+                format!("at most {MAX_BATCH} ids, got {}", ids.len()),
+            )
+            .into());
+        }
+        let mut parsed = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            parsed.push(parse_id(&format!("resource_request_ids[{i}]"), id)?.to_string());
+        }
+        let rankings = futures::future::join_all(parsed.iter().map(|id| self.ranking_of(id))).await;
+        Ok(Response::new(RankCandidatesBatchResponse { rankings }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "GetStaffing"))]

@@ -1,0 +1,255 @@
+//! The GraphQL types of the resource manager view and their conversion from the PSA, staffing
+//! and workflow contracts. Scores, hours and fractions stay decimal strings, exactly as sent.
+
+use async_graphql::{Enum, ID, SimpleObject};
+use keel_experience_common::non_empty;
+use keel_proto::{psa, staffing, workflow};
+
+keel_experience_common::connection!(
+    /// A page of open resource requests.
+    OpenRequestConnection,
+    OpenRequest
+);
+
+keel_experience_common::connection!(
+    /// A page of staffing instances waiting for approval.
+    StaffingApprovalConnection,
+    StaffingApproval
+);
+
+/// A PSA resource request not yet filled (OPEN or PROPOSED), with its ranked candidates.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OpenRequest {
+    pub id: ID,
+    pub project_id: ID,
+    /// The labor role wanted, e.g. `engagement-manager`.
+    pub role: String,
+    pub bill_role: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    /// `YYYY-MM-DD`.
+    pub end_date: String,
+    /// A decimal string such as `50`.
+    pub allocation_percent: String,
+    pub skills: Vec<RequiredSkill>,
+    pub certifications: Vec<String>,
+    pub region: Option<String>,
+    pub location: Option<String>,
+    /// The employee id of whoever asked.
+    pub requested_by: Option<String>,
+    pub state: RequestState,
+    /// Set while PROPOSED.
+    pub proposed_employee_id: Option<String>,
+    /// The candidates the staffing process API ranks, best first: for an OPEN request ranked
+    /// now, for a PROPOSED one as its staffing ranked them.
+    pub candidates: Vec<Candidate>,
+    /// Why nobody matched, when no candidate did.
+    pub no_match_reason: Option<String>,
+    /// Why staffing could not rank the request, when it could not.
+    pub ranking_error: Option<String>,
+}
+
+/// Where a resource request stands; the view lists the two not yet filled.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestState {
+    Open,
+    /// A candidate is proposed; staffing waits to fill it (or for approval).
+    Proposed,
+}
+
+/// A skill a request asks for, at a proficiency from 1 to 5 or above.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RequiredSkill {
+    pub name: String,
+    pub min_proficiency: i32,
+}
+
+/// A candidate ranked for a request, with the score's parts.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Candidate {
+    /// 1 is the best.
+    pub rank: u32,
+    pub employee_id: ID,
+    pub name: String,
+    pub labor_category: String,
+    pub location: String,
+    /// A decimal string from 0 to 100.
+    pub score: String,
+    /// Why the candidate ranks where they do: skills, availability, utilization, location.
+    pub components: Vec<ScoreComponent>,
+    /// Hours the candidate has free over the request's period, a decimal string.
+    pub available_hours: String,
+    /// Hours the request needs over its period, a decimal string.
+    pub needed_hours: String,
+    /// The candidate's utilization with this request, a decimal fraction such as `0.85`.
+    pub projected_utilization: String,
+    /// The candidate's utilization target, a decimal fraction such as `0.8`.
+    pub utilization_target: String,
+}
+
+/// One part of a candidate's score and the numbers behind it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ScoreComponent {
+    /// `skills`, `availability`, `utilization` or `location`.
+    pub name: String,
+    pub points: String,
+    pub max_points: String,
+    pub explanation: String,
+}
+
+/// A staffing instance waiting for leadership's approval.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StaffingApproval {
+    /// The workflow instance id (what an approval decides).
+    pub instance_id: ID,
+    /// The PSA resource request being staffed.
+    pub resource_request_id: ID,
+    /// The step it waits at.
+    pub step: Option<String>,
+    /// Who started the staffing.
+    pub requested_by: Option<String>,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    /// When the instance last changed (it has waited since), RFC 3339.
+    pub waiting_since: Option<String>,
+}
+
+impl OpenRequest {
+    /// The request if it is OPEN or PROPOSED; `None` for any other state.
+    pub(crate) fn unfilled(request: psa::ResourceRequest) -> Option<OpenRequest> {
+        let state = match psa::ResourceRequestState::try_from(request.state) {
+            Ok(psa::ResourceRequestState::Open) => RequestState::Open,
+            Ok(psa::ResourceRequestState::Proposed) => RequestState::Proposed,
+            _ => return None,
+        };
+        Some(OpenRequest {
+            id: ID(request.id),
+            project_id: ID(request.project_id),
+            role: request.role,
+            bill_role: request.bill_role,
+            start_date: request.start_date,
+            end_date: request.end_date,
+            allocation_percent: request.allocation_percent,
+            skills: request
+                .skills
+                .into_iter()
+                .map(|s| RequiredSkill {
+                    name: s.name,
+                    min_proficiency: s.min_proficiency,
+                })
+                .collect(),
+            certifications: request.certifications,
+            region: non_empty(request.region),
+            location: non_empty(request.location),
+            requested_by: non_empty(request.requested_by),
+            state,
+            proposed_employee_id: non_empty(request.proposed_employee_id),
+            candidates: Vec::new(),
+            no_match_reason: None,
+            ranking_error: None,
+        })
+    }
+
+    /// Adds staffing's ranking of this request.
+    pub(crate) fn ranked(&mut self, ranking: staffing::RequestRanking) {
+        self.candidates = ranking.candidates.into_iter().map(Candidate::from).collect();
+        self.no_match_reason = non_empty(ranking.no_match_reason);
+        self.ranking_error = non_empty(ranking.error);
+    }
+}
+
+impl From<staffing::RankedCandidate> for Candidate {
+    fn from(c: staffing::RankedCandidate) -> Candidate {
+        Candidate {
+            rank: c.rank,
+            employee_id: ID(c.employee_id),
+            name: c.name,
+            labor_category: c.labor_category,
+            location: c.location,
+            score: c.score,
+            components: c
+                .components
+                .into_iter()
+                .map(|p| ScoreComponent {
+                    name: p.name,
+                    points: p.points,
+                    max_points: p.max_points,
+                    explanation: p.explanation,
+                })
+                .collect(),
+            available_hours: c.available_hours,
+            needed_hours: c.needed_hours,
+            projected_utilization: c.projected_utilization,
+            utilization_target: c.utilization_target,
+        }
+    }
+}
+
+impl From<workflow::Instance> for StaffingApproval {
+    fn from(i: workflow::Instance) -> StaffingApproval {
+        let rfc3339 = |t: Option<prost_types::Timestamp>| {
+            t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        StaffingApproval {
+            instance_id: ID(i.id),
+            resource_request_id: ID(i.business_key),
+            step: non_empty(i.step),
+            requested_by: non_empty(i.created_by),
+            created_at: rfc3339(i.created_at),
+            waiting_since: rfc3339(i.updated_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_open_and_proposed_requests_are_listed() {
+        let table = [
+            (psa::ResourceRequestState::Open, Some(RequestState::Open)),
+            (psa::ResourceRequestState::Proposed, Some(RequestState::Proposed)),
+            (psa::ResourceRequestState::Filled, None),
+            (psa::ResourceRequestState::Cancelled, None),
+            (psa::ResourceRequestState::Unspecified, None),
+        ];
+        for (state, expected) in table {
+            let request = psa::ResourceRequest {
+                state: state as i32,
+                ..Default::default()
+            };
+            assert_eq!(OpenRequest::unfilled(request).map(|r| r.state), expected, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_ranking_keeps_the_scores_and_their_explanations() {
+        let mut request = OpenRequest::unfilled(psa::ResourceRequest {
+            state: psa::ResourceRequestState::Open as i32,
+            ..Default::default()
+        })
+        .unwrap();
+        request.ranked(staffing::RequestRanking {
+            resource_request_id: "r-1".into(),
+            candidates: vec![staffing::RankedCandidate {
+                rank: 1,
+                score: "87.5".into(),
+                components: vec![staffing::ScoreComponent {
+                    name: "skills".into(),
+                    points: "40".into(),
+                    max_points: "40".into(),
+                    explanation: "sap-treasury 5 of 3 needed".into(),
+                }],
+                ..Default::default()
+            }],
+            no_match_reason: String::new(),
+            error: String::new(),
+        });
+        assert_eq!(request.candidates[0].score, "87.5");
+        assert_eq!(request.candidates[0].components[0].max_points, "40");
+        assert_eq!(request.no_match_reason, None);
+        assert_eq!(request.ranking_error, None);
+    }
+}
