@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use keel_core::Error;
 use keel_store::audit::{self, AuditEntry};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -68,6 +69,10 @@ pub struct Started {
     pub created: bool,
 }
 
+/// How many claimed instances one replica advances at once, unless
+/// [`Engine::with_concurrency`] says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
 /// A workflow engine over one store.
 #[derive(Clone)]
 pub struct Engine {
@@ -75,6 +80,7 @@ pub struct Engine {
     workflows: Arc<HashMap<&'static str, Arc<dyn Workflow>>>,
     options: EngineOptions,
     waker: Arc<Notify>,
+    concurrency: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -102,7 +108,17 @@ impl Engine {
             workflows: Arc::new(workflows),
             options,
             waker: Arc::new(Notify::new()),
+            concurrency: DEFAULT_CONCURRENCY,
         }
+    }
+
+    /// Advances at most `concurrency` of the instances claimed in a round at once (at least
+    /// one). A step mostly waits on a system API, so running a round's instances one after
+    /// the other would make a batch take the sum of its steps' latencies, and the last
+    /// instances of a batch would sit on their lease while the first ones run.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Engine {
+        self.concurrency = concurrency.max(1);
+        self
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -243,16 +259,19 @@ impl Engine {
     }
 
     /// One round: times out overdue approvals, then claims due instances and runs one step (or
-    /// one undo) of each. Returns how many instances it ran.
+    /// one undo) of each, up to the engine's concurrency at once. Returns how many instances
+    /// it ran.
     pub async fn tick(&self) -> Result<usize, Error> {
         self.expire_approvals().await?;
         let claimed = self.claim().await?;
         let count = claimed.len();
-        for id in claimed {
-            if let Err(error) = self.advance(&id).await {
-                tracing::warn!(instance = %id, %error, "workflow step could not be recorded");
-            }
-        }
+        futures::stream::iter(claimed)
+            .for_each_concurrent(self.concurrency, |id| async move {
+                if let Err(error) = self.advance(&id).await {
+                    tracing::warn!(instance = %id, %error, "workflow step could not be recorded");
+                }
+            })
+            .await;
         Ok(count)
     }
 

@@ -508,3 +508,72 @@ async fn each_step_is_due_as_soon_as_the_last_one_is_recorded_whatever_the_lease
     assert_eq!(done.journal.len(), 4);
     assert_eq!(ledger.live_postings("te-lease").await, 2);
 }
+
+/// One step that waits on a slow system API, as a real step waits on a gRPC call.
+struct SlowCall {
+    latency: Duration,
+}
+
+#[async_trait::async_trait]
+impl keel_workflow::Workflow for SlowCall {
+    fn kind(&self) -> &'static str {
+        "slow-call"
+    }
+
+    fn steps(&self) -> &[keel_workflow::StepDef] {
+        const STEPS: &[keel_workflow::StepDef] = &[keel_workflow::StepDef::new("call").calls("erp")];
+        STEPS
+    }
+
+    async fn run_step(&self, _cx: &keel_workflow::StepContext) -> Result<keel_workflow::StepOutcome, Error> {
+        tokio::time::sleep(self.latency).await;
+        Ok(keel_workflow::StepOutcome::Done(json!({ "called": true })))
+    }
+}
+
+#[tokio::test]
+async fn a_round_advances_its_claimed_instances_concurrently_so_a_batch_takes_about_one_step_not_the_sum() {
+    let (_store, db) = store().await;
+    let latency = Duration::from_millis(400);
+    let slow = |owner: &str, concurrency: usize| {
+        Engine::new(
+            db.clone(),
+            vec![Arc::new(SlowCall { latency })],
+            // A lease shorter than the batch's steps one after the other: run in turn, the
+            // last instances of the batch would still be waiting when their lease ran out.
+            keel_workflow::EngineOptions {
+                lease: Duration::from_secs(2),
+                batch: 8,
+                ..options(owner)
+            },
+        )
+        .with_concurrency(concurrency)
+    };
+
+    for n in 0..8 {
+        slow("starter", 1)
+            .start("slow-call", &format!("c-{n}"), json!({}), json!({}), "alice")
+            .await
+            .unwrap();
+    }
+    let began = std::time::Instant::now();
+    assert_eq!(slow("a", keel_workflow::DEFAULT_CONCURRENCY).tick().await.unwrap(), 8);
+    let concurrent = began.elapsed();
+    let counts = slow("a", 1).counts().await.unwrap();
+    assert!(counts.contains(&(Status::Done, 8)), "{counts:?}");
+    assert!(
+        concurrent < latency * 3,
+        "8 steps of {latency:?} took {concurrent:?}: the round ran them one after the other"
+    );
+
+    // One at a time, the same round takes the sum of its steps.
+    for n in 8..12 {
+        slow("starter", 1)
+            .start("slow-call", &format!("c-{n}"), json!({}), json!({}), "alice")
+            .await
+            .unwrap();
+    }
+    let began = std::time::Instant::now();
+    assert_eq!(slow("b", 1).tick().await.unwrap(), 4);
+    assert!(began.elapsed() >= latency * 4);
+}

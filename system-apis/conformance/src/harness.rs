@@ -66,7 +66,7 @@ impl Harness {
             let _ = tonic::transport::Server::builder()
                 .layer(GrpcAuthLayer::new(std::sync::Arc::new(verifier)))
                 .add_service(service)
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .serve_with_incoming(keel_core::grpc::incoming(listener))
                 .await;
         });
         let channel = Channel::from_shared(format!("http://{addr}"))
