@@ -296,7 +296,12 @@ fn calls(target: Target) -> &'static [ServiceName] {
         Target::Billing => &[ServiceName::Psa, ServiceName::Erp],
         Target::DeliveryHealth => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
         Target::ChangeOrders => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Documents],
-        Target::Gateway => &[ServiceName::Psa, ServiceName::Erp, ServiceName::ProjectSetup],
+        Target::Gateway => &[
+            ServiceName::Psa,
+            ServiceName::Erp,
+            ServiceName::ProjectSetup,
+            ServiceName::DeliveryHealth,
+        ],
         _ => &[],
     }
 }
@@ -607,6 +612,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             let pm = keel_experience_project_manager::Backends {
                 psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
                 erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                health: keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient::new(channel(
+                    &config,
+                    ServiceName::DeliveryHealth,
+                )?),
                 timeout: call_timeout,
             };
             let ops = keel_experience_operations::Backends {

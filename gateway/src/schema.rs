@@ -7,7 +7,7 @@ use async_graphql::{
 use keel_auth::{Identity, Role};
 use keel_core::Error;
 use keel_experience_operations::{OperationsSubscription, OperationsView};
-use keel_experience_project_manager::ProjectManagerView;
+use keel_experience_project_manager::{ProjectManagerSubscription, ProjectManagerView};
 
 use crate::limits::{DepthLimit, LimitMessages};
 use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
@@ -22,8 +22,10 @@ pub struct QueryRoot;
 
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// The project manager's view: projects with their ERP codes, budgets, milestones and
-    /// work breakdown. Roles: project_manager, executive, finance.
+    /// The project manager's view: the projects the caller manages (every project for
+    /// executives and finance) with their ERP codes, budgets, milestones, work breakdown, team,
+    /// burn, estimate at completion, health, open alerts, time awaiting approval and change
+    /// requests. Roles: project_manager, executive, finance.
     async fn project_manager(&self, ctx: &Context<'_>) -> Result<ProjectManagerView> {
         require(ctx, keel_experience_project_manager::ALLOWED_ROLES)?;
         Ok(ProjectManagerView)
@@ -39,7 +41,7 @@ impl QueryRoot {
 /// Live updates, merged from the role views' subscriptions.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(OperationsSubscription);
+pub struct SubscriptionRoot(OperationsSubscription, ProjectManagerSubscription);
 
 /// `FORBIDDEN` unless the caller holds one of `allowed` (or is admin); `UNAUTHENTICATED`
 /// when the request carries no verified caller at all.
