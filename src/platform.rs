@@ -321,6 +321,7 @@ fn calls(target: Target) -> &'static [ServiceName] {
             ServiceName::Billing,
             ServiceName::ChangeOrders,
             ServiceName::CloseOut,
+            ServiceName::DeliveryHealth,
         ],
         _ => &[],
     }
@@ -645,6 +646,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             let pm = keel_experience_project_manager::Backends {
                 psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
                 erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                health: keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient::new(channel(
+                    &config,
+                    ServiceName::DeliveryHealth,
+                )?),
                 timeout: call_timeout,
             };
             // Embedded, one workflow admin serves every engine of the process; distributed,

@@ -45,12 +45,17 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
         &["setupUpdates"],
         keel_experience_operations::ALLOWED_ROLES,
     ),
+    FieldPolicy::new(
+        "Subscription",
+        &["alertRaised"],
+        keel_experience_project_manager::ALLOWED_ROLES,
+    ),
     FieldPolicy::new("Money", &["amount", "currency"], PEOPLE),
 ];
 
 /// The Rust types merged into the root `Subscription`: async-graphql resolves their fields
 /// under their own names, and the table knows them as `Subscription`'s.
-const SUBSCRIPTION_PARTS: &[&str] = &["OperationsSubscription"];
+const SUBSCRIPTION_PARTS: &[&str] = &["OperationsSubscription", "ProjectManagerSubscription"];
 
 /// The Rust types merged into the root `Mutation`, likewise.
 const MUTATION_PARTS: &[&str] = &["OperationsMutation"];

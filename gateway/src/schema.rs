@@ -8,7 +8,7 @@ use keel_auth::{Identity, Role};
 use keel_core::Error;
 use keel_experience_consultant::ConsultantView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
-use keel_experience_project_manager::ProjectManagerView;
+use keel_experience_project_manager::{ProjectManagerSubscription, ProjectManagerView};
 use keel_experience_resource_manager::ResourceManagerView;
 
 use crate::limits::{DepthLimit, LimitMessages};
@@ -24,8 +24,10 @@ pub struct QueryRoot;
 
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// The project manager's view: projects with their ERP codes, budgets, milestones and
-    /// work breakdown. Roles: project_manager, executive, finance.
+    /// The project manager's view: the projects the caller manages (every project for
+    /// executives and finance) with their ERP codes, budgets, milestones, work breakdown, team,
+    /// burn, estimate at completion, health, open alerts, time awaiting approval and change
+    /// requests. Roles: project_manager, executive, finance.
     async fn project_manager(&self, ctx: &Context<'_>) -> Result<ProjectManagerView> {
         require(ctx, keel_experience_project_manager::ALLOWED_ROLES)?;
         Ok(ProjectManagerView)
@@ -59,7 +61,7 @@ pub struct MutationRoot(OperationsMutation);
 /// Live updates, merged from the role views' subscriptions.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(OperationsSubscription);
+pub struct SubscriptionRoot(OperationsSubscription, ProjectManagerSubscription);
 
 /// `FORBIDDEN` unless the caller holds one of `allowed` (or is admin); `UNAUTHENTICATED`
 /// when the request carries no verified caller at all.

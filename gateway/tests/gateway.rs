@@ -11,9 +11,11 @@ use keel_auth::Role;
 use keel_gateway::GatewayOptions;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::backends::{PROJECT_SETUP_SERVICE, PROJECT_WITH_CODE, PROJECT_WITHOUT_CODE, UNKNOWN_PROJECT};
+use support::backends::{
+    PROJECT_MANAGER, PROJECT_SETUP_SERVICE, PROJECT_WITH_CODE, PROJECT_WITHOUT_CODE, UNKNOWN_PROJECT,
+};
 use support::ws_client::{Frame, WsClient};
-use support::{Gateway, first_error_code, options, token};
+use support::{Gateway, first_error_code, options, token, token_as};
 
 const PROJECTS: &str = "{ projectManager { projects { nextCursor nodes { id name status code erpBudgetPosted \
     contractValue { amount currency } startDate \
@@ -72,9 +74,9 @@ async fn a_consultant_is_forbidden_the_project_manager_view_and_pm_the_operation
 }
 
 #[tokio::test]
-async fn a_project_manager_sees_projects_with_their_erp_code_and_budget() {
+async fn a_project_manager_sees_the_projects_they_manage_with_their_erp_code_and_budget() {
     let gateway = Gateway::spawn(options()).await;
-    let pm_token = token(&[Role::ProjectManager]);
+    let pm_token = token_as(PROJECT_MANAGER, &[Role::ProjectManager]);
     let (status, body) = gateway.graphql(Some(&pm_token), PROJECTS).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["errors"].is_null(), "{body}");
@@ -109,10 +111,25 @@ async fn a_project_manager_sees_projects_with_their_erp_code_and_budget() {
     assert_eq!(not_opened["code"], serde_json::Value::Null);
     assert_eq!(not_opened["erpBudgetPosted"], false);
 
-    // PSA once, ERP once per project: each carrying the caller's own token.
+    // PSA twice (the caller's assignments, then their projects), ERP once for the page: each
+    // carrying the caller's own token.
     let seen = gateway.backends.recorded.authorizations.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|a| *a == format!("Bearer {pm_token}")), "{seen:?}");
+
+    // Another project manager manages neither project, sees none, and cannot read one by id.
+    let other = token(&[Role::ProjectManager]);
+    let (_, body) = gateway.graphql(Some(&other), PROJECTS).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["projectManager"]["projects"]["nodes"], json!([]));
+    let (_, body) = gateway
+        .graphql(
+            Some(&other),
+            &format!("{{ projectManager {{ project(id: \"{PROJECT_WITH_CODE}\") {{ name }} }} }}"),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["projectManager"]["project"], serde_json::Value::Null);
 }
 
 #[tokio::test]
@@ -290,7 +307,7 @@ async fn a_backend_that_is_down_is_unavailable_not_a_crash() {
     let gateway = Gateway::spawn_over(options(), backends, nowhere, live).await;
     let (status, body) = gateway
         .graphql(
-            Some(&token(&[Role::ProjectManager])),
+            Some(&token_as(PROJECT_MANAGER, &[Role::ProjectManager])),
             "{ projectManager { projects { nodes { id } } } }",
         )
         .await;

@@ -214,6 +214,9 @@ impl RsGateway {
         let pm = project_manager::Backends {
             psa: PsaServiceClient::new(channel.clone()),
             erp: ErpServiceClient::new(channel.clone()),
+            health: keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {

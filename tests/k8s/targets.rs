@@ -87,6 +87,7 @@ impl Target {
                 ServiceName::Billing,
                 ServiceName::ChangeOrders,
                 ServiceName::CloseOut,
+                ServiceName::DeliveryHealth,
             ],
             Target::Service(_) => &[],
         }

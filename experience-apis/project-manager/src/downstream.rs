@@ -1,93 +1,239 @@
-//! Calls to the PSA and ERP system APIs on behalf of the caller: each one carries the caller's
-//! bearer token (so the system API authorizes the person, not the gateway) and a deadline,
-//! sent as `grpc-timeout` and enforced here as well, so a stalled backend cannot hold a
-//! GraphQL request open.
+//! The calls this view makes, each on behalf of the caller (their token, a deadline) and
+//! counted in the request's `backendCalls` under its service and kind of lookup. The batch
+//! calls take the ids of a whole page of projects, so a page costs one call per kind.
 
-use std::future::Future;
+use std::collections::BTreeSet;
 
 use async_graphql::Context;
-use keel_auth::Identity;
 use keel_core::Error;
+use keel_experience_common::Downstream;
 use keel_proto::common::PageRequest;
-use keel_proto::erp::{GetProjectCodeRequest, ProjectCode};
-use keel_proto::psa::{GetProjectRequest, ListProjectsRequest, ListProjectsResponse, Project};
+use keel_proto::erp::{ListProjectCodesOfProjectsRequest, ProjectCode};
+use keel_proto::health::{
+    Alert, ListAlertsOfProjectsRequest, ListAlertsRequest, ListProjectHealthRequest, ProjectHealth,
+};
+use keel_proto::psa::{
+    Assignment, ChangeRequest, GetProjectRequest, ListAssignmentsRequest, ListProjectsRequest, ListProjectsResponse,
+    ListTimeEntriesOfProjectsRequest, Project, ProjectActuals, ProjectIdsRequest, TimeEntry, TimeEntryState,
+};
 
-use crate::{ALLOWED_ROLES, Backends};
+use crate::{ALLOWED_ROLES, Backends, SEE_ALL_ROLES, manages};
 
-/// The backends and the caller of one GraphQL request.
-pub(crate) struct Downstream<'a> {
-    backends: &'a Backends,
-    identity: &'a Identity,
+/// Assignments read per `ListAssignments` page when finding the projects a person manages.
+const ASSIGNMENT_PAGE_SIZE: u32 = 100;
+
+/// The backends and the caller of one GraphQL request (or subscription).
+#[derive(Clone)]
+pub(crate) struct Calls {
+    backends: Backends,
+    downstream: Downstream,
 }
 
-impl<'a> Downstream<'a> {
-    /// Reads the backends and the verified caller from the context, and checks the caller's
-    /// role again (the gateway checks it first; this keeps the view safe wherever it is mounted).
-    pub(crate) fn from_context(ctx: &Context<'a>) -> Result<Downstream<'a>, Error> {
-        let identity = ctx
-            .data_opt::<Identity>()
-            .ok_or_else(|| Error::Unauthenticated("request carries no verified identity".into()))?;
-        identity.require(ALLOWED_ROLES)?;
+impl Calls {
+    /// The backends and the verified caller from the context, the caller's role checked again
+    /// (the gateway checks it first; this keeps the view safe wherever it is mounted).
+    pub(crate) fn from_context(ctx: &Context<'_>) -> Result<Calls, Error> {
         let backends = ctx
             .data_opt::<Backends>()
-            .ok_or_else(|| Error::internal("the project manager view was mounted without its backends"))?;
-        Ok(Downstream { backends, identity })
+            .ok_or_else(|| Error::internal("the project manager view was mounted without its backends"))?
+            .clone();
+        let downstream = Downstream::from_context(ctx, ALLOWED_ROLES, backends.timeout)?;
+        Ok(Calls { backends, downstream })
+    }
+
+    /// Whether the caller sees every project (executive, finance, admin) rather than only the
+    /// ones they manage.
+    pub(crate) fn sees_all(&self) -> bool {
+        self.downstream.has_any(SEE_ALL_ROLES)
     }
 
     /// One page of PSA projects, in creation order.
-    pub(crate) async fn list_projects(
-        &self,
-        page_size: u32,
-        page_token: String,
-    ) -> Result<ListProjectsResponse, Error> {
-        let request = self.request(ListProjectsRequest {
-            page: Some(PageRequest { page_size, page_token }),
-        })?;
-        self.answer("PSA ListProjects", self.backends.psa.clone().list_projects(request))
+    pub(crate) async fn list_projects(&self, page: PageRequest) -> Result<ListProjectsResponse, Error> {
+        let request = self.downstream.request(ListProjectsRequest { page: Some(page) })?;
+        self.downstream
+            .call("PSA ListProjects", self.backends.psa.clone().list_projects(request))
             .await
     }
 
     /// A PSA project by id; `None` when PSA has no such project.
     pub(crate) async fn get_project(&self, id: String) -> Result<Option<Project>, Error> {
-        let request = self.request(GetProjectRequest {
+        let request = self.downstream.request(GetProjectRequest {
             id,
             opportunity_id: String::new(),
         })?;
-        keel_core::grpc::optional(
-            self.answer("PSA GetProject", self.backends.psa.clone().get_project(request))
-                .await,
-        )
+        self.downstream
+            .optional("PSA GetProject", self.backends.psa.clone().get_project(request))
+            .await
     }
 
-    /// The ERP project code opened for a PSA project; `None` until one is opened.
-    pub(crate) async fn get_project_code(&self, project_id: String) -> Result<Option<ProjectCode>, Error> {
-        let request = self.request(GetProjectCodeRequest {
-            code: String::new(),
-            project_id,
-        })?;
-        keel_core::grpc::optional(
-            self.answer(
-                "ERP GetProjectCode",
-                self.backends.erp.clone().get_project_code(request),
+    /// The ids of the projects the caller manages: those where PSA assigns the caller's
+    /// subject in a project-manager role. A subject that is not a PSA employee id (a UUID)
+    /// manages nothing and costs no call.
+    pub(crate) async fn managed_project_ids(&self) -> Result<BTreeSet<String>, Error> {
+        let subject = self.downstream.subject().to_string();
+        let mut managed = BTreeSet::new();
+        if uuid::Uuid::parse_str(&subject).is_err() {
+            return Ok(managed);
+        }
+        let mut page_token = String::new();
+        loop {
+            let request = self.downstream.request(ListAssignmentsRequest {
+                project_id: String::new(),
+                employee_id: subject.clone(),
+                page: Some(PageRequest {
+                    page_size: ASSIGNMENT_PAGE_SIZE,
+                    page_token,
+                }),
+            })?;
+            let page = self
+                .downstream
+                .call(
+                    "PSA ListAssignments",
+                    self.backends.psa.clone().list_assignments(request),
+                )
+                .await?;
+            managed.extend(
+                page.assignments
+                    .into_iter()
+                    .filter(|a| manages(&a.role))
+                    .map(|a| a.project_id),
+            );
+            match page.page.map(|p| p.next_page_token).filter(|t| !t.is_empty()) {
+                Some(next) => page_token = next,
+                None => return Ok(managed),
+            }
+        }
+    }
+
+    /// The PSA projects of `ids` that exist, in id order.
+    pub(crate) async fn projects(&self, ids: Vec<String>) -> Result<Vec<Project>, Error> {
+        let request = self.downstream.request(ProjectIdsRequest { project_ids: ids })?;
+        Ok(self
+            .downstream
+            .call(
+                "PSA BatchGetProjects",
+                self.backends.psa.clone().batch_get_projects(request),
             )
-            .await,
-        )
+            .await?
+            .projects)
     }
 
-    /// A request carrying the caller's token and the deadline.
-    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Error> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(self.backends.timeout);
-        keel_auth::forward(self.identity, &mut request)?;
-        Ok(request)
+    /// Every assignment of the projects `ids`.
+    pub(crate) async fn assignments(&self, ids: Vec<String>) -> Result<Vec<Assignment>, Error> {
+        let request = self.downstream.request(ProjectIdsRequest { project_ids: ids })?;
+        Ok(self
+            .downstream
+            .call(
+                "PSA ListAssignmentsOfProjects",
+                self.backends.psa.clone().list_assignments_of_projects(request),
+            )
+            .await?
+            .assignments)
     }
 
-    /// The answer of `call`, or `Unavailable` when it takes longer than the deadline.
-    async fn answer<T>(
-        &self,
-        what: &str,
-        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Result<T, Error> {
-        keel_core::grpc::answer(what, self.backends.timeout, call).await
+    /// The SUBMITTED (not yet approved) time entries of the projects `ids`.
+    pub(crate) async fn submitted_time(&self, ids: Vec<String>) -> Result<Vec<TimeEntry>, Error> {
+        let request = self.downstream.request(ListTimeEntriesOfProjectsRequest {
+            project_ids: ids,
+            state: TimeEntryState::Submitted as i32,
+        })?;
+        Ok(self
+            .downstream
+            .call(
+                "PSA ListTimeEntriesOfProjects",
+                self.backends.psa.clone().list_time_entries_of_projects(request),
+            )
+            .await?
+            .entries)
+    }
+
+    /// Every change request of the projects `ids`.
+    pub(crate) async fn change_requests(&self, ids: Vec<String>) -> Result<Vec<ChangeRequest>, Error> {
+        let request = self.downstream.request(ProjectIdsRequest { project_ids: ids })?;
+        Ok(self
+            .downstream
+            .call(
+                "PSA ListChangeRequestsOfProjects",
+                self.backends.psa.clone().list_change_requests_of_projects(request),
+            )
+            .await?
+            .change_requests)
+    }
+
+    /// The actuals (approved and posted time against the baseline, by role) of `ids`.
+    pub(crate) async fn actuals(&self, ids: Vec<String>) -> Result<Vec<ProjectActuals>, Error> {
+        let request = self.downstream.request(ProjectIdsRequest { project_ids: ids })?;
+        Ok(self
+            .downstream
+            .call(
+                "PSA ListActualsOfProjects",
+                self.backends.psa.clone().list_actuals_of_projects(request),
+            )
+            .await?
+            .actuals)
+    }
+
+    /// The ERP project codes of the projects `ids` that have one.
+    pub(crate) async fn codes(&self, ids: Vec<String>) -> Result<Vec<ProjectCode>, Error> {
+        let request = self
+            .downstream
+            .request(ListProjectCodesOfProjectsRequest { project_ids: ids })?;
+        Ok(self
+            .downstream
+            .call(
+                "ERP ListProjectCodesOfProjects",
+                self.backends.erp.clone().list_project_codes_of_projects(request),
+            )
+            .await?
+            .project_codes)
+    }
+
+    /// The latest health evaluations of the projects `ids` that were evaluated.
+    pub(crate) async fn health(&self, ids: Vec<String>) -> Result<Vec<ProjectHealth>, Error> {
+        let request = self.downstream.request(ListProjectHealthRequest { project_ids: ids })?;
+        Ok(self
+            .downstream
+            .call(
+                "DeliveryHealth ListProjectHealth",
+                self.backends.health.clone().list_project_health(request),
+            )
+            .await?
+            .health)
+    }
+
+    /// The OPEN alerts of the projects `ids`, newest first.
+    pub(crate) async fn open_alerts(&self, ids: Vec<String>) -> Result<Vec<Alert>, Error> {
+        let request = self.downstream.request(ListAlertsOfProjectsRequest {
+            project_ids: ids,
+            state: "OPEN".into(),
+        })?;
+        Ok(self
+            .downstream
+            .call(
+                "DeliveryHealth ListAlertsOfProjects",
+                self.backends.health.clone().list_alerts_of_projects(request),
+            )
+            .await?
+            .alerts)
+    }
+
+    /// One page of alerts of every state, newest first.
+    pub(crate) async fn recent_alerts(&self, page_size: u32) -> Result<Vec<Alert>, Error> {
+        let request = self.downstream.request(ListAlertsRequest {
+            project_id: String::new(),
+            state: String::new(),
+            page: Some(PageRequest {
+                page_size,
+                page_token: String::new(),
+            }),
+        })?;
+        Ok(self
+            .downstream
+            .call(
+                "DeliveryHealth ListAlerts",
+                self.backends.health.clone().list_alerts(request),
+            )
+            .await?
+            .alerts)
     }
 }

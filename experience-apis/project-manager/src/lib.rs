@@ -1,19 +1,31 @@
-//! The project manager's view of Keel, as an async-graphql module: the projects PSA holds,
-//! each with its ERP project code and whether its budget is posted, its budget baseline,
-//! billing milestones and work breakdown.
+//! The project manager's view of Keel, as an async-graphql module: the projects a project
+//! manager runs (every project for executives, finance and admin), each with its ERP project
+//! code, budget baseline, milestones, work breakdown, team, burn, estimate at completion,
+//! delivery health, open alerts, time awaiting approval and change requests; and
+//! `alertRaised`, a live stream of the health alerts of those projects.
 //!
 //! The gateway mounts [`ProjectManagerView`] on its root query (field `projectManager`) after
-//! checking the caller against [`ALLOWED_ROLES`]. Resolvers read two things from the
-//! async-graphql context: the schema-wide [`Backends`] and the request's verified
-//! [`keel_auth::Identity`]. Every downstream call carries the caller's token and a deadline.
+//! checking the caller against [`ALLOWED_ROLES`], and merges [`ProjectManagerSubscription`]
+//! into its root subscription. Resolvers read two things from the async-graphql context: the
+//! schema-wide [`Backends`] and the request's verified [`keel_auth::Identity`]. Every
+//! downstream call carries the caller's token and a deadline and is counted in the request's
+//! `backendCalls`.
+//!
+//! No N+1: a page of projects is read with one call per service and kind of record, whatever
+//! its size: the fields asked for under `nodes` are looked ahead and each is read for the
+//! whole page with one batch call (`PSA ListAssignmentsOfProjects`, `ERP
+//! ListProjectCodesOfProjects`, `DeliveryHealth ListProjectHealth`, ...).
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC
-//! channels are built, or any database. It reads system APIs and never changes them.
+//! channels are built, or any database. It reads system and process APIs and never changes
+//! them.
 
 #![forbid(unsafe_code)]
 
 mod downstream;
+mod figures;
 mod model;
+mod subscription;
 mod view;
 
 use std::time::Duration;
@@ -21,15 +33,37 @@ use std::time::Duration;
 use keel_auth::Role;
 use keel_experience_common::FieldPolicy;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
+use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use tonic::transport::Channel;
 
 pub use keel_experience_common::Money;
-pub use model::{BudgetBaseline, BudgetLine, Milestone, Phase, Project, ProjectConnection, ProjectStatus, Task};
+pub use model::{
+    Alert, Breach, BudgetBaseline, BudgetLine, Burn, ChangeRequest, EstimateAtCompletion, Health, Milestone, Phase,
+    Project, ProjectConnection, ProjectStatus, Task, TeamMember, TimeEntry,
+};
+pub use subscription::{ALERT_POLL_INTERVAL, ProjectManagerSubscription};
 pub use view::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ProjectManagerView};
 
 /// The roles that may open the project manager view (admin passes every role check too).
 pub const ALLOWED_ROLES: &[Role] = &[Role::ProjectManager, Role::Executive, Role::Finance];
+
+/// The roles that see every project (admin too); a project manager sees only the projects
+/// they manage.
+pub const SEE_ALL_ROLES: &[Role] = &[Role::Executive, Role::Finance];
+
+/// The PSA assignment roles that make a person a project's manager. The same list as the
+/// delivery-health policy's `recipients.project_manager_assignment_roles` (the project manager
+/// an alert goes to); a test checks the shipped policy against it.
+pub const PROJECT_MANAGER_ASSIGNMENT_ROLES: &[&str] = &["project-manager", "engagement-manager"];
+
+/// Whether a PSA assignment role makes its person the project's manager (compared as the
+/// delivery-health evaluator does: trimmed, ignoring case).
+pub fn manages(assignment_role: &str) -> bool {
+    PROJECT_MANAGER_ASSIGNMENT_ROLES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(assignment_role.trim()))
+}
 
 /// This view's part of the role × field policy table the gateway enforces.
 pub const FIELD_POLICY: &[FieldPolicy] = &[
@@ -56,6 +90,13 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "budgetBaseline",
             "milestones",
             "phases",
+            "team",
+            "burn",
+            "estimateAtCompletion",
+            "health",
+            "alerts",
+            "timeAwaitingApproval",
+            "changeRequests",
         ],
         ALLOWED_ROLES,
     ),
@@ -64,15 +105,117 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
     FieldPolicy::new("Milestone", &["name", "amount", "dueDate"], ALLOWED_ROLES),
     FieldPolicy::new("Phase", &["name", "tasks"], ALLOWED_ROLES),
     FieldPolicy::new("Task", &["name", "role", "plannedHours"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "TeamMember",
+        &[
+            "assignmentId",
+            "personId",
+            "personName",
+            "role",
+            "billRole",
+            "startDate",
+            "endDate",
+            "allocationPercent",
+            "active",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "Burn",
+        &[
+            "budget",
+            "budgetHours",
+            "approvedHours",
+            "approvedAmount",
+            "burnRatio",
+            "burnPercent",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "EstimateAtCompletion",
+        &["amount", "hours", "varianceToBudget", "method"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "Health",
+        &[
+            "effortBaselineHours",
+            "effortActualHours",
+            "effortBurnPercent",
+            "effortOverBaselinePercent",
+            "moneyBaseline",
+            "moneyActual",
+            "moneyBurnPercent",
+            "scheduleVarianceDays",
+            "unapprovedHours",
+            "openHighSeverityTickets",
+            "openEscalatedTickets",
+            "breaches",
+            "notMeasured",
+            "policyVersion",
+            "evaluatedAt",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new("Breach", &["kind", "measured", "threshold", "summary"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "Alert",
+        &[
+            "id",
+            "projectId",
+            "kind",
+            "state",
+            "measured",
+            "threshold",
+            "summary",
+            "evaluations",
+            "policyVersion",
+            "openedAt",
+            "updatedAt",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "TimeEntry",
+        &[
+            "id",
+            "personId",
+            "date",
+            "hours",
+            "task",
+            "narrative",
+            "role",
+            "billable",
+            "amount",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ChangeRequest",
+        &[
+            "id",
+            "title",
+            "description",
+            "role",
+            "deltaHours",
+            "deltaAmount",
+            "state",
+            "reason",
+        ],
+        ALLOWED_ROLES,
+    ),
 ];
 
-/// The system APIs this view reads, put into the schema's data by the gateway.
+/// The system and process APIs this view reads, put into the schema's data by the gateway.
 #[derive(Clone)]
 pub struct Backends {
-    /// The PSA system API: projects, their budget baselines and work breakdown.
+    /// The PSA system API: projects, assignments, time, change requests and actuals.
     pub psa: PsaServiceClient<Channel>,
     /// The ERP system API: project codes and posted budgets.
     pub erp: ErpServiceClient<Channel>,
+    /// The delivery-health process API: evaluations and alerts.
+    pub health: DeliveryHealthServiceClient<Channel>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
     pub timeout: Duration,
 }
@@ -82,5 +225,36 @@ impl std::fmt::Debug for Backends {
         f.debug_struct("Backends")
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_manager_roles_are_the_shipped_health_policys() {
+        let shipped = include_str!("../../../config/policies/delivery-health.toml");
+        let quoted: Vec<String> = PROJECT_MANAGER_ASSIGNMENT_ROLES
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect();
+        let line = format!("project_manager_assignment_roles = [{}]", quoted.join(", "));
+        assert!(
+            shipped.lines().any(|l| l.trim() == line),
+            "expected `{line}` in the shipped policy"
+        );
+    }
+
+    #[test]
+    fn a_project_manager_role_matches_as_the_evaluator_does() {
+        for (role, expected) in [
+            ("project-manager", true),
+            (" Engagement-Manager ", true),
+            ("solution-architect", false),
+            ("", false),
+        ] {
+            assert_eq!(manages(role), expected, "{role:?}");
+        }
     }
 }

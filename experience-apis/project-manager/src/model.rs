@@ -1,9 +1,11 @@
-//! The GraphQL types of the project manager view and their conversion from the PSA and ERP
-//! contracts. Amounts and hours stay decimal strings, exactly as the system APIs sent them.
+//! The GraphQL types of the project manager view and their conversion from the PSA, ERP and
+//! delivery-health contracts. Amounts and hours stay decimal strings, exactly as the APIs sent
+//! them (or, for burn and the estimate, computed exactly from them).
 
 use async_graphql::{Enum, ID, SimpleObject};
+use chrono::{DateTime, Utc};
 use keel_experience_common::Money;
-use keel_proto::{erp, psa};
+use keel_proto::{erp, health, psa};
 
 /// A page of projects.
 #[derive(SimpleObject, Clone, Debug)]
@@ -45,6 +47,171 @@ pub struct Project {
     pub milestones: Vec<Milestone>,
     /// The work breakdown.
     pub phases: Vec<Phase>,
+    /// Everyone PSA assigns to the project (ended assignments too), in assignment order.
+    pub team: Vec<TeamMember>,
+    /// Approved (and posted) time against the budget baseline; null if PSA has no actuals.
+    pub burn: Option<Burn>,
+    /// What the project will cost at completion, from actuals and the remaining plan; null if
+    /// PSA has no actuals.
+    pub estimate_at_completion: Option<EstimateAtCompletion>,
+    /// The latest delivery-health evaluation, as numbers; null before the first evaluation.
+    pub health: Option<Health>,
+    /// The project's OPEN health alerts (not acknowledged, not resolved), newest first.
+    pub alerts: Vec<Alert>,
+    /// Time entries SUBMITTED and not yet approved or rejected, oldest first.
+    pub time_awaiting_approval: Vec<TimeEntry>,
+    /// Every change request of the project, in creation order.
+    pub change_requests: Vec<ChangeRequest>,
+}
+
+/// A person on the project.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TeamMember {
+    pub assignment_id: ID,
+    /// The HRIS employee id.
+    pub person_id: ID,
+    pub person_name: String,
+    /// The role the person works in, e.g. `engagement-manager`.
+    pub role: String,
+    /// The rate-card role their time is billed at.
+    pub bill_role: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub end_date: Option<String>,
+    /// A decimal string, 0 < p <= 100.
+    pub allocation_percent: String,
+    /// False once the assignment has ended.
+    pub active: bool,
+}
+
+/// Burn: approved hours × rate ÷ budget. Time posted to ERP was approved first and counts.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Burn {
+    /// The budget baseline's total.
+    pub budget: Money,
+    /// The baseline's hours, a decimal string.
+    pub budget_hours: String,
+    /// Approved and posted hours, a decimal string.
+    pub approved_hours: String,
+    /// Approved and posted hours at the rate each was recorded at.
+    pub approved_amount: Money,
+    /// `approvedAmount ÷ budget`, a decimal string rounded to 6 places (half to even); null
+    /// when the budget is zero.
+    pub burn_ratio: Option<String>,
+    /// The same as a percentage rounded to 2 places; null when the budget is zero.
+    pub burn_percent: Option<String>,
+}
+
+/// The estimate at completion: actuals plus the baseline each role has not yet spent (never
+/// below zero: a role over its baseline is taken as finished, its overrun kept).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct EstimateAtCompletion {
+    pub amount: Money,
+    /// Hours at completion on the same basis, a decimal string.
+    pub hours: String,
+    /// `amount - budget`: positive is over the budget.
+    pub variance_to_budget: Money,
+    /// How the estimate is computed, in words.
+    pub method: String,
+}
+
+/// A project's delivery health, as the delivery-health process API last measured it. Decimal
+/// strings; a percentage is null when its baseline is zero.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Health {
+    pub effort_baseline_hours: String,
+    /// Approved and posted hours.
+    pub effort_actual_hours: String,
+    pub effort_burn_percent: Option<String>,
+    /// `effortBurnPercent - 100`: negative is under the baseline.
+    pub effort_over_baseline_percent: Option<String>,
+    pub money_baseline: Option<Money>,
+    pub money_actual: Option<Money>,
+    pub money_burn_percent: Option<String>,
+    /// The most days any billing milestone is late.
+    pub schedule_variance_days: i64,
+    /// Hours SUBMITTED and not yet approved.
+    pub unapproved_hours: String,
+    /// HIGH and CRITICAL tickets open or in progress.
+    pub open_high_severity_tickets: i64,
+    pub open_escalated_tickets: i64,
+    /// The thresholds the project broke, with the numbers that broke them.
+    pub breaches: Vec<Breach>,
+    /// What could not be measured, and why.
+    pub not_measured: Vec<String>,
+    pub policy_version: String,
+    pub evaluated_at: Option<DateTime<Utc>>,
+}
+
+/// One threshold a project broke.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Breach {
+    /// `EFFORT_OVER_BASELINE`, `MONEY_OVER_BASELINE`, `MILESTONE_LATE`, `UNAPPROVED_EFFORT` or
+    /// `HIGH_SEVERITY_TICKETS`.
+    pub kind: String,
+    /// What was measured, a decimal string.
+    pub measured: String,
+    /// The policy's threshold, a decimal string.
+    pub threshold: String,
+    pub summary: String,
+}
+
+/// A delivery-health alert: one per project and kind, its numbers kept up to date.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Alert {
+    pub id: ID,
+    pub project_id: ID,
+    /// A breach kind, e.g. `EFFORT_OVER_BASELINE`.
+    pub kind: String,
+    /// `OPEN`, `ACKNOWLEDGED` or `RESOLVED`.
+    pub state: String,
+    /// What was measured, a decimal string.
+    pub measured: String,
+    /// The policy's threshold, a decimal string.
+    pub threshold: String,
+    pub summary: String,
+    /// How many evaluations found the breach.
+    pub evaluations: u32,
+    pub policy_version: String,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A time entry.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TimeEntry {
+    pub id: ID,
+    /// The HRIS employee id.
+    pub person_id: ID,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// A decimal string.
+    pub hours: String,
+    pub task: Option<String>,
+    pub narrative: String,
+    /// The bill role the rate came from.
+    pub role: String,
+    pub billable: bool,
+    /// Hours × rate.
+    pub amount: Option<Money>,
+}
+
+/// A change to the project's baseline.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ChangeRequest {
+    pub id: ID,
+    pub title: String,
+    pub description: String,
+    /// The baseline line the change applies to.
+    pub role: String,
+    /// A decimal string; negative takes hours away.
+    pub delta_hours: String,
+    pub delta_amount: Option<Money>,
+    /// `DRAFT`, `SUBMITTED`, `APPROVED`, `REJECTED` or `APPLIED`.
+    pub state: String,
+    /// Why it was rejected.
+    pub reason: Option<String>,
 }
 
 /// Where a project stands in delivery.
@@ -133,6 +300,131 @@ impl Project {
             budget_baseline: project.budget_baseline.map(BudgetBaseline::from),
             milestones: project.milestones.into_iter().map(Milestone::from).collect(),
             phases: project.phases.into_iter().map(Phase::from).collect(),
+            team: Vec::new(),
+            burn: None,
+            estimate_at_completion: None,
+            health: None,
+            alerts: Vec::new(),
+            time_awaiting_approval: Vec::new(),
+            change_requests: Vec::new(),
+        }
+    }
+}
+
+impl From<psa::Assignment> for TeamMember {
+    fn from(a: psa::Assignment) -> TeamMember {
+        TeamMember {
+            assignment_id: ID(a.id),
+            person_id: ID(a.employee_id),
+            person_name: a.person_name,
+            bill_role: if a.bill_role.is_empty() {
+                a.role.clone()
+            } else {
+                a.bill_role
+            },
+            role: a.role,
+            start_date: non_empty(a.start_date),
+            end_date: non_empty(a.end_date),
+            allocation_percent: a.allocation_percent,
+            active: a.state != psa::AssignmentState::Ended as i32,
+        }
+    }
+}
+
+impl From<psa::TimeEntry> for TimeEntry {
+    fn from(e: psa::TimeEntry) -> TimeEntry {
+        TimeEntry {
+            id: ID(e.id),
+            person_id: ID(e.employee_id),
+            date: e.date,
+            hours: e.hours,
+            task: non_empty(e.task),
+            narrative: e.narrative,
+            role: e.role,
+            billable: e.billable,
+            amount: e.amount.map(Money::from),
+        }
+    }
+}
+
+impl From<psa::ChangeRequest> for ChangeRequest {
+    fn from(c: psa::ChangeRequest) -> ChangeRequest {
+        let state = psa::ChangeRequestState::try_from(c.state)
+            .map(|s| s.as_str_name().trim_start_matches("CHANGE_REQUEST_STATE_").to_string())
+            .unwrap_or_else(|_| "UNSPECIFIED".into());
+        ChangeRequest {
+            id: ID(c.id),
+            title: c.title,
+            description: c.description,
+            role: c.role,
+            delta_hours: c.delta_hours,
+            delta_amount: c.delta_amount.map(Money::from),
+            state,
+            reason: non_empty(c.reason),
+        }
+    }
+}
+
+/// A protobuf timestamp as a UTC instant; `None` when unset or out of range.
+fn instant(stamp: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    stamp.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+}
+
+/// A burn's money as Money, when it has a currency.
+fn burn_money(amount: &str, currency: &str) -> Option<Money> {
+    (!amount.is_empty() && !currency.is_empty()).then(|| Money {
+        amount: amount.to_string(),
+        currency: currency.to_string(),
+    })
+}
+
+impl From<health::ProjectHealth> for Health {
+    fn from(h: health::ProjectHealth) -> Health {
+        let effort = h.effort.unwrap_or_default();
+        let money = h.money.unwrap_or_default();
+        Health {
+            effort_baseline_hours: effort.baseline,
+            effort_actual_hours: effort.actual,
+            effort_burn_percent: non_empty(effort.burn_percent),
+            effort_over_baseline_percent: non_empty(effort.over_baseline_percent),
+            money_baseline: burn_money(&money.baseline, &money.currency),
+            money_actual: burn_money(&money.actual, &money.currency),
+            money_burn_percent: non_empty(money.burn_percent),
+            schedule_variance_days: h.schedule_variance_days,
+            unapproved_hours: h.unapproved_hours,
+            open_high_severity_tickets: h.open_high_severity_tickets,
+            open_escalated_tickets: h.open_escalated_tickets,
+            breaches: h
+                .breaches
+                .into_iter()
+                .map(|b| Breach {
+                    kind: b.kind,
+                    measured: b.measured,
+                    threshold: b.threshold,
+                    summary: b.summary,
+                })
+                .collect(),
+            not_measured: h.not_measured,
+            policy_version: h.policy_version,
+            evaluated_at: instant(h.evaluated_at),
+        }
+    }
+}
+
+impl From<health::Alert> for Alert {
+    fn from(a: health::Alert) -> Alert {
+        Alert {
+            id: ID(a.id),
+            project_id: ID(a.project_id),
+            kind: a.kind,
+            state: a.state,
+            measured: a.measured,
+            threshold: a.threshold,
+            summary: a.summary,
+            evaluations: a.evaluations,
+            policy_version: a.policy_version,
+            opened_at: instant(a.opened_at),
+            updated_at: instant(a.updated_at),
         }
     }
 }
@@ -182,10 +474,7 @@ impl From<psa::Phase> for Phase {
     }
 }
 
-/// Proto3 strings are empty when unset; GraphQL says null.
-fn non_empty(text: String) -> Option<String> {
-    if text.is_empty() { None } else { Some(text) }
-}
+use keel_experience_common::non_empty;
 
 #[cfg(test)]
 mod tests {

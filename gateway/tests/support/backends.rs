@@ -11,14 +11,17 @@ use keel_core::Error;
 use keel_proto::common::{Money, PageResponse};
 use keel_proto::erp::erp_service_server::{ErpService, ErpServiceServer};
 use keel_proto::erp::{
-    Budget, CreateProjectCodeRequest, GetProjectCodeRequest, ListProjectCodesRequest, ListProjectCodesResponse,
-    PostBudgetRequest, ProjectCode,
+    Budget, CreateProjectCodeRequest, GetProjectCodeRequest, ListProjectCodesOfProjectsRequest,
+    ListProjectCodesRequest, ListProjectCodesResponse, PostBudgetRequest, ProjectCode,
 };
 use keel_proto::projectsetup::project_setup_service_server::{ProjectSetupService, ProjectSetupServiceServer};
 use keel_proto::projectsetup::{
     GetSetupRequest, ListExceptionsRequest, ListSetupsRequest, ListSetupsResponse, Setup, SetupState, StartSetupRequest,
 };
 use keel_proto::psa::psa_service_server::{PsaService, PsaServiceServer};
+use keel_proto::psa::{
+    Assignment, BatchGetProjectsResponse, ListAssignmentsRequest, ListAssignmentsResponse, ProjectIdsRequest,
+};
 use keel_proto::psa::{
     BudgetBaseline, BudgetLine, CreateProjectRequest, DeliveryTemplate, GetProjectRequest,
     ListDeliveryTemplatesRequest, ListDeliveryTemplatesResponse, ListProjectsRequest, ListProjectsResponse, Milestone,
@@ -27,6 +30,9 @@ use keel_proto::psa::{
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+/// The person PSA assigns as the engagement manager of both projects.
+pub const PROJECT_MANAGER: &str = "0190f2a0-0000-7000-8000-0000000000a1";
 
 /// The project with an ERP code and a posted budget.
 pub const PROJECT_WITH_CODE: &str = "0190f2a0-0000-7000-8000-000000000001";
@@ -267,6 +273,69 @@ impl PsaService for FakePsa {
             page: Some(PageResponse { next_page_token }),
         }))
     }
+
+    async fn list_assignments(
+        &self,
+        request: Request<ListAssignmentsRequest>,
+    ) -> Result<Response<ListAssignmentsResponse>, Status> {
+        self.0.caller(&request)?;
+        let r = request.get_ref();
+        let assignments = if r.employee_id == PROJECT_MANAGER {
+            [PROJECT_WITH_CODE, PROJECT_WITHOUT_CODE]
+                .into_iter()
+                .map(|project_id| Assignment {
+                    id: format!("a-{project_id}"),
+                    project_id: project_id.into(),
+                    employee_id: PROJECT_MANAGER.into(),
+                    person_name: "Greta Manager".into(),
+                    role: "engagement-manager".into(),
+                    ..Default::default()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(ListAssignmentsResponse {
+            assignments,
+            page: Some(PageResponse::default()),
+        }))
+    }
+
+    async fn batch_get_projects(
+        &self,
+        request: Request<ProjectIdsRequest>,
+    ) -> Result<Response<BatchGetProjectsResponse>, Status> {
+        self.0.caller(&request)?;
+        let projects = [
+            project(PROJECT_WITH_CODE, "Acme ERP rollout"),
+            project(PROJECT_WITHOUT_CODE, "Globex finance transformation"),
+        ]
+        .into_iter()
+        .filter(|p| request.get_ref().project_ids.contains(&p.id))
+        .collect();
+        Ok(Response::new(BatchGetProjectsResponse { projects }))
+    }
+}
+
+/// The ERP project code of [`PROJECT_WITH_CODE`], its budget posted.
+fn project_code() -> ProjectCode {
+    ProjectCode {
+        id: "0190f2a0-0000-7000-8000-0000000000d1".into(),
+        code: "PRJ-000001".into(),
+        project_id: PROJECT_WITH_CODE.into(),
+        name: "Acme ERP rollout".into(),
+        legal_entity: "keel-us".into(),
+        currency: "USD".into(),
+        status: keel_proto::erp::ProjectCodeStatus::Open as i32,
+        budget: Some(Budget {
+            project_code: "PRJ-000001".into(),
+            lines: vec![],
+            total: usd("20125.00"),
+            version: 1,
+        }),
+        version: 1,
+        audit: None,
+    }
 }
 
 struct FakeErp(Recorded);
@@ -283,23 +352,7 @@ impl ErpService for FakeErp {
         if project_id != PROJECT_WITH_CODE {
             return Err(Error::not_found("project code for project", project_id.clone()).into());
         }
-        Ok(Response::new(ProjectCode {
-            id: "0190f2a0-0000-7000-8000-0000000000d1".into(),
-            code: "PRJ-000001".into(),
-            project_id: project_id.clone(),
-            name: "Acme ERP rollout".into(),
-            legal_entity: "keel-us".into(),
-            currency: "USD".into(),
-            status: keel_proto::erp::ProjectCodeStatus::Open as i32,
-            budget: Some(Budget {
-                project_code: "PRJ-000001".into(),
-                lines: vec![],
-                total: usd("20125.00"),
-                version: 1,
-            }),
-            version: 1,
-            audit: None,
-        }))
+        Ok(Response::new(project_code()))
     }
 
     async fn list_project_codes(
@@ -311,6 +364,22 @@ impl ErpService for FakeErp {
 
     async fn post_budget(&self, _: Request<PostBudgetRequest>) -> Result<Response<Budget>, Status> {
         Err(Status::unimplemented("not in this stand-in"))
+    }
+
+    async fn list_project_codes_of_projects(
+        &self,
+        request: Request<ListProjectCodesOfProjectsRequest>,
+    ) -> Result<Response<ListProjectCodesResponse>, Status> {
+        self.0.caller(&request)?;
+        let project_codes = if request.get_ref().project_ids.iter().any(|id| id == PROJECT_WITH_CODE) {
+            vec![project_code()]
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(ListProjectCodesResponse {
+            project_codes,
+            page: None,
+        }))
     }
 }
 

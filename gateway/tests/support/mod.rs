@@ -15,6 +15,7 @@ use keel_experience_operations as operations;
 use keel_experience_project_manager as project_manager;
 use keel_gateway::{GatewayOptions, Readiness};
 use keel_proto::erp::erp_service_client::ErpServiceClient;
+use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
 use keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_telemetry::Metrics;
@@ -31,8 +32,13 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A token for `roles`, valid for ten minutes.
 pub fn token(roles: &[Role]) -> String {
+    token_as("u-test", roles)
+}
+
+/// A token for `roles` whose subject is `subject`, valid for ten minutes.
+pub fn token_as(subject: &str, roles: &[Role]) -> String {
     let key = LocalKey::from_bytes(SECRET.to_vec()).unwrap();
-    key.issue(ISSUER, AUDIENCE, "u-test", roles, Duration::from_secs(600))
+    key.issue(ISSUER, AUDIENCE, subject, roles, Duration::from_secs(600))
 }
 
 /// A token signed with another key: well-formed, but not ours.
@@ -99,6 +105,7 @@ impl Gateway {
         let pm = project_manager::Backends {
             psa: PsaServiceClient::new(pm_channel.clone()),
             erp: ErpServiceClient::new(pm_channel.clone()),
+            health: DeliveryHealthServiceClient::new(pm_channel.clone()),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {

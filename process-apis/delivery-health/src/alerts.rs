@@ -276,6 +276,23 @@ pub async fn acknowledge<C: ConnectionTrait>(txn: &C, id: &str, actor: &str) -> 
     }
 }
 
+/// Every alert of `project_ids`, newest first, optionally of one state.
+pub async fn of_projects<C: ConnectionTrait>(
+    db: &C,
+    project_ids: &[String],
+    state: Option<&str>,
+) -> Result<Vec<entity::Model>, Error> {
+    let mut query = entity::Entity::find().filter(entity::Column::ProjectId.is_in(project_ids.iter().cloned()));
+    if let Some(state) = state {
+        query = query.filter(entity::Column::State.eq(state));
+    }
+    query
+        .order_by_desc(entity::Column::Id)
+        .all(db)
+        .await
+        .map_err(keel_store::db_error)
+}
+
 /// A page of alerts, newest first, optionally of one project and one state.
 pub async fn list<C: ConnectionTrait>(
     db: &C,

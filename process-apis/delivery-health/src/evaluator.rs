@@ -294,6 +294,22 @@ impl Evaluator {
             .transpose()
     }
 
+    /// The latest evaluations of `project_ids` (those never evaluated left out), in the
+    /// order named.
+    pub async fn latest_of(&self, project_ids: &[String]) -> Result<Vec<pb::ProjectHealth>, Error> {
+        let rows = entity::Entity::find()
+            .filter(entity::Column::ProjectId.is_in(project_ids.iter().cloned()))
+            .all(&self.db)
+            .await
+            .map_err(keel_store::db_error)?;
+        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let health = pb::ProjectHealth::decode(row.health.as_slice()).map_err(Error::internal)?;
+            by_id.insert(row.project_id, health);
+        }
+        Ok(project_ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
     /// Evaluates every ACTIVE project in PSA; returns how many were evaluated. A project that
     /// fails is logged and the sweep goes on.
     pub async fn sweep(&self) -> Result<usize, Error> {

@@ -12,6 +12,7 @@ use keel_proto::health::{
     AcknowledgeAlertRequest, Alert, EvaluateProjectRequest, GetProjectHealthRequest, ListAlertsRequest,
     ListAlertsResponse, ListNotificationsRequest, ListNotificationsResponse, ProjectHealth,
 };
+use keel_proto::health::{ListAlertsOfProjectsRequest, ListProjectHealthRequest, ListProjectHealthResponse};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -59,6 +60,43 @@ fn project_id(v: &mut Violations, field: &str, value: &str, required: bool) -> O
         return None;
     }
     v.uuid(field, value).map(|id| id.to_string())
+}
+
+/// The most projects one batch read may name.
+const MAX_BATCH_PROJECTS: usize = 100;
+
+/// 1 to [`MAX_BATCH_PROJECTS`] PSA project ids, each a UUID, without repeats.
+fn project_ids(v: &mut Violations, ids: &[String]) -> Vec<String> {
+    if ids.is_empty() {
+        v.add("project_ids", "must name at least one project");
+    } else if ids.len() > MAX_BATCH_PROJECTS {
+        v.add(
+            "project_ids",
+            format!("may name at most {MAX_BATCH_PROJECTS} projects, got {}", ids.len()),
+        );
+    }
+    let mut parsed: Vec<String> = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate().take(MAX_BATCH_PROJECTS) {
+        if let Some(id) = project_id(v, &format!("project_ids[{i}]"), id, true)
+            && !parsed.contains(&id)
+        {
+            parsed.push(id);
+        }
+    }
+    parsed
+}
+
+/// An optional alert state filter, upper-cased.
+fn alert_state(v: &mut Violations, state: &str) -> Option<String> {
+    let state = state.trim().to_ascii_uppercase();
+    if state.is_empty() {
+        None
+    } else if alerts::state::ALL.contains(&state.as_str()) {
+        Some(state)
+    } else {
+        v.add("state", format!("must be one of {}", alerts::state::ALL.join(", ")));
+        None
+    }
 }
 
 fn next_page(page: &Page, returned: usize, last_id: Option<&str>) -> Option<PageResponse> {
@@ -113,15 +151,7 @@ impl DeliveryHealthService for DeliveryHealthGrpcService {
         let message = request.get_ref();
         let mut v = Violations::new();
         let project = project_id(&mut v, "project_id", &message.project_id, false);
-        let state = message.state.trim().to_ascii_uppercase();
-        let state = if state.is_empty() {
-            None
-        } else if alerts::state::ALL.contains(&state.as_str()) {
-            Some(state)
-        } else {
-            v.add("state", format!("must be one of {}", alerts::state::ALL.join(", ")));
-            None
-        };
+        let state = alert_state(&mut v, &message.state);
         let page = v.take(Page::from_proto(message.page.as_ref()).map_err(|e| e.field_violations().to_vec()));
         v.finish()?;
         let page = page.ok_or_else(|| Error::invalid("page", "is not a valid page"))?;
@@ -129,6 +159,37 @@ impl DeliveryHealthService for DeliveryHealthGrpcService {
         Ok(Response::new(ListAlertsResponse {
             page: next_page(&page, rows.len(), rows.last().map(|r| r.id.as_str())),
             alerts: rows.iter().map(alerts::to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListProjectHealth"))]
+    async fn list_project_health(
+        &self,
+        request: Request<ListProjectHealthRequest>,
+    ) -> Result<Response<ListProjectHealthResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let mut v = Violations::new();
+        let ids = project_ids(&mut v, &request.get_ref().project_ids);
+        v.finish()?;
+        let health = self.evaluator.latest_of(&ids).await?;
+        Ok(Response::new(ListProjectHealthResponse { health }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListAlertsOfProjects"))]
+    async fn list_alerts_of_projects(
+        &self,
+        request: Request<ListAlertsOfProjectsRequest>,
+    ) -> Result<Response<ListAlertsResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let ids = project_ids(&mut v, &message.project_ids);
+        let state = alert_state(&mut v, &message.state);
+        v.finish()?;
+        let rows = alerts::of_projects(self.evaluator.db(), &ids, state.as_deref()).await?;
+        Ok(Response::new(ListAlertsResponse {
+            alerts: rows.iter().map(alerts::to_proto).collect(),
+            page: None,
         }))
     }
 

@@ -43,6 +43,13 @@ pub trait ErpAdapter: Send + Sync + 'static {
     /// Project codes in creation order, one page at a time.
     async fn list_project_codes(&self, page: Page) -> Result<ListProjectCodesResponse, Error>;
 
+    /// The project codes (with their budgets) of the PSA projects named that have one, in id
+    /// order.
+    async fn list_project_codes_of_projects(&self, project_ids: Vec<Uuid>) -> Result<Vec<ProjectCode>, Error> {
+        let _ = project_ids;
+        Err(Error::not_supported("ListProjectCodesOfProjects"))
+    }
+
     /// Posts the budget of a project code. A code has one budget: a second one is
     /// [`Error::FailedPrecondition`], unless it replays the same idempotency key.
     async fn post_budget(&self, actor: &str, budget: NewBudget) -> Result<Budget, Error>;

@@ -407,5 +407,32 @@ fn truncate(value: &str) -> String {
     value.chars().take(40).collect()
 }
 
+/// The most projects one batch read may name.
+pub const MAX_BATCH_PROJECTS: usize = 100;
+
+/// The PSA project ids of a batch read: 1 to [`MAX_BATCH_PROJECTS`], each a UUID, without
+/// repeats, in the order first named.
+pub fn parse_project_ids(ids: &[String]) -> Result<Vec<Uuid>, Error> {
+    let mut v = Violations::new();
+    if ids.is_empty() {
+        v.add("project_ids", "must name at least one project");
+    } else if ids.len() > MAX_BATCH_PROJECTS {
+        v.add(
+            "project_ids",
+            format!("may name at most {MAX_BATCH_PROJECTS} projects, got {}", ids.len()),
+        );
+    }
+    let mut parsed: Vec<Uuid> = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate().take(MAX_BATCH_PROJECTS) {
+        if let Some(id) = v.uuid(&format!("project_ids[{i}]"), id)
+            && !parsed.contains(&id)
+        {
+            parsed.push(id);
+        }
+    }
+    v.finish()?;
+    Ok(parsed)
+}
+
 #[cfg(test)]
 mod tests;

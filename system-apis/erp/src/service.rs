@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use keel_auth::Role;
 use keel_core::paging::Page;
+use keel_proto::erp::ListProjectCodesOfProjectsRequest;
 use keel_proto::erp::erp_service_server::{ErpService, ErpServiceServer};
 use keel_proto::erp::{
     Account, BillingMilestone, Budget, ConvertAmountRequest, ConvertAmountResponse, CostCenter, CreateAccountRequest,
@@ -92,6 +93,20 @@ impl ErpService for ErpGrpcService {
         keel_auth::authorize(&request, READ_ROLES)?;
         let page = Page::from_proto(request.get_ref().page.as_ref())?;
         Ok(Response::new(self.adapter.list_project_codes(page).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListProjectCodesOfProjects"))]
+    async fn list_project_codes_of_projects(
+        &self,
+        request: Request<ListProjectCodesOfProjectsRequest>,
+    ) -> Result<Response<ListProjectCodesResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let ids = crate::domain::parse_project_ids(&request.get_ref().project_ids)?;
+        let project_codes = self.adapter.list_project_codes_of_projects(ids).await?;
+        Ok(Response::new(ListProjectCodesResponse {
+            project_codes,
+            page: None,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "PostBudget"))]

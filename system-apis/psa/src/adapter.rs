@@ -11,14 +11,14 @@ use keel_core::paging::Page;
 use keel_proto::psa::{
     Assignment, ChangeRequest, DeliveryTemplate, Expense, ListAssignmentsResponse, ListChangeRequestsResponse,
     ListExpensesResponse, ListProjectsResponse, ListResourceRequestsResponse, ListTimeEntriesResponse, Project,
-    ProjectActuals, RateCard, ResourceRequest, TimeEntry,
+    ProjectActuals, RateCard, ResourceRequest, TimeEntry, TimeEntryState,
 };
 use uuid::Uuid;
 
 use crate::domain::{
     AssignmentEnd, AssignmentFilter, ChangeRequestTransition, ExpenseDecision, ExpenseEdit, ExpenseFilter,
     ExpensePosting, ExpenseSubmission, NewAssignment, NewChangeRequest, NewExpense, NewProject, NewResourceRequest,
-    NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
+    NewTemplate, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
     ResourceTransition, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
 };
 
@@ -212,5 +212,35 @@ pub trait PsaAdapter: Send + Sync + 'static {
         _page: Page,
     ) -> Result<ListResourceRequestsResponse, Error> {
         Err(Error::not_supported("ListResourceRequests"))
+    }
+
+    /// The projects named that exist, in id order.
+    async fn batch_get_projects(&self, _ids: ProjectIds) -> Result<Vec<Project>, Error> {
+        Err(Error::not_supported("BatchGetProjects"))
+    }
+
+    /// Every assignment of the projects named, in id order.
+    async fn list_assignments_of_projects(&self, _ids: ProjectIds) -> Result<Vec<Assignment>, Error> {
+        Err(Error::not_supported("ListAssignmentsOfProjects"))
+    }
+
+    /// Every time entry of the projects named (in `state`, when given), in id order.
+    async fn list_time_entries_of_projects(
+        &self,
+        _ids: ProjectIds,
+        _state: Option<TimeEntryState>,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        Err(Error::not_supported("ListTimeEntriesOfProjects"))
+    }
+
+    /// Every change request of the projects named, in id order.
+    async fn list_change_requests_of_projects(&self, _ids: ProjectIds) -> Result<Vec<ChangeRequest>, Error> {
+        Err(Error::not_supported("ListChangeRequestsOfProjects"))
+    }
+
+    /// The actuals (as [`get_project_actuals`](Self::get_project_actuals)) of the projects
+    /// named that exist, in the order named.
+    async fn list_actuals_of_projects(&self, _ids: ProjectIds) -> Result<Vec<ProjectActuals>, Error> {
+        Err(Error::not_supported("ListActualsOfProjects"))
     }
 }

@@ -29,14 +29,18 @@ use keel_proto::psa::{
     SubmitTimeEntriesResponse, TimeEntry, UpdateProjectStatusRequest, UpdateTimeEntryRequest,
     UpsertDeliveryTemplateRequest,
 };
+use keel_proto::psa::{
+    BatchGetProjectsResponse, ListActualsOfProjectsResponse, ListTimeEntriesOfProjectsRequest, ProjectIdsRequest,
+    TimeEntryState,
+};
 use tonic::{Request, Response, Status};
 
 use crate::adapter::PsaAdapter;
 use crate::domain::staffing::optional_uuid;
 use crate::domain::{
     AssignmentEnd, AssignmentFilter, ChangeRequestStep, ChangeRequestTransition, NewAssignment, NewChangeRequest,
-    NewProject, NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, TimeEntryDecision,
-    TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+    NewProject, NewTemplate, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput,
+    TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
 };
 use crate::domain::{
     ExpenseDecision, ExpenseEdit, ExpenseFilter, ExpensePosting, ExpenseSubmission, NewExpense, NewResourceRequest,
@@ -533,5 +537,72 @@ impl PsaService for PsaGrpcService {
         let filter = ResourceRequestFilter::parse(&r.project_id, r.state)?;
         let page = Page::from_proto(r.page.as_ref())?;
         Ok(Response::new(self.adapter.list_resource_requests(filter, page).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "BatchGetProjects"))]
+    async fn batch_get_projects(
+        &self,
+        request: Request<ProjectIdsRequest>,
+    ) -> Result<Response<BatchGetProjectsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let ids = ProjectIds::parse(&request.get_ref().project_ids)?;
+        let projects = self.adapter.batch_get_projects(ids).await?;
+        Ok(Response::new(BatchGetProjectsResponse { projects }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListAssignmentsOfProjects"))]
+    async fn list_assignments_of_projects(
+        &self,
+        request: Request<ProjectIdsRequest>,
+    ) -> Result<Response<ListAssignmentsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let ids = ProjectIds::parse(&request.get_ref().project_ids)?;
+        let assignments = self.adapter.list_assignments_of_projects(ids).await?;
+        Ok(Response::new(ListAssignmentsResponse {
+            assignments,
+            page: None,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListTimeEntriesOfProjects"))]
+    async fn list_time_entries_of_projects(
+        &self,
+        request: Request<ListTimeEntriesOfProjectsRequest>,
+    ) -> Result<Response<ListTimeEntriesResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let r = request.get_ref();
+        let ids = ProjectIds::parse(&r.project_ids)?;
+        let state = match TimeEntryState::try_from(r.state) {
+            Ok(TimeEntryState::Unspecified) => None,
+            Ok(state) => Some(state),
+            Err(_) => return Err(Error::invalid("state", format!("{} is not a time entry state", r.state)).into()),
+        };
+        let entries = self.adapter.list_time_entries_of_projects(ids, state).await?;
+        Ok(Response::new(ListTimeEntriesResponse { entries, page: None }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListChangeRequestsOfProjects"))]
+    async fn list_change_requests_of_projects(
+        &self,
+        request: Request<ProjectIdsRequest>,
+    ) -> Result<Response<ListChangeRequestsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let ids = ProjectIds::parse(&request.get_ref().project_ids)?;
+        let change_requests = self.adapter.list_change_requests_of_projects(ids).await?;
+        Ok(Response::new(ListChangeRequestsResponse {
+            change_requests,
+            page: None,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListActualsOfProjects"))]
+    async fn list_actuals_of_projects(
+        &self,
+        request: Request<ProjectIdsRequest>,
+    ) -> Result<Response<ListActualsOfProjectsResponse>, Status> {
+        keel_auth::identity(&request)?;
+        let ids = ProjectIds::parse(&request.get_ref().project_ids)?;
+        let actuals = self.adapter.list_actuals_of_projects(ids).await?;
+        Ok(Response::new(ListActualsOfProjectsResponse { actuals }))
     }
 }

@@ -436,3 +436,18 @@ mod ledger_rules {
         }
     }
 }
+
+#[test]
+fn a_batch_names_one_to_a_hundred_projects_by_uuid_without_repeats() {
+    let a = "0193b2a4-6f1e-7c3a-9f00-1234567890ab".to_string();
+    let b = "0193b2a4-6f1e-7c3a-9f00-0000000000cd".to_string();
+    let ids = parse_project_ids(&[a.clone(), b.clone(), a.clone()]).unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0].to_string(), a);
+    let error = parse_project_ids(&[]).unwrap_err();
+    assert_eq!(error.field_violations()[0].field, "project_ids");
+    let error = parse_project_ids(&vec![a.clone(); MAX_BATCH_PROJECTS + 1]).unwrap_err();
+    assert_eq!(error.field_violations()[0].field, "project_ids");
+    let error = parse_project_ids(&[a, "p-1".into()]).unwrap_err();
+    assert_eq!(error.field_violations()[0].field, "project_ids[1]");
+}

@@ -147,6 +147,19 @@ impl ErpAdapter for ReferenceErp {
         project_code_to_proto(&row, budget)
     }
 
+    async fn list_project_codes_of_projects(&self, project_ids: Vec<Uuid>) -> Result<Vec<ProjectCode>, Error> {
+        let rows = project_code::Entity::find()
+            .filter(project_code::Column::ProjectId.is_in(project_ids.iter().map(Uuid::to_string)))
+            .order_by_asc(project_code::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        let mut budgets = budgets_of(&self.db, &rows).await?;
+        rows.iter()
+            .map(|row| project_code_to_proto(row, budgets.remove(&row.id)))
+            .collect()
+    }
+
     async fn list_project_codes(&self, page: Page) -> Result<ListProjectCodesResponse, Error> {
         let mut query = project_code::Entity::find();
         if let Some(after) = page.after {

@@ -34,7 +34,10 @@ pub use project::{NewProject, ProjectLookup};
 pub use resource::{
     LanguageNeed, NewResourceRequest, ResourceRequestFilter, ResourceStep, ResourceTransition, SkillNeed,
 };
-pub use staffing::{AssignmentEnd, AssignmentFilter, NewAssignment, ProjectStatusChange, RateCardInput, RoleRateSpec};
+pub use staffing::{
+    AssignmentEnd, AssignmentFilter, MAX_BATCH_PROJECTS, NewAssignment, ProjectIds, ProjectStatusChange, RateCardInput,
+    RoleRateSpec,
+};
 pub use template::{NewTemplate, TemplateMilestoneSpec, TemplatePhaseSpec, TemplateSpec, TemplateTaskSpec};
 pub use time::{
     Decision, NewTimeEntry, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,

@@ -279,6 +279,43 @@ pub(crate) fn optional_uuid(v: &mut Violations, field: &str, value: &str) -> Opt
     }
 }
 
+/// The most projects one batch read may name.
+pub const MAX_BATCH_PROJECTS: usize = 100;
+
+/// The projects a batch read (`BatchGetProjects`, `List...OfProjects`) names: 1 to
+/// [`MAX_BATCH_PROJECTS`] ids, each a UUID, without repeats, in the order first named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProjectIds(pub Vec<Uuid>);
+
+impl ProjectIds {
+    pub fn parse(ids: &[String]) -> Result<ProjectIds, Error> {
+        let mut v = Violations::new();
+        if ids.is_empty() {
+            v.add("project_ids", "must name at least one project");
+        } else if ids.len() > MAX_BATCH_PROJECTS {
+            v.add(
+                "project_ids",
+                format!("may name at most {MAX_BATCH_PROJECTS} projects, got {}", ids.len()),
+            );
+        }
+        let mut parsed: Vec<Uuid> = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate().take(MAX_BATCH_PROJECTS) {
+            if let Some(id) = v.uuid(&format!("project_ids[{i}]"), id)
+                && !parsed.contains(&id)
+            {
+                parsed.push(id);
+            }
+        }
+        v.finish()?;
+        Ok(ProjectIds(parsed))
+    }
+
+    /// The ids as the text the store keeps.
+    pub fn texts(&self) -> Vec<String> {
+        self.0.iter().map(Uuid::to_string).collect()
+    }
+}
+
 /// Which assignments a `ListAssignments` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AssignmentFilter {
@@ -317,6 +354,20 @@ mod tests {
             end_date: "2027-03-31".into(),
             allocation_percent: "50".into(),
         }
+    }
+
+    #[test]
+    fn a_batch_names_one_to_a_hundred_projects_by_uuid_without_repeats() {
+        let a = "0193b2a4-6f1e-7c3a-9f00-1234567890ab".to_string();
+        let b = "0193b2a4-6f1e-7c3a-9f00-0000000000cd".to_string();
+        let ids = ProjectIds::parse(&[a.clone(), b.clone(), a.clone()]).unwrap();
+        assert_eq!(ids.texts(), vec![a.clone(), b]);
+        let error = ProjectIds::parse(&[]).unwrap_err();
+        assert_eq!(error.field_violations()[0].field, "project_ids");
+        let error = ProjectIds::parse(&vec![a.clone(); MAX_BATCH_PROJECTS + 1]).unwrap_err();
+        assert_eq!(error.field_violations()[0].field, "project_ids");
+        let error = ProjectIds::parse(&[a, "p-1".into()]).unwrap_err();
+        assert_eq!(error.field_violations()[0].field, "project_ids[1]");
     }
 
     #[test]

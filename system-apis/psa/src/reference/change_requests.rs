@@ -177,6 +177,17 @@ pub(crate) async fn list<C: ConnectionTrait>(
     rows.iter().map(to_proto).collect()
 }
 
+/// Every change request of the projects `ids`, in id order.
+pub(crate) async fn of_projects<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<ChangeRequest>, Error> {
+    let rows = change_request::Entity::find()
+        .filter(change_request::Column::ProjectId.is_in(ids.iter().cloned()))
+        .order_by_asc(change_request::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(to_proto).collect()
+}
+
 /// Moves a change request one step (see [`crate::PsaAdapter::transition_change_request`]).
 pub(crate) async fn transition<C: ConnectionTrait>(
     txn: &C,

@@ -28,7 +28,7 @@ use keel_proto::psa::{
     Assignment, ChangeRequest, DeliveryTemplate, Expense, ListAssignmentsResponse, ListChangeRequestsResponse,
     ListExpensesResponse, ListProjectsResponse, ListResourceRequestsResponse, ListTimeEntriesResponse, Project,
     ProjectActuals, ProjectClosed, RateCard, ResourceRequest, SubmitExpensesResponse, SubmitTimeEntriesResponse,
-    TimeEntry,
+    TimeEntry, TimeEntryState,
 };
 use keel_store::idempotency::{TxFuture, run_once};
 use prost::Message;
@@ -51,7 +51,7 @@ use crate::adapter::PsaAdapter;
 use crate::domain::{
     AssignmentEnd, AssignmentFilter, ChangeRequestTransition, ExpenseDecision, ExpenseEdit, ExpenseFilter,
     ExpensePosting, ExpenseSubmission, NewAssignment, NewChangeRequest, NewExpense, NewProject, NewResourceRequest,
-    NewTemplate, NewTimeEntry, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
+    NewTemplate, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
     ResourceTransition, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
 };
 
@@ -517,5 +517,41 @@ impl PsaAdapter for ReferencePsa {
             resource_requests,
             page: Some(PageResponse { next_page_token }),
         })
+    }
+
+    async fn batch_get_projects(&self, ids: ProjectIds) -> Result<Vec<Project>, Error> {
+        projects::of_ids(&self.db, &ids.texts())
+            .await?
+            .iter()
+            .map(|record| record.to_proto())
+            .collect()
+    }
+
+    async fn list_assignments_of_projects(&self, ids: ProjectIds) -> Result<Vec<Assignment>, Error> {
+        staffing::assignments_of_projects(&self.db, &ids.texts()).await
+    }
+
+    async fn list_time_entries_of_projects(
+        &self,
+        ids: ProjectIds,
+        state: Option<TimeEntryState>,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        time_entries::of_projects(&self.db, &ids.texts(), state).await
+    }
+
+    async fn list_change_requests_of_projects(&self, ids: ProjectIds) -> Result<Vec<ChangeRequest>, Error> {
+        change_requests::of_projects(&self.db, &ids.texts()).await
+    }
+
+    async fn list_actuals_of_projects(&self, ids: ProjectIds) -> Result<Vec<ProjectActuals>, Error> {
+        let mut all = Vec::with_capacity(ids.0.len());
+        for id in ids.texts() {
+            match actuals::get(&self.db, &id).await {
+                Ok(actuals) => all.push(actuals),
+                Err(Error::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(all)
     }
 }

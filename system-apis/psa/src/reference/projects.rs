@@ -437,6 +437,17 @@ pub(crate) async fn list<C: ConnectionTrait>(
     with_children(db, rows).await
 }
 
+/// The projects of `ids` that exist, with their children, in id order.
+pub(crate) async fn of_ids<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<ProjectRecord>, Error> {
+    let rows = project::Entity::find()
+        .filter(project::Column::Id.is_in(ids.iter().cloned()))
+        .order_by_asc(project::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    with_children(db, rows).await
+}
+
 /// The project row alone; [`Error::NotFound`] when there is none.
 pub(crate) async fn find_row<C: ConnectionTrait>(db: &C, id: &str) -> Result<project::Model, Error> {
     project::Entity::find_by_id(id.to_string())

@@ -350,6 +350,20 @@ pub(crate) async fn covering_assignment<C: ConnectionTrait>(
         })
 }
 
+/// Every assignment of the projects `ids`, in id order.
+pub(crate) async fn assignments_of_projects<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> Result<Vec<Assignment>, Error> {
+    let rows = assignment::Entity::find()
+        .filter(assignment::Column::ProjectId.is_in(ids.iter().cloned()))
+        .order_by_asc(assignment::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    Ok(rows.iter().map(assignment_to_proto).collect())
+}
+
 pub(crate) async fn list_assignments<C: ConnectionTrait>(
     db: &C,
     filter: AssignmentFilter,

@@ -490,6 +490,22 @@ pub(crate) async fn list<C: ConnectionTrait>(
     rows.iter().map(to_proto).collect()
 }
 
+/// Every entry of the projects `ids` (in `state`, when given), in id order.
+pub(crate) async fn of_projects<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+    state: Option<TimeEntryState>,
+) -> Result<Vec<TimeEntry>, Error> {
+    let mut query = time_entry::Entity::find()
+        .filter(time_entry::Column::ProjectId.is_in(ids.iter().cloned()))
+        .order_by_asc(time_entry::Column::Id);
+    if let Some(state) = state {
+        query = query.filter(time_entry::Column::State.eq(state_text(state)));
+    }
+    let rows = query.all(db).await.map_err(db_error)?;
+    rows.iter().map(to_proto).collect()
+}
+
 /// Every entry of a project in `states`, for actuals.
 pub(crate) async fn of_project_in<C: ConnectionTrait>(
     db: &C,

@@ -1,0 +1,136 @@
+//! `alertRaised`: the delivery-health alerts of the caller's projects, as they are raised.
+//!
+//! Delivery health has no change feed the gateway can follow, so the stream polls
+//! `ListAlerts` (newest first, one page of [`POLL_PAGE_SIZE`]) every [`ALERT_POLL_INTERVAL`] as
+//! the subscriber, with their token. The first poll takes the baseline; after it, each alert
+//! whose id was not on the previous poll's page is new (ids grow with time, and delivery
+//! health keeps one alert per project and kind, updated in place, so an alert is raised once).
+//! A project manager receives the new alerts of the projects they manage (PSA is asked which,
+//! once per poll that found new alerts); executives, finance and admin receive every alert.
+//! More than [`POLL_PAGE_SIZE`] alerts raised within one interval would be missed.
+//!
+//! A transient failure (the API down or slow) is sent as an error item and polling goes on;
+//! any other failure (for instance the token expired) is sent and ends the stream.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_graphql::{Context, ErrorExtensions, Result, Subscription};
+use futures::stream::{self, Stream, StreamExt};
+use keel_core::Error;
+use keel_proto::health as proto;
+use tokio::time::{Interval, MissedTickBehavior};
+
+use crate::downstream::Calls;
+use crate::model::Alert;
+
+/// How often `alertRaised` polls delivery health.
+pub const ALERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Alerts read per poll, newest first.
+const POLL_PAGE_SIZE: u32 = 100;
+
+/// The project manager's subscriptions. Open to project managers, executives and finance.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProjectManagerSubscription;
+
+#[Subscription]
+impl ProjectManagerSubscription {
+    /// Health alerts as delivery health raises them: for a project manager, those of the
+    /// projects they manage; for executives, finance and admin, every one. Checked every 2
+    /// seconds from the moment of subscribing.
+    async fn alert_raised(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Alert>> + use<>> {
+        let calls = Calls::from_context(ctx).map_err(|e| e.extend())?;
+        Ok(watch(calls, ALERT_POLL_INTERVAL))
+    }
+}
+
+struct Watch {
+    calls: Calls,
+    interval: Interval,
+    /// The ids on the previous poll's page; `None` until the first poll took the baseline.
+    seen: Option<HashSet<String>>,
+    finished: bool,
+}
+
+fn watch(calls: Calls, period: Duration) -> impl Stream<Item = Result<Alert>> {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let state = Watch {
+        calls,
+        interval,
+        seen: None,
+        finished: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        if state.finished {
+            return None;
+        }
+        loop {
+            state.interval.tick().await;
+            match poll(&state.calls, &mut state.seen).await {
+                Ok(raised) if raised.is_empty() => {}
+                Ok(raised) => {
+                    let items: Vec<Result<Alert>> = raised.into_iter().map(|a| Ok(Alert::from(a))).collect();
+                    return Some((items, state));
+                }
+                Err(error) => {
+                    if !error.is_transient() {
+                        state.finished = true;
+                    }
+                    tracing::debug!(error = %error, "alertRaised poll failed");
+                    return Some((vec![Err(error.extend())], state));
+                }
+            }
+        }
+    })
+    .flat_map(stream::iter)
+}
+
+/// The alerts raised since the previous poll that the subscriber may see, oldest first.
+async fn poll(calls: &Calls, seen: &mut Option<HashSet<String>>) -> Result<Vec<proto::Alert>, Error> {
+    let page = calls.recent_alerts(POLL_PAGE_SIZE).await?;
+    let raised = new_alerts(seen, page);
+    if raised.is_empty() || calls.sees_all() {
+        return Ok(raised);
+    }
+    let managed = calls.managed_project_ids().await?;
+    Ok(raised.into_iter().filter(|a| managed.contains(&a.project_id)).collect())
+}
+
+/// The alerts of `page` (newest first) not on the previous page, oldest first; `seen` becomes
+/// this page. The first page (no `seen` yet) is the baseline and raises nothing.
+fn new_alerts(seen: &mut Option<HashSet<String>>, page: Vec<proto::Alert>) -> Vec<proto::Alert> {
+    let ids: HashSet<String> = page.iter().map(|a| a.id.clone()).collect();
+    let raised = match seen.as_ref() {
+        None => Vec::new(),
+        Some(previous) => page.into_iter().rev().filter(|a| !previous.contains(&a.id)).collect(),
+    };
+    *seen = Some(ids);
+    raised
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: &str) -> proto::Alert {
+        proto::Alert {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(alerts: &[proto::Alert]) -> Vec<&str> {
+        alerts.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_first_poll_is_the_baseline_then_only_new_alerts_are_raised_oldest_first() {
+        let mut seen = None;
+        assert!(new_alerts(&mut seen, vec![alert("2"), alert("1")]).is_empty());
+        assert!(new_alerts(&mut seen, vec![alert("2"), alert("1")]).is_empty());
+        let raised = new_alerts(&mut seen, vec![alert("4"), alert("3"), alert("2"), alert("1")]);
+        assert_eq!(ids(&raised), ["3", "4"]);
+        assert!(new_alerts(&mut seen, vec![alert("4"), alert("3"), alert("2")]).is_empty());
+    }
+}

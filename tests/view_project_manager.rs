@@ -1,0 +1,437 @@
+//! The project manager's view over the real binary, after the whole delivery scenario: Greta,
+//! the project's engagement manager, reads her project over HTTP with its team, burn, estimate
+//! at completion, health, open alerts, time awaiting approval and change requests, checked
+//! against the figures the scenario set and what the system and process APIs hold, with one
+//! backend call per service and kind of lookup; another project manager sees nothing; and a
+//! project manager subscribed to `alertRaised` over `/graphql/ws` receives the effort alert
+//! the scenario's overrun raises, while a manager of no project does not.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use common::Keel;
+use common::scenario::{Delivered, deliver};
+use keel_auth::Role;
+use keel_proto::common::PageRequest;
+use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
+use keel_proto::health::{GetProjectHealthRequest, ListAlertsRequest};
+use keel_proto::psa::{ListAssignmentsRequest, ListProjectsRequest};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+/// The engagement-manager role the scenario staffs Greta in, its bill rate, and the hours she
+/// records (12 days of 10 hours), as `tests/common/scenario.rs` sets them.
+const ROLE: &str = "engagement-manager";
+const BILL_RATE: &str = "200.00";
+const WORKED_HOURS: u32 = 120;
+
+const PROJECTS: &str = "query { projectManager { projects(first: 10) { nextCursor nodes {
+    id name code erpBudgetPosted
+    team { personId personName role billRole active }
+    burn { budget { amount currency } budgetHours approvedHours approvedAmount { amount currency } burnRatio burnPercent }
+    estimateAtCompletion { amount { amount currency } hours varianceToBudget { amount } method }
+    health { effortBaselineHours effortActualHours effortBurnPercent effortOverBaselinePercent
+             moneyBurnPercent scheduleVarianceDays unapprovedHours openHighSeverityTickets
+             breaches { kind measured threshold } policyVersion }
+    alerts { id kind state measured threshold summary }
+    timeAwaitingApproval { id hours }
+    changeRequests { title role deltaHours deltaAmount { amount currency } state }
+} } } }";
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or_else(|| panic!("not a string: {value}"))
+}
+
+fn page() -> Option<PageRequest> {
+    Some(PageRequest {
+        page_size: 100,
+        page_token: String::new(),
+    })
+}
+
+#[tokio::test]
+async fn greta_sees_her_project_with_its_figures_in_one_call_per_kind_and_is_told_of_the_overrun() {
+    let keel = Keel::start().await;
+    let addr: SocketAddr = keel
+        .http
+        .trim_start_matches("http://")
+        .parse()
+        .expect("keel serves HTTP on an address");
+
+    // Finance subscribes before anything happens; Greta (and a manager of no project) as soon
+    // as PSA assigns her, which is before her time is posted and the overrun raised.
+    let mut finance_ws = subscribe(addr, &keel.token(Role::Finance)).await;
+    let (delivered, (manager, mut greta_ws, mut nobody_ws)) = tokio::join!(deliver(&keel), async {
+        let manager = assigned_manager(&keel).await;
+        let greta_ws = subscribe(addr, &keel.token_as(&manager, Role::ProjectManager)).await;
+        let nobody = uuid::Uuid::now_v7().to_string();
+        let nobody_ws = subscribe(addr, &keel.token_as(&nobody, Role::ProjectManager)).await;
+        (manager, greta_ws, nobody_ws)
+    });
+    assert_eq!(manager, delivered.greta.id);
+
+    let raised = effort_alert(&mut greta_ws).await;
+    assert_eq!(raised["projectId"], delivered.initial.id.as_str());
+    assert_eq!(dec(text(&raised["measured"])).round_dp(2), dec("11.11"), "{raised}");
+    assert_eq!(dec(text(&raised["threshold"])), dec("10"));
+    assert_eq!(effort_alert(&mut finance_ws).await["id"], raised["id"]);
+    assert!(
+        nothing_for(&mut nobody_ws, Duration::from_secs(5)).await,
+        "a manager of no project is told of no alert"
+    );
+
+    project_as_greta(&keel, &delivered).await;
+    nobody_sees_it(&keel, &delivered).await;
+}
+
+/// Greta's view of her project, checked figure by figure, one backend call per kind.
+async fn project_as_greta(keel: &Keel, delivered: &Delivered) {
+    let greta = keel.token_as(&delivered.greta.id, Role::ProjectManager);
+    let (status, body) = keel.graphql_with(Some(greta), PROJECTS, json!({})).await;
+    assert_eq!(status, 200);
+    assert!(body["errors"].is_null(), "{body}");
+    let projects = &body["data"]["projectManager"]["projects"];
+    assert_eq!(projects["nextCursor"], Value::Null);
+    let nodes = projects["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{projects}");
+    let project = &nodes[0];
+    assert_eq!(project["id"], delivered.initial.id.as_str());
+    assert_eq!(project["code"], delivered.code.as_str());
+    assert_eq!(project["erpBudgetPosted"], true);
+
+    // The team: Greta, as PSA staffed her.
+    assert_eq!(
+        project["team"],
+        json!([{ "personId": delivered.greta.id, "personName": delivered.greta.name, "role": ROLE,
+                 "billRole": ROLE, "active": true }])
+    );
+
+    // Burn: approved (and posted) hours × rate ÷ the budget after the change order.
+    let baseline = delivered.changed.budget_baseline.clone().expect("a baseline");
+    let budget = dec(&baseline.total.as_ref().unwrap().amount);
+    let spent = Decimal::from(WORKED_HOURS) * dec(BILL_RATE);
+    let burn = &project["burn"];
+    assert_eq!(dec(text(&burn["budget"]["amount"])), budget, "{burn}");
+    assert_eq!(burn["budget"]["currency"], "EUR");
+    assert_eq!(dec(text(&burn["approvedHours"])), Decimal::from(WORKED_HOURS));
+    assert_eq!(dec(text(&burn["approvedAmount"]["amount"])), spent);
+    assert_eq!(dec(text(&burn["burnRatio"])), (spent / budget).round_dp(6), "{burn}");
+    assert_eq!(
+        dec(text(&burn["burnPercent"])),
+        (spent / budget * Decimal::ONE_HUNDRED).round_dp(2),
+        "{burn}"
+    );
+
+    // The estimate at completion: what is spent, plus each role's unspent baseline.
+    let estimate: Decimal = baseline
+        .lines
+        .iter()
+        .map(|line| {
+            let planned = dec(&line.amount.as_ref().unwrap().amount);
+            if line.role == ROLE { planned.max(spent) } else { planned }
+        })
+        .sum();
+    let eac = &project["estimateAtCompletion"];
+    assert_eq!(dec(text(&eac["amount"]["amount"])), estimate, "{eac}");
+    assert_eq!(dec(text(&eac["varianceToBudget"]["amount"])), estimate - budget);
+
+    // Health: the numbers delivery health holds for the project.
+    let health = DeliveryHealthServiceClient::new(keel.channel())
+        .get_project_health(keel.request(
+            Role::Finance,
+            GetProjectHealthRequest {
+                project_id: delivered.initial.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let effort = health.effort.clone().unwrap();
+    let shown = &project["health"];
+    assert_eq!(shown["effortBaselineHours"], effort.baseline.as_str(), "{shown}");
+    assert_eq!(shown["effortActualHours"], effort.actual.as_str());
+    assert_eq!(dec(text(&shown["effortActualHours"])), Decimal::from(WORKED_HOURS));
+    assert_eq!(shown["effortBurnPercent"], effort.burn_percent.as_str());
+    assert_eq!(shown["scheduleVarianceDays"], health.schedule_variance_days);
+    assert_eq!(shown["unapprovedHours"], health.unapproved_hours.as_str());
+    assert_eq!(shown["openHighSeverityTickets"], health.open_high_severity_tickets);
+    assert_eq!(shown["breaches"].as_array().unwrap().len(), health.breaches.len());
+    assert_eq!(shown["policyVersion"], health.policy_version.as_str());
+
+    // Alerts: the project's open ones, as delivery health lists them.
+    let open: Vec<String> = DeliveryHealthServiceClient::new(keel.channel())
+        .list_alerts(keel.request(
+            Role::Finance,
+            ListAlertsRequest {
+                project_id: delivered.initial.id.clone(),
+                state: "OPEN".into(),
+                page: page(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .alerts
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let shown: Vec<&str> = project["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| text(&a["id"]))
+        .collect();
+    assert_eq!(shown, open, "{}", project["alerts"]);
+    assert!(
+        project["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["state"] == "OPEN")
+    );
+
+    // All of Greta's time was approved and posted; the one change request was applied.
+    assert_eq!(project["timeAwaitingApproval"], json!([]));
+    assert_eq!(
+        project["changeRequests"],
+        json!([{ "title": "Extended treasury governance", "role": ROLE, "deltaHours": "20",
+                 "deltaAmount": { "amount": "4000.00", "currency": "EUR" }, "state": "APPLIED" }])
+    );
+
+    // One call per service and kind of lookup, whatever the page holds.
+    let calls = body["extensions"]["backendCalls"]
+        .as_object()
+        .expect("backendCalls under keel up");
+    let kinds: Vec<&str> = calls.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "DeliveryHealth ListAlertsOfProjects",
+            "DeliveryHealth ListProjectHealth",
+            "ERP ListProjectCodesOfProjects",
+            "PSA BatchGetProjects",
+            "PSA ListActualsOfProjects",
+            "PSA ListAssignments",
+            "PSA ListAssignmentsOfProjects",
+            "PSA ListChangeRequestsOfProjects",
+            "PSA ListTimeEntriesOfProjects",
+        ],
+        "{calls:?}"
+    );
+    assert!(calls.values().all(|count| *count == json!(1)), "{calls:?}");
+}
+
+/// Another project manager (Claire, who approves time but manages nothing) sees no project,
+/// and Greta's project by id is null to her; finance sees it.
+async fn nobody_sees_it(keel: &Keel, delivered: &Delivered) {
+    let claire = keel.token_as(&delivered.claire.id, Role::ProjectManager);
+    let (_, body) = keel
+        .graphql_with(
+            Some(claire.clone()),
+            "{ projectManager { projects { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["projectManager"]["projects"]["nodes"], json!([]));
+    let by_id = "query($id: ID!) { projectManager { project(id: $id) { id name } } }";
+    let variables = json!({ "id": delivered.initial.id });
+    let (_, body) = keel.graphql_with(Some(claire), by_id, variables.clone()).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["projectManager"]["project"], Value::Null);
+    let (_, body) = keel
+        .graphql_with(Some(keel.token(Role::Finance)), by_id, variables)
+        .await;
+    assert_eq!(
+        body["data"]["projectManager"]["project"]["id"],
+        delivered.initial.id.as_str(),
+        "{body}"
+    );
+}
+
+/// The employee PSA assigns as a project's engagement manager, as soon as it does.
+async fn assigned_manager(keel: &Keel) -> String {
+    common::eventually(Duration::from_secs(120), || async {
+        let projects = keel
+            .psa()
+            .list_projects(keel.request(Role::Admin, ListProjectsRequest { page: page() }))
+            .await
+            .ok()?
+            .into_inner()
+            .projects;
+        for project in projects {
+            let assignments = keel
+                .psa()
+                .list_assignments(keel.request(
+                    Role::Admin,
+                    ListAssignmentsRequest {
+                        project_id: project.id.clone(),
+                        employee_id: String::new(),
+                        page: page(),
+                    },
+                ))
+                .await
+                .ok()?
+                .into_inner()
+                .assignments;
+            if let Some(a) = assignments.into_iter().find(|a| a.role == ROLE) {
+                return Some(a.employee_id);
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// A `graphql-transport-ws` connection as the bearer of `token`, subscribed to `alertRaised`,
+/// once its first poll (the baseline) has had time to run.
+async fn subscribe(addr: SocketAddr, token: &str) -> ws::WsClient {
+    let mut client = ws::WsClient::connect(addr, "/graphql/ws").await;
+    client
+        .send(&json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+        .await;
+    match client.receive(Duration::from_secs(10)).await {
+        Some(ws::Frame::Text(message)) => assert_eq!(message["type"], "connection_ack", "{message}"),
+        other => panic!("expected connection_ack, got {other:?}"),
+    }
+    client
+        .send(&json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": { "query": "subscription { alertRaised { id projectId kind state measured threshold summary } }" },
+        }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client
+}
+
+/// The next EFFORT_OVER_BASELINE alert `client` is sent (other alerts skipped).
+async fn effort_alert(client: &mut ws::WsClient) -> Value {
+    let wait = keel_experience_project_manager::ALERT_POLL_INTERVAL * 5;
+    loop {
+        match client.receive(wait).await {
+            Some(ws::Frame::Text(message)) => {
+                assert_eq!(message["type"], "next", "{message}");
+                let alert = &message["payload"]["data"]["alertRaised"];
+                if alert["kind"] == "EFFORT_OVER_BASELINE" {
+                    return alert.clone();
+                }
+            }
+            other => panic!("expected the effort alert, got {other:?}"),
+        }
+    }
+}
+
+/// Whether `client` is sent no alert for the project within `wait`.
+async fn nothing_for(client: &mut ws::WsClient, wait: Duration) -> bool {
+    match client.receive(wait).await {
+        None => true,
+        Some(frame) => {
+            eprintln!("unexpected: {frame:?}");
+            false
+        }
+    }
+}
+
+/// A minimal WebSocket client (RFC 6455), copied from the gateway's tests: the upgrade
+/// handshake, masked text frames out, unmasked frames in.
+mod ws {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// What the server sent.
+    #[derive(Debug)]
+    pub enum Frame {
+        Text(Value),
+        Close(#[allow(dead_code)] u16, #[allow(dead_code)] String),
+    }
+
+    pub struct WsClient {
+        stream: TcpStream,
+    }
+
+    impl WsClient {
+        /// Opens `path` with the `graphql-transport-ws` subprotocol.
+        pub async fn connect(addr: SocketAddr, path: &str) -> WsClient {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let handshake = format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            );
+            stream.write_all(handshake.as_bytes()).await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(stream.read_u8().await.unwrap());
+            }
+            let head = String::from_utf8(head).unwrap();
+            assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+            WsClient { stream }
+        }
+
+        /// Sends one JSON message as a masked text frame.
+        pub async fn send(&mut self, message: &Value) {
+            let payload = message.to_string().into_bytes();
+            let mask = [0x12u8, 0x34, 0x56, 0x78];
+            let mut frame = vec![0x81u8];
+            match payload.len() {
+                n if n < 126 => frame.push(0x80 | n as u8),
+                n if n <= u16::MAX as usize => {
+                    frame.push(0x80 | 126);
+                    frame.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+                n => {
+                    frame.push(0x80 | 127);
+                    frame.extend_from_slice(&(n as u64).to_be_bytes());
+                }
+            }
+            frame.extend_from_slice(&mask);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            self.stream.write_all(&frame).await.unwrap();
+        }
+
+        /// The next text or close frame (pings and pongs skipped) within `wait`; `None` when
+        /// none came. A frame cut short by the timeout leaves the stream unusable, so call
+        /// this again only after it answered `Some`.
+        pub async fn receive(&mut self, wait: Duration) -> Option<Frame> {
+            tokio::time::timeout(wait, self.read_frame()).await.ok()
+        }
+
+        async fn read_frame(&mut self) -> Frame {
+            loop {
+                let first = self.stream.read_u8().await.unwrap();
+                let second = self.stream.read_u8().await.unwrap();
+                let length = match second & 0x7f {
+                    126 => u64::from(self.stream.read_u16().await.unwrap()),
+                    127 => self.stream.read_u64().await.unwrap(),
+                    n => u64::from(n),
+                };
+                let mut payload = vec![0u8; length as usize];
+                self.stream.read_exact(&mut payload).await.unwrap();
+                match first & 0x0f {
+                    0x1 => return Frame::Text(serde_json::from_slice(&payload).unwrap()),
+                    0x8 => {
+                        let code = payload
+                            .get(..2)
+                            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                            .unwrap_or(1005);
+                        let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or_default()).into_owned();
+                        return Frame::Close(code, reason);
+                    }
+                    _ => continue,
+                }
+            }
+        }
+    }
+}
