@@ -177,7 +177,7 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         ALLOWED_ROLES,
     ),
     FieldPolicy::new(
-        "TimeEntry",
+        "ProjectTimeEntry",
         &[
             "id",
             "personId",

@@ -178,8 +178,9 @@ pub struct Alert {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A time entry.
+/// A time entry on one of the manager's projects.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "ProjectTimeEntry")]
 pub struct TimeEntry {
     pub id: ID,
     /// The HRIS employee id.
