@@ -104,6 +104,19 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
         ],
     )
     .await;
+    // Delivery health (and the support system API it reads): the project manager view reads
+    // health and alerts from it.
+    let support = run("support", &prefix, &[]).await;
+    let delivery_health = run(
+        "delivery-health",
+        &prefix,
+        &[
+            ("KEEL__SERVICES__PSA", psa.grpc.clone()),
+            ("KEEL__SERVICES__ERP", erp.grpc.clone()),
+            ("KEEL__SERVICES__SUPPORT", support.grpc.clone()),
+        ],
+    )
+    .await;
     let gateway = run(
         "gateway",
         &prefix,
@@ -111,6 +124,7 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
             ("KEEL__SERVICES__PSA", psa.grpc.clone()),
             ("KEEL__SERVICES__ERP", erp.grpc.clone()),
             ("KEEL__SERVICES__PROJECT_SETUP", setup.grpc.clone()),
+            ("KEEL__SERVICES__DELIVERY_HEALTH", delivery_health.grpc.clone()),
         ],
     )
     .await;
@@ -166,11 +180,12 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
 
     let client = reqwest::Client::new();
     let key = LocalKey::from_bytes(SHARED_KEY.as_bytes().to_vec()).unwrap();
+    // An executive sees every project (a project manager only those PSA assigns them to).
     let token = key.issue(
         "keel-local",
         "keel",
-        "pat",
-        &[Role::ProjectManager],
+        "eve",
+        &[Role::Executive],
         Duration::from_secs(600),
     );
     let project = eventually(Duration::from_secs(30), || async {

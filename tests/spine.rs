@@ -61,8 +61,10 @@ async fn win(keel: &Keel, id: &str) {
         .expect("marked won");
 }
 
+/// Every project, as an executive sees them (a project manager sees only the projects PSA
+/// assigns them to, and nobody is assigned here).
 async fn projects(keel: &Keel) -> Vec<Value> {
-    let (status, body) = keel.graphql(Some(Role::ProjectManager), PROJECTS).await;
+    let (status, body) = keel.graphql(Some(Role::Executive), PROJECTS).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["errors"].is_null(), "{body}");
     body["data"]["projectManager"]["projects"]["nodes"]
@@ -71,7 +73,7 @@ async fn projects(keel: &Keel) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Waits until the project manager sees the deal's project with its ERP budget posted.
+/// Waits until the deal's project shows in the project manager view with its ERP budget posted.
 async fn set_up_project(keel: &Keel, opportunity_id: &str) -> Value {
     eventually(WAIT, || async {
         projects(keel)

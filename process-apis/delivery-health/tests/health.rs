@@ -432,3 +432,78 @@ fn a_bad_policy_file_is_refused_naming_the_file_and_the_key() {
         HealthPolicy::shipped().unwrap()
     );
 }
+
+#[tokio::test]
+async fn the_health_and_alerts_of_many_projects_come_in_one_call_each() {
+    use keel_proto::health::{ListAlertsOfProjectsRequest, ListProjectHealthRequest};
+
+    let platform = Platform::start().await;
+    let never_evaluated = "0190f2a0-0000-7000-8000-0000000000ff".to_string();
+    let ids = vec![never_evaluated.clone(), platform.project_id()];
+    let mut client = platform.health();
+    let health = |ids: Vec<String>| {
+        let request = platform.as_role(Role::ProjectManager, ListProjectHealthRequest { project_ids: ids });
+        let mut client = platform.health();
+        async move { client.list_project_health(request).await.map(|r| r.into_inner().health) }
+    };
+    assert!(health(ids.clone()).await.unwrap().is_empty(), "nothing evaluated yet");
+
+    platform.time(&["23", "23", "23", "23", "23"], true).await;
+    let evaluated = evaluate(&platform, "eval-1").await;
+    assert_eq!(
+        health(ids.clone()).await.unwrap(),
+        [evaluated],
+        "the latest, the unevaluated left out"
+    );
+
+    let alerts = |state: &str| {
+        let request = platform.as_role(
+            Role::ProjectManager,
+            ListAlertsOfProjectsRequest {
+                project_ids: ids.clone(),
+                state: state.into(),
+            },
+        );
+        let mut client = platform.health();
+        async move {
+            client
+                .list_alerts_of_projects(request)
+                .await
+                .map(|r| r.into_inner().alerts)
+        }
+    };
+    let open = alerts("open").await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "EFFORT_OVER_BASELINE");
+    assert_eq!(open, platform.alerts().await, "as ListAlerts answers");
+    assert!(alerts("RESOLVED").await.unwrap().is_empty());
+    let bad_state = alerts("BOGUS").await.unwrap_err();
+    assert_eq!(field_of(&bad_state), "state");
+
+    let empty = health(vec![]).await.unwrap_err();
+    assert_eq!(
+        (empty.code(), field_of(&empty).as_str()),
+        (Code::InvalidArgument, "project_ids")
+    );
+    let bad = client
+        .list_alerts_of_projects(platform.as_role(
+            Role::ProjectManager,
+            ListAlertsOfProjectsRequest {
+                project_ids: vec![platform.project_id(), "p-1".into()],
+                state: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&bad), "project_ids[1]");
+    let consultant = client
+        .list_project_health(platform.as_role(
+            Role::Consultant,
+            ListProjectHealthRequest {
+                project_ids: vec![platform.project_id()],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(consultant.code(), Code::PermissionDenied);
+}

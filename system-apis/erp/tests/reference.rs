@@ -753,3 +753,43 @@ async fn concurrent_budgets_for_one_code_post_it_once() {
     assert_eq!(erp.get("PRJ-000001").await.budget.as_ref(), posted.first());
     assert_eq!(erp.audit_actions(&opened.id).await, ["opened", "budget_posted"]);
 }
+
+#[tokio::test]
+async fn the_codes_of_many_projects_come_in_one_call_with_their_budgets() {
+    use keel_proto::erp::ListProjectCodesOfProjectsRequest;
+
+    let erp = Erp::spawn().await;
+    let (budgeted, open, without) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let first = erp.create(create_request("open-1", budgeted)).await.unwrap();
+    erp.post_budget(budget_request("budget-1", &first.code)).await.unwrap();
+    let second = erp.create(create_request("open-2", open)).await.unwrap();
+    let batch = |ids: Vec<String>, role: Option<Role>| {
+        let mut client = erp.client.clone();
+        async move {
+            client
+                .list_project_codes_of_projects(request(ListProjectCodesOfProjectsRequest { project_ids: ids }, role))
+                .await
+                .map(|r| r.into_inner().project_codes)
+        }
+    };
+
+    let found = batch(
+        vec![open.to_string(), without.to_string(), budgeted.to_string()],
+        Some(Role::ProjectManager),
+    )
+    .await
+    .unwrap();
+    assert_eq!(codes(&found), [first.code.as_str(), second.code.as_str()], "id order");
+    assert!(found[0].budget.is_some(), "with its budget");
+    assert!(found[1].budget.is_none());
+    assert_eq!(found[0], erp.get(&first.code).await, "as GetProjectCode answers");
+
+    let empty = batch(vec![], Some(Role::ProjectManager)).await.unwrap_err();
+    assert_eq!(fields(&empty), ["project_ids"]);
+    let bad = batch(vec![open.to_string(), "p-1".into()], Some(Role::ProjectManager))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&bad), ["project_ids[1]"]);
+    let anonymous = batch(vec![open.to_string()], None).await.unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+}

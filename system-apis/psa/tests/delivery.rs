@@ -586,3 +586,65 @@ fn slot_hours(slot: usize) -> String {
     let quarters = slot + 1;
     format!("{}.{:02}", quarters / 4, (quarters % 4) * 25)
 }
+
+#[tokio::test]
+async fn batch_reads_give_a_projects_assignments_and_its_time_in_one_state() {
+    use keel_proto::psa::{ListTimeEntriesOfProjectsRequest, ProjectIdsRequest};
+
+    let app = App::spawn().await;
+    let staffed = app.staffed().await;
+    let draft = app.record(time_entry(&key("t"), &staffed, "2")).await.unwrap();
+    let submitted = app.record(time_entry(&key("t"), &staffed, "3")).await.unwrap();
+    let submitted = app.submit(&submitted).await;
+    let project_ids = vec![staffed.project.id.clone()];
+
+    let assignments = app
+        .client()
+        .list_assignments_of_projects(app.context.harness.reader(
+            Role::ProjectManager,
+            ProjectIdsRequest {
+                project_ids: project_ids.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    let ids: Vec<&str> = assignments.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, [staffed.assignment.id.as_str()]);
+
+    let entries = |state: TimeEntryState| {
+        let request = app.context.harness.reader(
+            Role::ProjectManager,
+            ListTimeEntriesOfProjectsRequest {
+                project_ids: project_ids.clone(),
+                state: state as i32,
+            },
+        );
+        let mut client = app.client();
+        async move {
+            let entries = client
+                .list_time_entries_of_projects(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .entries;
+            entries.into_iter().map(|e| e.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(entries(TimeEntryState::Submitted).await, vec![submitted.id.clone()]);
+    assert_eq!(entries(TimeEntryState::Draft).await, vec![draft.id.clone()]);
+    let mut all = vec![draft.id.clone(), submitted.id.clone()];
+    all.sort();
+    assert_eq!(entries(TimeEntryState::Unspecified).await, all);
+
+    let refused = app
+        .client()
+        .list_time_entries_of_projects(app.context.harness.reader(
+            Role::ProjectManager,
+            ListTimeEntriesOfProjectsRequest { project_ids, state: 99 },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+}

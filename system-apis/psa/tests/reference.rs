@@ -726,3 +726,122 @@ async fn only_services_and_admins_change_records_and_every_caller_needs_a_token(
         ChainReport::Intact { entries: 2 }
     ));
 }
+
+#[tokio::test]
+async fn batch_reads_answer_the_projects_named_in_id_order_and_refuse_an_empty_or_bad_list() {
+    use keel_proto::psa::{ListTimeEntriesOfProjectsRequest, ProjectIdsRequest};
+
+    let app = App::spawn().await;
+    let mut psa = app.service();
+    psa.upsert("t-1", demo_template("data-tm-na")).await.unwrap();
+    let mut created = Vec::new();
+    for i in 0..3 {
+        created.push(
+            psa.create(new_project(&format!("p-{i}"), "data-tm-na", "1000"))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let unknown = "0190f2a0-0000-7000-8000-0000000000ff".to_string();
+    let named = vec![
+        created[2].clone(),
+        unknown.clone(),
+        created[0].clone(),
+        created[2].clone(),
+    ];
+    let reader = app.with(Role::Finance);
+    let mut client = reader.client.clone();
+
+    let projects = client
+        .batch_get_projects(reader.request(ProjectIdsRequest {
+            project_ids: named.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .projects;
+    let ids: Vec<&str> = projects.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [created[0].as_str(), created[2].as_str()],
+        "id order, the unknown left out"
+    );
+    assert!(
+        projects.iter().all(|p| p.budget_baseline.is_some()),
+        "with their children"
+    );
+
+    let actuals = client
+        .list_actuals_of_projects(reader.request(ProjectIdsRequest {
+            project_ids: named.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .actuals;
+    let ids: Vec<&str> = actuals.iter().map(|a| a.project_id.as_str()).collect();
+    assert_eq!(ids, [created[2].as_str(), created[0].as_str()], "the order named");
+    for (one, id) in actuals.iter().zip([&created[2], &created[0]]) {
+        let single = client
+            .get_project_actuals(reader.request(keel_proto::psa::GetProjectActualsRequest { project_id: id.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(*one, single, "the same as GetProjectActuals");
+    }
+
+    // Nothing recorded yet: no assignments, time or change requests.
+    let ids = ProjectIdsRequest {
+        project_ids: created.clone(),
+    };
+    let assignments = client
+        .list_assignments_of_projects(reader.request(ids.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(assignments.assignments.is_empty());
+    let changes = client
+        .list_change_requests_of_projects(reader.request(ids))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(changes.change_requests.is_empty());
+    let entries = client
+        .list_time_entries_of_projects(reader.request(ListTimeEntriesOfProjectsRequest {
+            project_ids: created.clone(),
+            state: keel_proto::psa::TimeEntryState::Submitted as i32,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(entries.entries.is_empty());
+
+    let empty = client
+        .batch_get_projects(reader.request(ProjectIdsRequest { project_ids: vec![] }))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert_eq!(fields(&empty), ["project_ids"]);
+    let bad = client
+        .list_assignments_of_projects(reader.request(ProjectIdsRequest {
+            project_ids: vec![created[0].clone(), "p-1".into()],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&bad), ["project_ids[1]"]);
+    let too_many = client
+        .list_actuals_of_projects(reader.request(ProjectIdsRequest {
+            project_ids: vec![created[0].clone(); 101],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&too_many), ["project_ids"]);
+    let anonymous = app.anonymous();
+    let mut client = anonymous.client.clone();
+    let refused = client
+        .batch_get_projects(anonymous.request(ProjectIdsRequest { project_ids: created }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}
