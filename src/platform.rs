@@ -696,7 +696,15 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 ),
                 timeout: call_timeout,
             };
-            let schema = keel_gateway::build_schema(&options, pm, ops, consultant, rm);
+            let schema = keel_gateway::build_schema(
+                &options,
+                keel_gateway::ViewBackends {
+                    project_manager: pm,
+                    operations: ops,
+                    consultant,
+                    resource_manager: rm,
+                },
+            );
             let mut router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);
             if let Some(webhooks) = webhooks.take() {
                 router = router.merge(webhooks);

@@ -27,5 +27,5 @@ pub use http::router;
 pub use options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
 pub use policy::field_policy;
 pub use readiness::{READINESS_TIMEOUT, Readiness};
-pub use schema::{KeelSchema, MutationRoot, QueryRoot, SubscriptionRoot, build_schema, export_sdl};
+pub use schema::{KeelSchema, MutationRoot, QueryRoot, SubscriptionRoot, ViewBackends, build_schema, export_sdl};
 pub use ws::CONNECTION_INIT_TIMEOUT;

@@ -72,15 +72,29 @@ fn require(ctx: &Context<'_>, allowed: &[Role]) -> Result<()> {
     identity.require(allowed).map_err(|e| e.extend())
 }
 
+/// The backends of every role view: the process and system API clients each reads.
+#[derive(Debug, Clone)]
+pub struct ViewBackends {
+    pub project_manager: keel_experience_project_manager::Backends,
+    pub operations: keel_experience_operations::Backends,
+    pub consultant: keel_experience_consultant::Backends,
+    pub resource_manager: keel_experience_resource_manager::Backends,
+}
+
 /// The schema with its limits and field policy, serving the views over their backends.
-pub fn build_schema(
-    options: &GatewayOptions,
-    pm: keel_experience_project_manager::Backends,
-    ops: keel_experience_operations::Backends,
-    consultant: keel_experience_consultant::Backends,
-    rm: keel_experience_resource_manager::Backends,
-) -> KeelSchema {
-    builder(options).data(pm).data(ops).data(consultant).data(rm).finish()
+pub fn build_schema(options: &GatewayOptions, backends: ViewBackends) -> KeelSchema {
+    let ViewBackends {
+        project_manager,
+        operations,
+        consultant,
+        resource_manager,
+    } = backends;
+    builder(options)
+        .data(project_manager)
+        .data(operations)
+        .data(consultant)
+        .data(resource_manager)
+        .finish()
 }
 
 /// The schema's SDL. It needs no backends, channels or runtime.

@@ -237,7 +237,15 @@ impl RsGateway {
         let options = options();
         let readiness = Readiness::new(Vec::new());
         readiness.mark_migrated();
-        let schema = keel_gateway::build_schema(&options, pm, ops, consultant, rm);
+        let schema = keel_gateway::build_schema(
+            &options,
+            keel_gateway::ViewBackends {
+                project_manager: pm,
+                operations: ops,
+                consultant,
+                resource_manager: rm,
+            },
+        );
         let router = keel_gateway::router(schema, Arc::clone(&verifier), Metrics::new(), readiness, &options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

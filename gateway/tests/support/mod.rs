@@ -135,7 +135,15 @@ impl Gateway {
             ),
             timeout: CALL_TIMEOUT,
         };
-        let schema = keel_gateway::build_schema(&options, pm, ops, consultant, rm);
+        let schema = keel_gateway::build_schema(
+            &options,
+            keel_gateway::ViewBackends {
+                project_manager: pm,
+                operations: ops,
+                consultant,
+                resource_manager: rm,
+            },
+        );
         let router = keel_gateway::router(schema, Arc::new(verifier), Metrics::new(), readiness.clone(), &options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
