@@ -117,17 +117,54 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
         ],
     )
     .await;
-    let gateway = run(
-        "gateway",
+    // The process APIs that run workflows: the operations and resource manager views read their
+    // workflow admins, and the close-out reads their exception history.
+    let hris = run("hris", &prefix, &[]).await;
+    let psa_erp = [
+        ("KEEL__SERVICES__PSA", psa.grpc.clone()),
+        ("KEEL__SERVICES__ERP", erp.grpc.clone()),
+    ];
+    let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+        psa_erp.iter().cloned().chain(extra.iter().cloned()).collect()
+    };
+    let time_capture = run(
+        "time-capture",
         &prefix,
-        &[
-            ("KEEL__SERVICES__PSA", psa.grpc.clone()),
-            ("KEEL__SERVICES__ERP", erp.grpc.clone()),
-            ("KEEL__SERVICES__PROJECT_SETUP", setup.grpc.clone()),
-            ("KEEL__SERVICES__DELIVERY_HEALTH", delivery_health.grpc.clone()),
-        ],
+        &with(&[("KEEL__SERVICES__HRIS", hris.grpc.clone())]),
     )
     .await;
+    let staffing = run(
+        "staffing",
+        &prefix,
+        &with(&[("KEEL__SERVICES__HRIS", hris.grpc.clone())]),
+    )
+    .await;
+    let billing = run("billing", &prefix, &with(&[])).await;
+    let change_orders = run(
+        "change-orders",
+        &prefix,
+        &with(&[("KEEL__SERVICES__DOCUMENTS", documents.grpc.clone())]),
+    )
+    .await;
+    let workflow_services = [
+        ("KEEL__SERVICES__TIME_CAPTURE", time_capture.grpc.clone()),
+        ("KEEL__SERVICES__STAFFING", staffing.grpc.clone()),
+        ("KEEL__SERVICES__BILLING", billing.grpc.clone()),
+        ("KEEL__SERVICES__CHANGE_ORDERS", change_orders.grpc.clone()),
+    ];
+    let mut close_out_env = with(&[
+        ("KEEL__SERVICES__COLLABORATION", collaboration.grpc.clone()),
+        ("KEEL__SERVICES__DOCUMENTS", documents.grpc.clone()),
+    ]);
+    close_out_env.extend(workflow_services.iter().cloned());
+    let close_out = run("close-out", &prefix, &close_out_env).await;
+    let mut gateway_env = with(&[
+        ("KEEL__SERVICES__PROJECT_SETUP", setup.grpc.clone()),
+        ("KEEL__SERVICES__DELIVERY_HEALTH", delivery_health.grpc.clone()),
+        ("KEEL__SERVICES__CLOSE_OUT", close_out.grpc.clone()),
+    ]);
+    gateway_env.extend(workflow_services.iter().cloned());
+    let gateway = run("gateway", &prefix, &gateway_env).await;
     assert_eq!(gateway.grpc, "-", "the gateway serves no gRPC");
 
     let mut psa_client =
@@ -212,4 +249,34 @@ async fn services_in_separate_processes_turn_a_won_deal_into_a_project() {
     // The gateway is ready only once the services it calls answer their health checks.
     let ready = client.get(format!("{}/readyz", gateway.http)).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+
+    // Operations reads each process API's own workflow admin.
+    let operations = key.issue(
+        "keel-local",
+        "keel",
+        "olga",
+        &[Role::Operations],
+        Duration::from_secs(600),
+    );
+    let body: serde_json::Value = client
+        .post(format!("{}/graphql", gateway.http))
+        .bearer_auth(&operations)
+        .json(&serde_json::json!({ "query": "{ operations { processApis { name exceptions { nodes { id } } } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = body["data"]["operations"]["processApis"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["time-capture", "staffing", "billing", "change-orders", "close-out"],
+        "{body}"
+    );
 }
