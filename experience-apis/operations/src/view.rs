@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
 use keel_core::Error;
+use keel_experience_common::paging;
 use keel_proto::projectsetup::ListSetupsResponse;
 
 use crate::downstream::Downstream;
@@ -9,9 +10,9 @@ use crate::model::{Setup, SetupConnection};
 use crate::workflows::{PostingQueue, ProcessApi, SystemHealth, WorkflowQueries};
 
 /// Setups per page when the caller does not say.
-pub const DEFAULT_PAGE_SIZE: i32 = 50;
+pub const DEFAULT_PAGE_SIZE: i32 = paging::DEFAULT_PAGE_SIZE;
 /// The most setups one page may hold.
-pub const MAX_PAGE_SIZE: i32 = 100;
+pub const MAX_PAGE_SIZE: i32 = paging::MAX_PAGE_SIZE;
 
 /// The operations view: project setups and the exception list. Open to operations.
 #[derive(Debug, Default, Clone, Copy)]
@@ -27,12 +28,12 @@ impl OperationsView {
         #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
         after: Option<String>,
     ) -> Result<SetupConnection> {
-        let page_size = page_size(first).map_err(|e| e.extend())?;
+        let page_size = paging::page_size(first).map_err(|e| e.extend())?;
         let downstream = Downstream::from_context(ctx).map_err(|e| e.extend())?;
         let page = downstream
             .list_exceptions(page_size, after.unwrap_or_default())
             .await
-            .map_err(|e| paging_fields(e).extend())?;
+            .map_err(|e| paging::rename_paging_fields(e).extend())?;
         Ok(connection(page))
     }
 
@@ -43,12 +44,12 @@ impl OperationsView {
         #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
         after: Option<String>,
     ) -> Result<SetupConnection> {
-        let page_size = page_size(first).map_err(|e| e.extend())?;
+        let page_size = paging::page_size(first).map_err(|e| e.extend())?;
         let downstream = Downstream::from_context(ctx).map_err(|e| e.extend())?;
         let page = downstream
             .list_setups(page_size, after.unwrap_or_default())
             .await
-            .map_err(|e| paging_fields(e).extend())?;
+            .map_err(|e| paging::rename_paging_fields(e).extend())?;
         Ok(connection(page))
     }
 
@@ -86,17 +87,6 @@ fn connection(page: ListSetupsResponse) -> SetupConnection {
     }
 }
 
-/// `first` as a page size, or bad input naming `first`.
-fn page_size(first: i32) -> Result<u32, Error> {
-    match u32::try_from(first) {
-        Ok(size) if (1..=MAX_PAGE_SIZE as u32).contains(&size) => Ok(size),
-        _ => Err(Error::invalid(
-            "first",
-            format!("must be between 1 and {MAX_PAGE_SIZE}, got {first}"),
-        )),
-    }
-}
-
 /// Renames the fields the process API rejected to the argument names the caller used.
 fn rename_fields(error: Error, renames: &[(&str, &str)]) -> Error {
     match error {
@@ -112,18 +102,6 @@ fn rename_fields(error: Error, renames: &[(&str, &str)]) -> Error {
     }
 }
 
-fn paging_fields(error: Error) -> Error {
-    rename_fields(
-        error,
-        &[
-            ("page_token", "after"),
-            ("page.page_token", "after"),
-            ("page_size", "first"),
-            ("page.page_size", "first"),
-        ],
-    )
-}
-
 fn opportunity_field(error: Error) -> Error {
     rename_fields(error, &[("opportunity_id", "opportunityId")])
 }
@@ -133,21 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_sizes_outside_one_to_a_hundred_name_first() {
-        let table = [(1, true), (100, true), (0, false), (-5, false), (101, false)];
-        for (first, ok) in table {
-            let answer = page_size(first);
-            assert_eq!(answer.is_ok(), ok, "{first}");
-            if let Err(error) = answer {
-                assert_eq!(error.field_violations()[0].field, "first");
-            }
-        }
-    }
-
-    #[test]
     fn rejected_fields_are_named_as_the_caller_spelled_them() {
-        let error = paging_fields(Error::invalid("page_token", "is not a token this service issued"));
-        assert_eq!(error.field_violations()[0].field, "after");
         let error = opportunity_field(Error::invalid("opportunity_id", "is not a UUID"));
         assert_eq!(error.field_violations()[0].field, "opportunityId");
         let error = opportunity_field(Error::not_found("setup", "o-1"));
