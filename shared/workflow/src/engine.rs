@@ -871,7 +871,22 @@ impl Engine {
         }
     }
 
+    /// Counts one failure against the system's open incident, opening it on the first.
+    /// Two rounds failing at once may both try to open it; the one that loses the race
+    /// starts over and counts its failure against the incident the other opened.
     async fn open_incident(&self, system: &str, error: &Error) -> Result<(), Error> {
+        for _ in 0..3 {
+            if self.count_incident_failure(system, error).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "could not record the failure of {system} against its incident"
+        )))
+    }
+
+    /// `Ok(false)` when another round opened the incident between our look and our insert.
+    async fn count_incident_failure(&self, system: &str, error: &Error) -> Result<bool, Error> {
         let now = Utc::now();
         let txn = keel_store::begin_write(&self.db).await?;
         let bumped = incident::Entity::update_many()
@@ -906,12 +921,15 @@ impl Engine {
                     .await?;
                     tracing::error!(system, error = %error, "system API unavailable: incident opened; work waits in the journal");
                 }
-                Err(e) if keel_store::is_unique_violation(&e) => {}
+                Err(e) if keel_store::is_unique_violation(&e) => {
+                    txn.rollback().await.map_err(db_error)?;
+                    return Ok(false);
+                }
                 Err(e) => return Err(db_error(e)),
             }
         }
         txn.commit().await.map_err(db_error)?;
-        Ok(())
+        Ok(true)
     }
 
     async fn close_incident(&self, system: &str) -> Result<(), Error> {
