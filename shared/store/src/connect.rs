@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keel_core::Error;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 /// Where a service keeps its records.
@@ -82,15 +83,22 @@ pub async fn connect(options: &StoreOptions) -> Result<DatabaseConnection, Error
             opts.max_connections(options.max_connections.max(1))
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
-                .sqlx_logging(false);
+                .sqlx_logging(false)
+                // Set on every connection the pool opens, not on the first one only. WAL lets
+                // readers proceed while one writer commits; the busy timeout queues writers
+                // instead of failing them. In WAL mode `synchronous = NORMAL` syncs the log at
+                // checkpoints rather than at every commit: a killed process loses nothing it
+                // committed; a power cut may lose the last commits, as a whole and in order.
+                .map_sqlx_sqlite_opts(|sqlite| {
+                    sqlite
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
             let db = Database::connect(opts)
                 .await
                 .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
-            // WAL lets readers proceed while one writer commits; the busy timeout queues
-            // writers instead of failing them.
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
-                .await
-                .map_err(crate::db_error)?;
             Ok(db)
         }
         Backend::Postgres { url, schema } => {
