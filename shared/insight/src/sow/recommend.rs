@@ -1,0 +1,300 @@
+//! The delivery-template recommender: TF-IDF features ([`TfIdf`]) and a multinomial logistic
+//! regression (linfa-logistic), trained on the firm's labelled past SOWs.
+//!
+//! Confidence is calibrated by temperature scaling: one in five training SOWs is held back from
+//! the fit, and the temperature that minimises the negative log-likelihood on them divides the
+//! logits. Below the configured confidence floor the recommender abstains, still saying what it
+//! would have picked. The terms that drove a recommendation are the features whose weight for
+//! the chosen template, above that feature's mean weight across templates, times their value
+//! in this SOW, is largest.
+
+use linfa::Dataset;
+use linfa::traits::Fit;
+use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+use serde::{Deserialize, Serialize};
+
+use super::LabelledSow;
+use super::extract::{check_text, extract};
+use super::features::TfIdf;
+use super::record::{Recommendation, RecommendedTemplate};
+use crate::InsightError;
+
+/// How the recommender is trained and when it abstains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecommenderConfig {
+    /// Below this calibrated confidence the recommender abstains (0 to 1).
+    pub confidence_floor: f64,
+    /// L2 penalty of the logistic regression.
+    pub l2_penalty: f64,
+    /// Solver iterations.
+    pub max_iterations: u64,
+    /// A term joins the vocabulary when at least this share of training SOWs has it.
+    pub min_document_share: f32,
+    /// How many terms explain a recommendation.
+    pub explanation_terms: usize,
+}
+
+impl Default for RecommenderConfig {
+    fn default() -> Self {
+        RecommenderConfig {
+            confidence_floor: 0.7,
+            l2_penalty: 0.01,
+            max_iterations: 200,
+            min_document_share: 0.01,
+            explanation_terms: 6,
+        }
+    }
+}
+
+impl RecommenderConfig {
+    /// Checks the configuration, naming the field at fault.
+    pub fn validate(&self) -> Result<(), InsightError> {
+        if !(0.0..=1.0).contains(&self.confidence_floor) {
+            return Err(InsightError::invalid("confidence_floor", "must be between 0 and 1"));
+        }
+        if !(self.l2_penalty.is_finite() && self.l2_penalty >= 0.0) {
+            return Err(InsightError::invalid("l2_penalty", "must be a non-negative number"));
+        }
+        if self.max_iterations == 0 {
+            return Err(InsightError::invalid("max_iterations", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.min_document_share) {
+            return Err(InsightError::invalid(
+                "min_document_share",
+                "must be at least 0 and below 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A term and how much it pushed the recommendation towards the chosen template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermWeight {
+    pub term: String,
+    pub weight: f64,
+}
+
+/// A template and its calibrated probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateScore {
+    pub template: String,
+    pub probability: f64,
+}
+
+/// A trained recommender; [`TemplateRecommender::recommend`] makes a [`Recommendation`].
+#[derive(Debug)]
+pub struct TemplateRecommender {
+    config: RecommenderConfig,
+    features: TfIdf,
+    model: MultiFittedLogisticRegression<f64, usize>,
+    templates: Vec<String>,
+    temperature: f64,
+    version: String,
+}
+
+impl TemplateRecommender {
+    /// Trains on labelled SOWs: four in five fit the model, the fifth calibrates its confidence.
+    pub fn train(examples: &[LabelledSow], config: RecommenderConfig) -> Result<TemplateRecommender, InsightError> {
+        config.validate()?;
+        let mut templates: Vec<String> = examples.iter().map(|example| example.template.clone()).collect();
+        templates.sort_unstable();
+        templates.dedup();
+        if templates.len() < 2 || examples.len() < 10 {
+            return Err(InsightError::invalid(
+                "examples",
+                "need at least 10 SOWs across at least 2 templates",
+            ));
+        }
+        for (position, example) in examples.iter().enumerate() {
+            check_text(&example.text)
+                .map_err(|_| InsightError::invalid(format!("examples[{position}].text"), "must not be empty"))?;
+        }
+        let (mut fit, mut calibration) = (Vec::new(), Vec::new());
+        for (position, example) in examples.iter().enumerate() {
+            if position % 5 == 4 {
+                calibration.push(example)
+            } else {
+                fit.push(example)
+            }
+        }
+        let class_of = |example: &LabelledSow| templates.iter().position(|t| *t == example.template).unwrap_or(0);
+
+        let fit_texts: Vec<&str> = fit.iter().map(|example| example.text.as_str()).collect();
+        let features = TfIdf::fit(&fit_texts, config.min_document_share)?;
+        let x = features.transform(&fit_texts)?;
+        let y = Array1::from_iter(fit.iter().map(|example| class_of(example)));
+        let model = MultiLogisticRegression::default()
+            .alpha(config.l2_penalty)
+            .max_iterations(config.max_iterations)
+            .fit(&Dataset::new(x, y))
+            .map_err(|error| InsightError::Training(format!("logistic regression: {error}")))?;
+
+        let calibration_texts: Vec<&str> = calibration.iter().map(|example| example.text.as_str()).collect();
+        let logits = logits(&model, &features.transform(&calibration_texts)?);
+        let truth: Vec<usize> = calibration.iter().map(|example| class_of(example)).collect();
+        let temperature = fit_temperature(&logits, &truth);
+
+        let version = model_version(examples, &config, temperature);
+        Ok(TemplateRecommender {
+            config,
+            features,
+            model,
+            templates,
+            temperature,
+            version,
+        })
+    }
+
+    /// The templates this recommender knows, in the order of its probabilities.
+    pub fn templates(&self) -> &[String] {
+        &self.templates
+    }
+
+    /// The temperature dividing the logits (above 1 softens an overconfident model).
+    pub fn temperature(&self) -> f64 {
+        self.temperature
+    }
+
+    /// The version recorded on every recommendation: training data, settings and calibration.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The configuration it was trained with.
+    pub fn config(&self) -> &RecommenderConfig {
+        &self.config
+    }
+
+    /// Calibrated probabilities per template for each text, in [`templates`](Self::templates)
+    /// order.
+    pub fn probabilities(&self, texts: &[&str]) -> Result<Array2<f64>, InsightError> {
+        for text in texts {
+            check_text(text)?;
+        }
+        let mut logits = logits(&self.model, &self.features.transform(texts)?);
+        logits.mapv_inplace(|value| value / self.temperature);
+        for mut row in logits.rows_mut() {
+            softmax(&mut row);
+        }
+        Ok(logits)
+    }
+
+    /// Recommends a template for one SOW, with the fields read from it, the terms behind the
+    /// choice and the calibrated confidence; abstains below the confidence floor. Empty text is
+    /// [`InsightError::InvalidInput`] on `sow_text`.
+    pub fn recommend(&self, sow_text: &str) -> Result<Recommendation, InsightError> {
+        let extracted = extract(sow_text)?;
+        let x = self.features.transform(&[sow_text])?;
+        let probabilities = self.probabilities(&[sow_text])?;
+        let row = probabilities.row(0);
+        let mut ranked: Vec<TemplateScore> = row
+            .iter()
+            .zip(&self.templates)
+            .map(|(probability, template)| TemplateScore {
+                template: template.clone(),
+                probability: *probability,
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        let best = ranked[0].clone();
+        let class = self.templates.iter().position(|t| *t == best.template).unwrap_or(0);
+        let explanation = self.explain(x.row(0), class);
+        let output = if best.probability >= self.config.confidence_floor {
+            RecommendedTemplate::Template(best.template)
+        } else {
+            RecommendedTemplate::Abstained {
+                best_guess: best.template,
+            }
+        };
+        Ok(Recommendation::new(
+            sow_text.to_string(),
+            extracted,
+            output,
+            best.probability,
+            explanation,
+            ranked,
+            self.version.clone(),
+        ))
+    }
+
+    fn explain(&self, features: ArrayView1<'_, f64>, class: usize) -> Vec<TermWeight> {
+        let weights = self.model.params();
+        let mean = weights
+            .mean_axis(Axis(1))
+            .unwrap_or_else(|| Array1::zeros(weights.nrows()));
+        let mut terms: Vec<TermWeight> = features
+            .iter()
+            .enumerate()
+            .filter(|(_, value)| **value > 0.0)
+            .map(|(feature, value)| TermWeight {
+                term: self.features.term(feature).to_string(),
+                weight: value * (weights[(feature, class)] - mean[feature]),
+            })
+            .filter(|term| term.weight > 0.0)
+            .collect();
+        terms.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        terms.truncate(self.config.explanation_terms);
+        terms
+    }
+}
+
+fn logits(model: &MultiFittedLogisticRegression<f64, usize>, x: &Array2<f64>) -> Array2<f64> {
+    x.dot(model.params()) + model.intercept()
+}
+
+fn softmax(row: &mut ndarray::ArrayViewMut1<'_, f64>) {
+    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    row.mapv_inplace(|value| (value - max).exp());
+    let sum = row.sum();
+    row.mapv_inplace(|value| value / sum);
+}
+
+/// The temperature in [0.05, 20] minimising the negative log-likelihood of `truth` (a
+/// golden-section search on its logarithm; the likelihood is unimodal in the temperature).
+fn fit_temperature(logits: &Array2<f64>, truth: &[usize]) -> f64 {
+    if truth.is_empty() {
+        return 1.0;
+    }
+    let nll = |log_temperature: f64| -> f64 {
+        let temperature = log_temperature.exp();
+        let mut total = 0.0;
+        for (row, class) in logits.rows().into_iter().zip(truth) {
+            let mut scaled = row.mapv(|value| value / temperature);
+            softmax(&mut scaled.view_mut());
+            total -= scaled[*class].max(1e-12).ln();
+        }
+        total
+    };
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut low, mut high) = (0.05f64.ln(), 20f64.ln());
+    for _ in 0..60 {
+        let a = high - ratio * (high - low);
+        let b = low + ratio * (high - low);
+        if nll(a) < nll(b) {
+            high = b;
+        } else {
+            low = a;
+        }
+    }
+    ((low + high) / 2.0).exp()
+}
+
+/// `sow-template-lr/<examples>/<fnv-1a of the training ids, labels and settings>`.
+fn model_version(examples: &[LabelledSow], config: &RecommenderConfig, temperature: f64) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for example in examples {
+        feed(example.id.as_bytes());
+        feed(example.template.as_bytes());
+        feed(&(example.text.len() as u64).to_le_bytes());
+    }
+    feed(format!("{config:?} {temperature:.6}").as_bytes());
+    format!("sow-template-lr/{}/{hash:016x}", examples.len())
+}
