@@ -662,10 +662,6 @@ fn number(rng: &mut ChaCha8Rng, n: u32) -> String {
     }
 }
 
-fn complexity_of(months: u32, sites: Option<u32>, integrations: Option<u32>) -> DeliveryComplexity {
-    DeliveryComplexity::from_drivers(Some(months), sites, integrations)
-}
-
 fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
     let vocabulary = vocabulary(template.service);
     let region = *template.regions.choose(rng).unwrap();
@@ -681,8 +677,10 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
     let client = CLIENTS.choose(rng).unwrap();
     let firm = FIRMS.choose(rng).unwrap();
     let city = place.cities.choose(rng).unwrap();
-    // Length: short notes, ordinary SOWs and long ones.
-    let length = [0u8, 1, 1, 1, 2, 2].choose(rng).copied().unwrap();
+    // Length: short notes (0), ordinary SOWs (1), long ones (2) and ones of several pages (3).
+    let length = [0u8, 0, 1, 1, 1, 2, 2, 3].choose(rng).copied().unwrap();
+    // A short note may not state the duration at all.
+    let mention_months = length > 0 || rng.random_bool(0.5);
     let months: u32 = match template.service {
         Service::ManagedServices => *[12u32, 24, 36, 6].choose(rng).unwrap(),
         Service::Security => rng.random_range(1..=6),
@@ -690,7 +688,7 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
     };
     let sites = rng.random_bool(0.6).then(|| rng.random_range(1..=8u32));
     let integrations = rng.random_bool(0.6).then(|| rng.random_range(0..=15u32));
-    let complexity = complexity_of(months, sites, integrations);
+    let complexity = DeliveryComplexity::from_drivers(mention_months.then_some(months), sites, integrations);
     let start = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap() + Duration::days(rng.random_range(0..300));
 
     let mut prose = String::new();
@@ -735,24 +733,26 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
         let country = place.countries.choose(rng).unwrap();
         let _ = writeln!(prose, "Work will be led from {city}, with users in {country}.");
     }
-    let _ = write!(
-        prose,
-        "{}",
-        [
-            "The engagement is planned over ",
-            "Expected duration: ",
-            "Timeline: approximately ",
-            "Duration "
-        ]
-        .choose(rng)
-        .unwrap()
-    );
-    let _ = writeln!(
-        prose,
-        "{} months starting {}.",
-        number(rng, months),
-        format_date(rng, start)
-    );
+    if mention_months {
+        let _ = write!(
+            prose,
+            "{}",
+            [
+                "The engagement is planned over ",
+                "Expected duration: ",
+                "Timeline: approximately ",
+                "Duration "
+            ]
+            .choose(rng)
+            .unwrap()
+        );
+        let _ = writeln!(
+            prose,
+            "{} months starting {}.",
+            number(rng, months),
+            format_date(rng, start)
+        );
+    }
     if let Some(sites) = sites {
         let _ = writeln!(
             prose,
@@ -799,16 +799,20 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
         scope.push(neighbour_phrase(rng, template.service));
     }
     scope.shuffle(rng);
-    let _ = writeln!(
-        prose,
-        "{}",
-        ["Scope of Services", "1. Scope", "SCOPE", "In scope:", "Services"]
-            .choose(rng)
-            .unwrap()
-    );
-    for item in &scope {
-        let bullet = ["- ", "* ", "• ", ""].choose(rng).unwrap();
-        let _ = writeln!(prose, "{bullet}{item}");
+    if length == 0 {
+        let _ = writeln!(prose, "Scope: {}.", scope.join("; "));
+    } else {
+        let _ = writeln!(
+            prose,
+            "{}",
+            ["Scope of Services", "1. Scope", "SCOPE", "In scope:", "Services"]
+                .choose(rng)
+                .unwrap()
+        );
+        for item in &scope {
+            let bullet = ["- ", "* ", "• ", ""].choose(rng).unwrap();
+            let _ = writeln!(prose, "{bullet}{item}");
+        }
     }
     prose.push('\n');
     if length > 0 {
@@ -836,7 +840,7 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
                 .choose(rng)
                 .unwrap()
         );
-        let count = if length == 2 {
+        let count = if length >= 2 {
             rng.random_range(4..=8)
         } else {
             rng.random_range(1..=3)
@@ -849,7 +853,7 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
         }
         prose.push('\n');
     }
-    if length == 2 {
+    if length >= 2 {
         // Long SOWs repeat the detailed approach per phase, as real ones do.
         for (phase, items) in ["Mobilise", "Design", "Deliver", "Transition"]
             .iter()
@@ -861,6 +865,9 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
             let _ = writeln!(prose, "{line}");
         }
         prose.push('\n');
+    }
+    if length == 3 {
+        several_pages(rng, &vocabulary, client, &mut prose);
     }
     let prose = add_noise(rng, &prose);
 
@@ -888,6 +895,57 @@ fn sow(rng: &mut ChaCha8Rng, template: &Template) -> LabelledSow {
             milestones,
         },
     }
+}
+
+const GOVERNANCE: &[&str] = &[
+    "A steering committee of the Client's sponsor, the Supplier's engagement partner and the programme leads meets monthly to review progress, risks and decisions.",
+    "The project managers of both parties hold a weekly status meeting and keep a shared log of risks, assumptions, issues and dependencies.",
+    "Issues that the project managers cannot resolve within five business days are escalated to the steering committee.",
+    "Decisions that change scope, schedule or budget are recorded in the decision log and follow change control.",
+    "The Supplier reports progress against the plan every two weeks, with a forecast of effort to complete.",
+    "Quality reviews of each deliverable are carried out by a reviewer who did not author it.",
+];
+
+/// The sections that make a SOW several pages long: a narrative per activity, governance,
+/// roles and responsibilities, acceptance criteria and the standard terms in full.
+fn several_pages(rng: &mut ChaCha8Rng, vocabulary: &Vocabulary, client: &str, prose: &mut String) {
+    let _ = writeln!(prose, "Detailed Approach");
+    for item in vocabulary.scope {
+        let team = ["business", "IT", "finance", "operations", "project"]
+            .choose(rng)
+            .unwrap();
+        let _ = writeln!(
+            prose,
+            "{}{}. The Supplier will carry out {item} together with {client}'s {team} team, record decisions in the project repository and review progress at the weekly status meeting. Outputs are reviewed with the Client's leads before they are baselined.",
+            item[..1].to_uppercase(),
+            &item[1..]
+        );
+    }
+    let _ = writeln!(prose, "\nGovernance");
+    for line in GOVERNANCE {
+        let _ = writeln!(prose, "{line}");
+    }
+    let _ = writeln!(prose, "\nRoles and Responsibilities");
+    for role in vocabulary.roles {
+        let duties: Vec<&str> = vocabulary.scope.choose_multiple(rng, 2).copied().collect();
+        let _ = writeln!(prose, "{role}: accountable for {} and {}.", duties[0], duties[1]);
+    }
+    let _ = writeln!(
+        prose,
+        "Client: provides subject-matter experts, timely decisions, test data and access to systems."
+    );
+    let _ = writeln!(prose, "\nAcceptance Criteria");
+    for deliverable in vocabulary.deliverables {
+        let _ = writeln!(
+            prose,
+            "{deliverable}: complete when reviewed by the Client's lead, with no open defect of severity 1 or 2, and signed off in writing."
+        );
+    }
+    let _ = writeln!(prose, "\nStandard Terms");
+    for line in BOILERPLATE {
+        let _ = writeln!(prose, "{line}");
+    }
+    prose.push('\n');
 }
 
 fn service_line(service: Service) -> &'static str {

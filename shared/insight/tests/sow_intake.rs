@@ -50,9 +50,15 @@ fn the_data_set_has_enough_varied_sows_and_an_honest_split() {
         heldout.iter().all(|sow| !train_ids.contains(sow.id.as_str())),
         "a held-out SOW is in training"
     );
-    let lengths: Vec<usize> = train.iter().map(|sow| sow.text.lines().count()).collect();
-    let (shortest, longest) = (lengths.iter().min().unwrap(), lengths.iter().max().unwrap());
-    assert!(*shortest <= 15 && *longest >= 45, "lines from {shortest} to {longest}");
+    // From a note of a dozen lines to SOWs of several pages.
+    let lengths: Vec<(usize, usize)> = train
+        .iter()
+        .map(|sow| (sow.text.lines().count(), sow.text.len()))
+        .collect();
+    let shortest = lengths.iter().min().unwrap();
+    let longest = lengths.iter().max().unwrap();
+    assert!(shortest.0 <= 12 && shortest.1 <= 700, "shortest {shortest:?}");
+    assert!(longest.0 >= 80 && longest.1 >= 8_000, "longest {longest:?}");
 }
 
 #[test]
@@ -153,11 +159,11 @@ fn held_out_template_accuracy_precision_recall_calibration_and_abstentions() {
         expected_calibration_error <= 0.08,
         "expected calibration error {expected_calibration_error:.3}"
     );
-    // Abstaining buys accuracy: what the model still recommends is right more often.
+    // Abstentions are counted and stay rare; what the model does recommend is right.
     assert!(abstained <= total / 10, "{abstained} abstentions of {total}");
     assert!(
-        answered_accuracy >= accuracy,
-        "answered {answered_accuracy:.3} vs all {accuracy:.3}"
+        answered_accuracy >= 0.95,
+        "accuracy when answering {answered_accuracy:.3}"
     );
 }
 
@@ -218,37 +224,62 @@ fn a_recommendation_explains_itself_and_waits_for_a_named_person() {
 }
 
 #[test]
-fn an_sow_that_does_not_settle_the_template_gets_an_abstention_and_only_an_override_sets_one() {
-    let (model, _) = trained();
-    // An ERP deployment for a fixed fee that never says where, nor in which currency: EMEA and
-    // the standard ERP template both fit, and the model should say it cannot tell.
-    let ambiguous = "Statement of Work: ERP Implementation\n\
-        The Client has asked the Supplier to deploy a standard ERP core for finance, procurement and inventory.\n\
-        Scope: fit-gap workshops, configuration of the chart of accounts, cut-over planning, go-live and hypercare.\n\
-        The services are provided for a fixed fee, exclusive of taxes.";
-    let mut recommendation = model.recommend(ambiguous).unwrap();
+fn sows_that_do_not_settle_the_template_get_lower_confidence_and_abstentions() {
+    let (model, heldout) = trained();
+    // A fixed-fee ERP deployment that never says where: the EMEA and the standard ERP template
+    // both fit, and only the CRM record can tell. The model should be less sure of these.
+    let erp: Vec<&LabelledSow> = heldout
+        .iter()
+        .filter(|sow| sow.template.starts_with("erp-fixed-fee-"))
+        .collect();
+    let mut unplaced = Vec::new();
+    let mut placed = Vec::new();
+    let mut abstentions = Vec::new();
+    for sow in &erp {
+        let recommendation = model.recommend(&sow.text).unwrap();
+        let erp_mass: f64 = recommendation
+            .alternatives
+            .iter()
+            .filter(|score| score.template.starts_with("erp-fixed-fee-"))
+            .map(|score| score.probability)
+            .sum();
+        assert!(erp_mass >= 0.9, "{}: the ERP templates hold {erp_mass:.3}", sow.id);
+        if sow.expected.region.is_none() {
+            &mut unplaced
+        } else {
+            &mut placed
+        }
+        .push(recommendation.confidence);
+        if let RecommendedTemplate::Abstained { .. } = recommendation.output {
+            abstentions.push(recommendation);
+        }
+    }
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+    println!(
+        "ERP SOWs: {} stating the region (mean confidence {:.3}), {} not (mean confidence {:.3}); {} abstentions",
+        placed.len(),
+        mean(&placed),
+        unplaced.len(),
+        mean(&unplaced),
+        abstentions.len()
+    );
+    assert!(unplaced.len() >= 3, "{} ambiguous ERP SOWs held out", unplaced.len());
+    assert!(
+        mean(&unplaced) + 0.1 <= mean(&placed),
+        "{:.3} vs {:.3}",
+        mean(&unplaced),
+        mean(&placed)
+    );
+
+    let mut recommendation = abstentions
+        .into_iter()
+        .next()
+        .expect("at least one abstention on an ERP SOW");
     let RecommendedTemplate::Abstained { best_guess } = recommendation.output.clone() else {
-        panic!(
-            "expected an abstention, got {:?} at {:.3}",
-            recommendation.output, recommendation.confidence
-        );
+        unreachable!()
     };
     assert!(recommendation.confidence < model.config().confidence_floor);
     assert!(best_guess.starts_with("erp-fixed-fee-"), "{best_guess}");
-    let erp: f64 = recommendation
-        .alternatives
-        .iter()
-        .filter(|score| score.template.starts_with("erp-fixed-fee-"))
-        .map(|score| score.probability)
-        .sum();
-    assert!(
-        erp >= 0.8,
-        "the two ERP templates hold {erp:.3}: {:?}",
-        recommendation.alternatives
-    );
-    assert_eq!(recommendation.extracted.region, None);
-    assert_eq!(recommendation.extracted.contract_type, Some(ContractType::FixedFee));
-
     let at = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
     let accept = recommendation.record_outcome(
         Decision::Accept {

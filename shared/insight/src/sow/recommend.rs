@@ -1,5 +1,6 @@
 //! The delivery-template recommender: TF-IDF features ([`TfIdf`]) and a multinomial logistic
-//! regression (linfa-logistic), trained on the firm's labelled past SOWs.
+//! regression (linfa-logistic), trained on the firm's labelled past SOWs. Training is
+//! deterministic: the same examples and settings give the same model and the same version.
 //!
 //! Confidence is calibrated by temperature scaling: one in five training SOWs is held back from
 //! the fit, and the temperature that minimises the negative log-likelihood on them divides the
