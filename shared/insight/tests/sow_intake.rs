@@ -221,6 +221,28 @@ fn a_recommendation_explains_itself_and_waits_for_a_named_person() {
         recommendation.as_training_label(),
         Some((sow.text.as_str(), "erp-fixed-fee-emea"))
     );
+
+    // The record, with its outcome, is kept as JSON for audit and retraining.
+    let kept = serde_json::to_string(&recommendation).unwrap();
+    let read_back: keel_insight::sow::Recommendation = serde_json::from_str(&kept).unwrap();
+    assert_eq!(
+        (
+            read_back.id,
+            &read_back.output,
+            &read_back.extracted,
+            &read_back.model_version,
+            read_back.outcome()
+        ),
+        (
+            recommendation.id,
+            &recommendation.output,
+            &recommendation.extracted,
+            &recommendation.model_version,
+            recommendation.outcome()
+        )
+    );
+    assert_eq!(read_back.explanation.len(), recommendation.explanation.len());
+    assert!((read_back.confidence - recommendation.confidence).abs() < 1e-12);
 }
 
 #[test]
@@ -309,6 +331,37 @@ fn sows_that_do_not_settle_the_template_get_lower_confidence_and_abstentions() {
         )
         .unwrap();
     assert_eq!(recommendation.approved_template(), Some("erp-fixed-fee-emea"));
+}
+
+#[test]
+fn the_confidence_floor_moves_without_retraining() {
+    let small: Vec<LabelledSow> = load("train.jsonl").into_iter().take(70).collect();
+    let mut model = TemplateRecommender::train(&small, RecommenderConfig::default()).unwrap();
+    let version = model.version().to_string();
+    // The held-out SOW this small model is least sure of.
+    let heldout = load("heldout.jsonl");
+    let (text, confidence) = heldout
+        .iter()
+        .map(|sow| (&sow.text, model.recommend(&sow.text).unwrap().confidence))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(confidence < 0.99, "{confidence}");
+    model
+        .set_confidence_floor(confidence + (1.0 - confidence) / 2.0)
+        .unwrap();
+    assert!(matches!(
+        model.recommend(text).unwrap().output,
+        RecommendedTemplate::Abstained { .. }
+    ));
+    model.set_confidence_floor(confidence / 2.0).unwrap();
+    assert!(matches!(
+        model.recommend(text).unwrap().output,
+        RecommendedTemplate::Template(_)
+    ));
+    let refused = model.set_confidence_floor(1.2);
+    assert!(matches!(refused, Err(InsightError::InvalidInput { ref field, .. }) if field == "confidence_floor"));
+    assert_eq!(model.config().confidence_floor, confidence / 2.0);
+    assert_eq!(model.version(), version);
 }
 
 #[test]

@@ -109,3 +109,31 @@ impl LabelledSow {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DeliveryComplexity::{self, High, Low, Medium};
+
+    #[test]
+    fn complexity_points_per_driver() {
+        // (months, sites, interfaces, expected)
+        let table = [
+            (None, None, None, Low),
+            (Some(4), Some(1), Some(3), Low),
+            (Some(5), None, None, Low),
+            (Some(5), Some(2), None, Medium),
+            (Some(9), None, None, Medium),
+            (None, Some(4), Some(3), Medium),
+            (Some(9), Some(4), None, High),
+            (Some(5), Some(2), Some(4), Medium),
+            (Some(6), Some(3), Some(10), High),
+        ];
+        for (months, sites, integrations, expected) in table {
+            assert_eq!(
+                DeliveryComplexity::from_drivers(months, sites, integrations),
+                expected,
+                "{months:?} months, {sites:?} sites, {integrations:?} interfaces"
+            );
+        }
+    }
+}

@@ -163,7 +163,20 @@ impl TemplateRecommender {
         &self.version
     }
 
-    /// The configuration it was trained with.
+    /// Moves the confidence floor without retraining (a policy change, not a model change; the
+    /// model version stays the same). A floor outside 0 to 1 is refused naming
+    /// `confidence_floor`, and changes nothing.
+    pub fn set_confidence_floor(&mut self, floor: f64) -> Result<(), InsightError> {
+        RecommenderConfig {
+            confidence_floor: floor,
+            ..self.config.clone()
+        }
+        .validate()?;
+        self.config.confidence_floor = floor;
+        Ok(())
+    }
+
+    /// The configuration it was trained with, and the current confidence floor.
     pub fn config(&self) -> &RecommenderConfig {
         &self.config
     }
