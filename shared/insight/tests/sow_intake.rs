@@ -384,6 +384,10 @@ fn empty_text_is_refused_naming_the_field() {
         },
     );
     assert!(matches!(bad_floor, Err(InsightError::InvalidInput { ref field, .. }) if field == "confidence_floor"));
+    let mut examples = load("train.jsonl")[..20].to_vec();
+    examples[3].text = " \n ".into();
+    let empty_example = TemplateRecommender::train(&examples, RecommenderConfig::default());
+    assert!(matches!(empty_example, Err(InsightError::InvalidInput { ref field, .. }) if field == "examples[3].text"));
 }
 
 #[test]

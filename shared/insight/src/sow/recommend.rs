@@ -109,8 +109,12 @@ impl TemplateRecommender {
             ));
         }
         for (position, example) in examples.iter().enumerate() {
-            check_text(&example.text)
-                .map_err(|_| InsightError::invalid(format!("examples[{position}].text"), "must not be empty"))?;
+            check_text(&example.text).map_err(|error| match error {
+                InsightError::InvalidInput { reason, .. } => {
+                    InsightError::invalid(format!("examples[{position}].text"), reason)
+                }
+                other => other,
+            })?;
         }
         let (mut fit, mut calibration) = (Vec::new(), Vec::new());
         for (position, example) in examples.iter().enumerate() {
