@@ -2,9 +2,9 @@
 //! regression (linfa-logistic), trained on the firm's labelled past SOWs. Training is
 //! deterministic: the same examples and settings give the same model and the same version.
 //!
-//! Confidence is calibrated by temperature scaling: one in five training SOWs is held back from
-//! the fit, and the temperature that minimises the negative log-likelihood on them divides the
-//! logits. Below the configured confidence floor the recommender abstains, still saying what it
+//! Confidence is calibrated by temperature scaling: each training SOW is scored by a model fitted
+//! on the other four fifths, and the temperature that minimises the negative log-likelihood of
+//! those out-of-fold scores divides the final model's logits. Below the configured confidence floor the recommender abstains, still saying what it
 //! would have picked. The terms that drove a recommendation are the features whose weight for
 //! the chosen template, above that feature's mean weight across templates, times their value
 //! in this SOW, is largest.
@@ -96,7 +96,8 @@ pub struct TemplateRecommender {
 }
 
 impl TemplateRecommender {
-    /// Trains on labelled SOWs: four in five fit the model, the fifth calibrates its confidence.
+    /// Trains on labelled SOWs. The temperature is fitted on out-of-fold predictions (five
+    /// folds, each SOW scored by a model that did not see it); the model kept is fitted on all.
     pub fn train(examples: &[LabelledSow], config: RecommenderConfig) -> Result<TemplateRecommender, InsightError> {
         config.validate()?;
         let mut templates: Vec<String> = examples.iter().map(|example| example.template.clone()).collect();
@@ -116,30 +117,34 @@ impl TemplateRecommender {
                 other => other,
             })?;
         }
-        let (mut fit, mut calibration) = (Vec::new(), Vec::new());
-        for (position, example) in examples.iter().enumerate() {
-            if position % 5 == 4 {
-                calibration.push(example)
-            } else {
-                fit.push(example)
-            }
+        let classes: Vec<usize> = examples.iter().map(|example| class_of(&templates, example)).collect();
+
+        // Out-of-fold logits for every training SOW calibrate the temperature; the model kept is
+        // then fitted on all of them.
+        let mut held_out_logits = Vec::new();
+        let mut held_out_classes = Vec::new();
+        for fold in 0..CALIBRATION_FOLDS {
+            let in_fold = |position: usize| position % CALIBRATION_FOLDS == fold;
+            let fit: Vec<usize> = (0..examples.len()).filter(|position| !in_fold(*position)).collect();
+            let held: Vec<usize> = (0..examples.len()).filter(|position| in_fold(*position)).collect();
+            let Ok((features, model)) = fit_model(examples, &classes, &fit, templates.len(), &config) else {
+                continue; // a fold that misses a template cannot be scored against all of them
+            };
+            let texts: Vec<&str> = held.iter().map(|position| examples[*position].text.as_str()).collect();
+            held_out_logits.push(logits(&model, &features.transform(&texts)?));
+            held_out_classes.extend(held.iter().map(|position| classes[*position]));
         }
-        let class_of = |example: &LabelledSow| templates.iter().position(|t| *t == example.template).unwrap_or(0);
-
-        let fit_texts: Vec<&str> = fit.iter().map(|example| example.text.as_str()).collect();
-        let features = TfIdf::fit(&fit_texts, config.min_document_share)?;
-        let x = features.transform(&fit_texts)?;
-        let y = Array1::from_iter(fit.iter().map(|example| class_of(example)));
-        let model = MultiLogisticRegression::default()
-            .alpha(config.l2_penalty)
-            .max_iterations(config.max_iterations)
-            .fit(&Dataset::new(x, y))
-            .map_err(|error| InsightError::Training(format!("logistic regression: {error}")))?;
-
-        let calibration_texts: Vec<&str> = calibration.iter().map(|example| example.text.as_str()).collect();
-        let logits = logits(&model, &features.transform(&calibration_texts)?);
-        let truth: Vec<usize> = calibration.iter().map(|example| class_of(example)).collect();
-        let temperature = fit_temperature(&logits, &truth);
+        let temperature = match held_out_logits.as_slice() {
+            [] => 1.0,
+            parts => {
+                let views: Vec<_> = parts.iter().map(|part| part.view()).collect();
+                let stacked = ndarray::concatenate(Axis(0), &views)
+                    .map_err(|error| InsightError::Training(format!("calibration: {error}")))?;
+                fit_temperature(&stacked, &held_out_classes)
+            }
+        };
+        let everything: Vec<usize> = (0..examples.len()).collect();
+        let (features, model) = fit_model(examples, &classes, &everything, templates.len(), &config)?;
 
         let version = model_version(examples, &config, temperature);
         Ok(TemplateRecommender {
@@ -256,6 +261,45 @@ impl TemplateRecommender {
         terms.truncate(self.config.explanation_terms);
         terms
     }
+}
+
+/// How many folds the out-of-fold calibration uses.
+const CALIBRATION_FOLDS: usize = 5;
+
+fn class_of(templates: &[String], example: &LabelledSow) -> usize {
+    templates
+        .iter()
+        .position(|template| *template == example.template)
+        .unwrap_or(0)
+}
+
+type Fitted = (TfIdf, MultiFittedLogisticRegression<f64, usize>);
+
+/// Fits the vocabulary and the regression on the examples at `positions`; every one of the
+/// `template_count` templates must be among them.
+fn fit_model(
+    examples: &[LabelledSow],
+    classes: &[usize],
+    positions: &[usize],
+    template_count: usize,
+    config: &RecommenderConfig,
+) -> Result<Fitted, InsightError> {
+    let texts: Vec<&str> = positions
+        .iter()
+        .map(|position| examples[*position].text.as_str())
+        .collect();
+    let features = TfIdf::fit(&texts, config.min_document_share)?;
+    let x = features.transform(&texts)?;
+    let y = Array1::from_iter(positions.iter().map(|position| classes[*position]));
+    let model = MultiLogisticRegression::default()
+        .alpha(config.l2_penalty)
+        .max_iterations(config.max_iterations)
+        .fit(&Dataset::new(x, y))
+        .map_err(|error| InsightError::Training(format!("logistic regression: {error}")))?;
+    if model.classes() != (0..template_count).collect::<Vec<_>>() {
+        return Err(InsightError::Training("every template needs training examples".into()));
+    }
+    Ok((features, model))
 }
 
 fn logits(model: &MultiFittedLogisticRegression<f64, usize>, x: &Array2<f64>) -> Array2<f64> {
