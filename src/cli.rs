@@ -32,6 +32,10 @@ pub enum Command {
     Token(TokenArgs),
     /// Run the database migrations and exit.
     Migrate(MigrateArgs),
+    /// Seed the demo firm (delivery templates, employees, accounts and opportunities) into
+    /// running services: the PSA, HRIS and CRM at `services.*`, or the embedded server's gRPC
+    /// address. Safe to run again: it changes nothing the second time.
+    Seed(SeedArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -81,6 +85,13 @@ pub struct TokenArgs {
     #[arg(long, default_value_t = 60, value_name = "MINUTES")]
     pub ttl_minutes: u64,
     /// Data directory holding the embedded key [default: ./keel-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Data directory holding the embedded signing key [default: ./keel-data]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }

@@ -1,7 +1,5 @@
-//! `keel up --demo`: seeds a small firm through the real gRPC APIs, as an administrator.
-//! Every call carries a fixed idempotency key, so seeding again changes nothing.
-
-use std::net::SocketAddr;
+//! `keel up --demo` and `keel seed`: seeds a small firm through the real gRPC APIs, as an
+//! administrator. Every call carries a fixed idempotency key, so seeding again changes nothing.
 
 use anyhow::Context;
 use keel_proto::crm::crm_service_client::CrmServiceClient;
@@ -29,14 +27,19 @@ fn authorized<T>(token: &str, message: T) -> anyhow::Result<Request<T>> {
     Ok(request)
 }
 
-pub async fn seed(grpc_addr: SocketAddr, token: &str) -> anyhow::Result<Seeded> {
-    let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
-        .connect()
-        .await
-        .context("connecting to gRPC")?;
-    let mut psa = PsaServiceClient::new(channel.clone());
-    let mut hris = HrisServiceClient::new(channel.clone());
-    let mut crm = CrmServiceClient::new(channel);
+/// Where the seeded systems answer: one channel each (the same one under `keel up`).
+#[derive(Debug, Clone)]
+pub struct SeedTargets {
+    pub psa: Channel,
+    pub hris: Channel,
+    pub crm: Channel,
+}
+
+/// Delivery templates into PSA, employees into HRIS, accounts and their opportunities into CRM.
+pub async fn seed(targets: SeedTargets, token: &str) -> anyhow::Result<Seeded> {
+    let mut psa = PsaServiceClient::new(targets.psa);
+    let mut hris = HrisServiceClient::new(targets.hris);
+    let mut crm = CrmServiceClient::new(targets.crm);
     let mut seeded = Seeded::default();
 
     for template in keel_psa::demo::templates() {

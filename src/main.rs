@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use keel_auth::Role;
-use keel_config::{AuthMode, KeelConfig, Overrides};
+use keel_config::{AuthMode, KeelConfig, Overrides, ServiceName};
 
 use cli::{Cli, Command, ServerArgs};
 use platform::Target;
@@ -111,6 +111,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Seed(args) => {
+            let overrides = Overrides::new().set_if_some(
+                "server.data_dir",
+                args.data_dir.as_ref().map(|d| d.display().to_string()),
+            );
+            let config = load_config(cli.config.as_deref(), &overrides)?;
+            seed_running(&config).await
+        }
         Command::Schema => {
             print!("{}", keel_gateway::export_sdl());
             Ok(())
@@ -147,6 +155,32 @@ fn print_token(config: &KeelConfig, role: &str, subject: &str, ttl_minutes: u64)
     Ok(())
 }
 
+/// `keel seed`: the demo firm into the PSA, HRIS and CRM at `services.*` (or the embedded
+/// server), signed with the embedded key.
+async fn seed_running(config: &KeelConfig) -> anyhow::Result<()> {
+    if config.auth.mode != AuthMode::Local {
+        bail!(
+            "auth.mode is {}: keel seed signs its calls with the embedded key (auth.local_key); seed with auth.mode = \"local\"",
+            config.auth.mode
+        );
+    }
+    let token = platform::admin_token(config)?;
+    let targets = demo::SeedTargets {
+        psa: platform::channel(config, ServiceName::Psa)?,
+        hris: platform::channel(config, ServiceName::Hris)?,
+        crm: platform::channel(config, ServiceName::Crm)?,
+    };
+    let seeded = demo::seed(targets, &token).await.context("seeding the demo firm")?;
+    println!(
+        "seeded the demo firm: {} delivery templates, {} employees, {} accounts, {} opportunities",
+        seeded.templates,
+        seeded.employees,
+        seeded.accounts,
+        seeded.opportunities.len()
+    );
+    Ok(())
+}
+
 async fn serve(config: KeelConfig, target: Target, demo: bool) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
     let local_auth = config.auth.mode == AuthMode::Local;
@@ -158,7 +192,18 @@ async fn serve(config: KeelConfig, target: Target, demo: bool) -> anyhow::Result
     let platform = platform::start(config, target).await?;
 
     let seeded = match (seed_token, platform.grpc_addr) {
-        (Some(token), Some(addr)) => Some(demo::seed(addr, &token).await.context("seeding the demo firm")?),
+        (Some(token), Some(addr)) => {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await
+                .context("connecting to gRPC")?;
+            let targets = demo::SeedTargets {
+                psa: channel.clone(),
+                hris: channel.clone(),
+                crm: channel,
+            };
+            Some(demo::seed(targets, &token).await.context("seeding the demo firm")?)
+        }
         _ => None,
     };
     print_banner(&platform, &data_dir, local_auth, seeded.as_ref());
