@@ -316,6 +316,35 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
         "{body}"
     );
 
+    // Asked only for names, the portfolio reads PSA alone; asked for codes, not the ledger.
+    let (_, body) = keel
+        .graphql(Some(Role::Executive), "{ executive { portfolio { nodes { name } } } }")
+        .await;
+    assert_eq!(
+        body["data"]["executive"]["portfolio"]["nodes"][0]["name"],
+        delivered.initial.name.as_str()
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1 }),
+        "{body}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { portfolio { nodes { projectCode } } } }",
+        )
+        .await;
+    assert_eq!(
+        body["data"]["executive"]["portfolio"]["nodes"][0]["projectCode"],
+        delivered.code.as_str()
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "ERP ListProjectCodesOfProjects": 1 }),
+        "{body}"
+    );
+
     // A week that has not come yet leaves every cycle time out; a date that is not one is
     // named.
     let next_year = (Utc::now().date_naive() + Days::new(366)).to_string();

@@ -38,8 +38,9 @@ pub struct ExecutiveView;
 impl ExecutiveView {
     /// The projects in PSA's order, `first` (at most 100) at a time, each with its contract
     /// value and what ERP booked to its code: revenue, cost and margin; and the page's totals
-    /// by currency. One PSA call, one ERP call for the codes, and one ERP call per hundred
-    /// journals of the ledger.
+    /// by currency. One PSA call, one ERP call for the codes when they are asked for, and one
+    /// ERP call per hundred journals of the ledger when revenue, cost, margin or the totals
+    /// are.
     async fn portfolio(
         &self,
         ctx: &Context<'_>,
@@ -47,7 +48,17 @@ impl ExecutiveView {
         after: Option<String>,
     ) -> Result<ExecutivePortfolio> {
         let (downstream, backends) = open(ctx)?;
-        portfolio(&downstream, backends, first, after)
+        let look = ctx.look_ahead();
+        let nodes = look.field("nodes");
+        let ledger = look.field("totals").exists()
+            || ["revenue", "cost", "margin", "marginPercent", "linesInOtherCurrencies"]
+                .iter()
+                .any(|f| nodes.field(f).exists());
+        let needs = Needs {
+            codes: ledger || nodes.field("projectCode").exists(),
+            ledger,
+        };
+        portfolio(&downstream, backends, needs, first, after)
             .await
             .map_err(|e| e.extend())
     }
@@ -140,9 +151,19 @@ where
     )))
 }
 
+/// What a portfolio query asks for beyond PSA's projects.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    /// The ERP project codes.
+    codes: bool,
+    /// ERP's ledger: revenue, cost, margin and the totals.
+    ledger: bool,
+}
+
 async fn portfolio(
     downstream: &Downstream,
     backends: &Backends,
+    needs: Needs,
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutivePortfolio, Error> {
@@ -162,32 +183,25 @@ async fn portfolio(
             totals: Vec::new(),
         });
     }
-    let request = downstream.request(ListProjectCodesOfProjectsRequest {
-        project_ids: projects.iter().map(|p| p.id.clone()).collect(),
-    })?;
-    let codes = downstream
-        .call(
-            "ERP ListProjectCodesOfProjects",
-            backends.erp.clone().list_project_codes_of_projects(request),
-        )
-        .await?
-        .project_codes;
-    let journals: Vec<Journal> = every_page("ERP's ledger", |token| async move {
-        let request = downstream.request(ListJournalsRequest {
-            legal_entity: String::new(),
-            project_code: String::new(),
-            page: whole_page(token),
+    let codes = if needs.codes {
+        let request = downstream.request(ListProjectCodesOfProjectsRequest {
+            project_ids: projects.iter().map(|p| p.id.clone()).collect(),
         })?;
-        let answer = downstream
-            .call("ERP ListJournals", backends.erp.clone().list_journals(request))
-            .await?;
-        Ok((
-            answer.journals,
-            answer.page.map(|p| p.next_page_token).unwrap_or_default(),
-        ))
-    })
-    .await?;
-    let booked = margin::booked_by_code(&journals, &codes)?;
+        downstream
+            .call(
+                "ERP ListProjectCodesOfProjects",
+                backends.erp.clone().list_project_codes_of_projects(request),
+            )
+            .await?
+            .project_codes
+    } else {
+        Vec::new()
+    };
+    let booked = if needs.ledger && !codes.is_empty() {
+        margin::booked_by_code(&ledger(downstream, backends).await?, &codes)?
+    } else {
+        HashMap::new()
+    };
     let mut code_of: HashMap<&str, &ProjectCode> = HashMap::new();
     for code in &codes {
         code_of.entry(code.project_id.as_str()).or_insert(code);
@@ -225,6 +239,25 @@ async fn portfolio(
             })
             .collect(),
     })
+}
+
+/// Every journal of ERP's ledger, a hundred a call.
+async fn ledger(downstream: &Downstream, backends: &Backends) -> Result<Vec<Journal>, Error> {
+    every_page("ERP's ledger", |token| async move {
+        let request = downstream.request(ListJournalsRequest {
+            legal_entity: String::new(),
+            project_code: String::new(),
+            page: whole_page(token),
+        })?;
+        let answer = downstream
+            .call("ERP ListJournals", backends.erp.clone().list_journals(request))
+            .await?;
+        Ok((
+            answer.journals,
+            answer.page.map(|p| p.next_page_token).unwrap_or_default(),
+        ))
+    })
+    .await
 }
 
 #[derive(Default)]
