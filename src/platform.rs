@@ -696,6 +696,27 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 ),
                 timeout: call_timeout,
             };
+            let executive = keel_experience_executive::Backends {
+                psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                workflows: workflow_services
+                    .iter()
+                    .map(|&service| {
+                        Ok(keel_experience_executive::WorkflowSource {
+                            name: if embedded {
+                                "keel".to_string()
+                            } else {
+                                service.to_string()
+                            },
+                            client:
+                                keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                                    channel(&config, service)?,
+                                ),
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                timeout: call_timeout,
+            };
             let schema = keel_gateway::build_schema(
                 &options,
                 keel_gateway::ViewBackends {
@@ -703,6 +724,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                     operations: ops,
                     consultant,
                     resource_manager: rm,
+                    executive,
                 },
             );
             let mut router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);

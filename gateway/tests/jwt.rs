@@ -231,7 +231,15 @@ impl RsGateway {
         let rm = keel_experience_resource_manager::Backends {
             psa: PsaServiceClient::new(channel.clone()),
             staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel.clone()),
-            workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(channel),
+            workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                channel.clone(),
+            ),
+            timeout: CALL_TIMEOUT,
+        };
+        let executive = keel_experience_executive::Backends {
+            psa: PsaServiceClient::new(channel.clone()),
+            erp: ErpServiceClient::new(channel),
+            workflows: Vec::new(),
             timeout: CALL_TIMEOUT,
         };
         let options = options();
@@ -244,6 +252,7 @@ impl RsGateway {
                 operations: ops,
                 consultant,
                 resource_manager: rm,
+                executive,
             },
         );
         let router = keel_gateway::router(schema, Arc::clone(&verifier), Metrics::new(), readiness, &options);

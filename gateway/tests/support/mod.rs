@@ -135,6 +135,12 @@ impl Gateway {
             ),
             timeout: CALL_TIMEOUT,
         };
+        let executive = keel_experience_executive::Backends {
+            psa: PsaServiceClient::new(pm_channel.clone()),
+            erp: ErpServiceClient::new(pm_channel.clone()),
+            workflows: Vec::new(),
+            timeout: CALL_TIMEOUT,
+        };
         let schema = keel_gateway::build_schema(
             &options,
             keel_gateway::ViewBackends {
@@ -142,6 +148,7 @@ impl Gateway {
                 operations: ops,
                 consultant,
                 resource_manager: rm,
+                executive,
             },
         );
         let router = keel_gateway::router(schema, Arc::new(verifier), Metrics::new(), readiness.clone(), &options);

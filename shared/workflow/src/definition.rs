@@ -119,7 +119,8 @@ pub enum StepOutcome {
     /// Done: the result is journaled and the step never runs again for this instance.
     Done(Value),
     /// Wait for a person. When approved the step is done with the decision as its result
-    /// (`{"approved": true, "by": "...", "note": "..."}`); when rejected the instance goes to the
+    /// (`{"approved": true, "by": "...", "note": "...", "role": "...", "requested_at": "<RFC 3339>"}`,
+    /// decided at the step's `completed_at`); when rejected the instance goes to the
     /// exception queue with reason `REJECTED`.
     AwaitApproval(ApprovalRequest),
 }

@@ -296,7 +296,15 @@ impl Engine {
         }
         let now = Utc::now();
         let decision = if approve { "approved" } else { "rejected" };
-        let result = json!({ "approved": approve, "by": actor.subject, "note": note, "role": pending.role });
+        // The request's time goes into the journaled decision with the decision's own (the
+        // step's `completed_at`), so how long the decision took can be read from the journal.
+        let result = json!({
+            "approved": approve,
+            "by": actor.subject,
+            "note": note,
+            "role": pending.role,
+            "requested_at": pending.requested_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
         let txn = keel_store::begin_write(self.db()).await?;
         let decided = approval::Entity::update_many()
             .filter(approval::Column::InstanceId.eq(row.id.clone()))

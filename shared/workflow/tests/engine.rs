@@ -244,6 +244,15 @@ async fn an_approval_is_never_decided_by_its_submitter_and_the_approver_is_recor
     let decision = &done.journal.iter().find(|s| s.step == "approve").unwrap().result;
     assert_eq!(decision["by"], "bob");
     assert_eq!(decision["approved"], true);
+    // When it was asked for, kept with the decision: the turnaround is decided − requested.
+    let requested = chrono::DateTime::parse_from_rfc3339(decision["requested_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let decided = done.journal.iter().find(|s| s.step == "approve").unwrap().completed_at;
+    assert!(
+        requested <= decided && decided - requested < chrono::Duration::seconds(60),
+        "{decision}"
+    );
 
     let history = keel_store::audit::history(&db, "workflow_instance", &started.id.to_string())
         .await

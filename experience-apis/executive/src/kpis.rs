@@ -1,0 +1,374 @@
+//! The operating KPIs the workflow admins' records hold: pure, table-tested.
+//!
+//! - Workflow cycle time: an instance's `created_at` to the moment it finished, which is its
+//!   `updated_at` once `done` (nothing changes a finished instance), bucketed by the week
+//!   (Monday, UTC) it finished in, by workflow kind.
+//! - Staffing (and any) approval turnaround: a person's decision on a step waiting for
+//!   approval, from when it was requested (journaled with the decision as `requested_at`) to
+//!   when it was decided (the step's `completed_at`), by kind and week decided. Decisions a
+//!   policy made on its own are not approvals anyone waited for and are left out.
+//! - Exception rate: the instances of a kind that ever entered the exception queue (at least
+//!   one episode in the exception history) ÷ the instances of that kind.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use keel_core::Error;
+use keel_proto::workflow::{ExceptionEpisode, Instance, KindCount};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Durations of one workflow kind that ended in one week: cycle times of the instances that
+/// finished, or turnarounds of the approvals decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeeklyDurations {
+    pub kind: String,
+    /// The Monday of the week they ended in.
+    pub week_starting: NaiveDate,
+    pub count: u64,
+    /// Seconds, to the millisecond.
+    pub total_seconds: Decimal,
+    pub longest_seconds: Decimal,
+}
+
+impl WeeklyDurations {
+    /// The mean, in seconds rounded half to even to the millisecond.
+    pub fn average_seconds(&self) -> Decimal {
+        if self.count == 0 {
+            return Decimal::ZERO;
+        }
+        (self.total_seconds / Decimal::from(self.count))
+            .round_dp_with_strategy(3, RoundingStrategy::MidpointNearestEven)
+    }
+}
+
+/// Durations by kind and the week each ended in, in kind then week order; those that ended
+/// before `since` are left out.
+fn by_kind_and_week(
+    durations: impl IntoIterator<Item = (String, DateTime<Utc>, Decimal)>,
+    since: Option<NaiveDate>,
+) -> Vec<WeeklyDurations> {
+    let mut buckets: BTreeMap<(String, NaiveDate), WeeklyDurations> = BTreeMap::new();
+    for (kind, ended, seconds) in durations {
+        if since.is_some_and(|since| ended.date_naive() < since) {
+            continue;
+        }
+        let week = week_starting(ended.date_naive());
+        let bucket = buckets.entry((kind.clone(), week)).or_insert_with(|| WeeklyDurations {
+            kind,
+            week_starting: week,
+            count: 0,
+            total_seconds: Decimal::ZERO,
+            longest_seconds: Decimal::ZERO,
+        });
+        bucket.count += 1;
+        bucket.total_seconds += seconds;
+        bucket.longest_seconds = bucket.longest_seconds.max(seconds);
+    }
+    buckets.into_values().collect()
+}
+
+fn seconds_between(start: DateTime<Utc>, end: DateTime<Utc>) -> Decimal {
+    Decimal::new((end - start).num_milliseconds(), 3)
+}
+
+fn time(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    timestamp.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+}
+
+/// Monday of the week `day` is in.
+pub fn week_starting(day: NaiveDate) -> NaiveDate {
+    day - Days::new(u64::from(day.weekday().num_days_from_monday()))
+}
+
+/// The cycle time of a finished instance, in seconds to the millisecond; `None` for an
+/// instance not `done`.
+pub fn cycle_time(instance: &Instance) -> Result<Option<(DateTime<Utc>, Decimal)>, Error> {
+    if instance.status != "done" {
+        return Ok(None);
+    }
+    let (Some(created), Some(finished)) = (time(instance.created_at.as_ref()), time(instance.updated_at.as_ref()))
+    else {
+        return Err(Error::internal(format!(
+            "workflow instance {} is done but lacks its created or updated time",
+            instance.id
+        )));
+    };
+    Ok(Some((finished, seconds_between(created, finished))))
+}
+
+/// The finished instances among `instances`, by kind and week finished, in kind then week
+/// order; those that finished before `since` are left out.
+pub fn cycle_times(instances: &[Instance], since: Option<NaiveDate>) -> Result<Vec<WeeklyDurations>, Error> {
+    let mut durations = Vec::new();
+    for instance in instances {
+        if let Some((finished, seconds)) = cycle_time(instance)? {
+            durations.push((instance.kind.clone(), finished, seconds));
+        }
+    }
+    Ok(by_kind_and_week(durations, since))
+}
+
+/// The approvals people decided in `instances`' journals, by kind and week decided, in kind
+/// then week order; those decided before `since` are left out.
+pub fn approval_turnarounds(instances: &[Instance], since: Option<NaiveDate>) -> Result<Vec<WeeklyDurations>, Error> {
+    let mut durations = Vec::new();
+    for instance in instances {
+        for step in &instance.journal {
+            // Only a person's decision journals when it was requested.
+            if !step.result_json.contains("requested_at") {
+                continue;
+            }
+            let result: serde_json::Value = serde_json::from_str(&step.result_json).map_err(|e| {
+                Error::internal(format!(
+                    "workflow instance {} journaled {:?}: {e}",
+                    instance.id, step.step
+                ))
+            })?;
+            let Some(requested) = result.get("requested_at").and_then(|r| r.as_str()) else {
+                continue;
+            };
+            let requested = DateTime::parse_from_rfc3339(requested)
+                .map_err(|e| {
+                    Error::internal(format!(
+                        "workflow instance {} journaled the request time {requested:?}: {e}",
+                        instance.id
+                    ))
+                })?
+                .with_timezone(&Utc);
+            let decided = time(step.completed_at.as_ref()).ok_or_else(|| {
+                Error::internal(format!(
+                    "workflow instance {} journaled {:?} without its time",
+                    instance.id, step.step
+                ))
+            })?;
+            durations.push((instance.kind.clone(), decided, seconds_between(requested, decided)));
+        }
+    }
+    Ok(by_kind_and_week(durations, since))
+}
+
+/// How often instances of one kind entered the exception queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionRate {
+    pub kind: String,
+    /// Instances of the kind, in any status.
+    pub instances: u64,
+    /// Of those, the ones with at least one stay in the exception queue.
+    pub with_exception: u64,
+}
+
+impl ExceptionRate {
+    /// `with_exception ÷ instances`, a fraction rounded half to even to four places.
+    pub fn rate(&self) -> Decimal {
+        if self.instances == 0 {
+            return Decimal::ZERO;
+        }
+        (Decimal::from(self.with_exception) / Decimal::from(self.instances))
+            .round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven)
+    }
+}
+
+/// The exception rate of every kind that has instances, in kind order: `counts` from the
+/// admin's `GetCounts`, `episodes` its whole exception history.
+pub fn exception_rates(counts: &[KindCount], episodes: &[ExceptionEpisode]) -> Vec<ExceptionRate> {
+    let mut instances: BTreeMap<&str, u64> = BTreeMap::new();
+    for count in counts {
+        *instances.entry(count.kind.as_str()).or_default() += count.count;
+    }
+    let mut raised: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for episode in episodes {
+        raised
+            .entry(episode.kind.as_str())
+            .or_default()
+            .insert(episode.instance_id.as_str());
+    }
+    instances
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| ExceptionRate {
+            kind: kind.to_string(),
+            instances: n,
+            with_exception: raised.get(kind).map_or(0, |ids| ids.len() as u64).min(n),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn at(rfc3339: &str) -> Option<prost_types::Timestamp> {
+        let t = DateTime::parse_from_rfc3339(rfc3339).unwrap();
+        Some(prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos() as i32,
+        })
+    }
+
+    fn instance(id: &str, kind: &str, status: &str, created: &str, updated: &str) -> Instance {
+        Instance {
+            id: id.into(),
+            kind: kind.into(),
+            status: status.into(),
+            created_at: at(created),
+            updated_at: at(updated),
+            ..Default::default()
+        }
+    }
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn cycle_times_are_created_to_done_by_kind_and_week_finished() {
+        let instances = [
+            // Thursday 2026-11-19 and Friday 2026-11-20: the week of Monday 2026-11-16.
+            instance(
+                "a",
+                "staffing",
+                "done",
+                "2026-11-19T10:00:00Z",
+                "2026-11-19T10:00:30.500Z",
+            ),
+            instance("b", "staffing", "done", "2026-11-18T10:00:00Z", "2026-11-20T10:00:00Z"),
+            // Monday 2026-11-23, the next week.
+            instance("c", "staffing", "done", "2026-11-23T09:00:00Z", "2026-11-23T09:00:01Z"),
+            instance(
+                "d",
+                "time-posting",
+                "done",
+                "2026-11-23T09:00:00Z",
+                "2026-11-23T09:00:02Z",
+            ),
+            // Not finished: no cycle time.
+            instance(
+                "e",
+                "staffing",
+                "awaiting_approval",
+                "2026-11-23T09:00:00Z",
+                "2026-11-24T09:00:00Z",
+            ),
+        ];
+        let times = cycle_times(&instances, None).unwrap();
+        let keys: Vec<(&str, String)> = times
+            .iter()
+            .map(|t| (t.kind.as_str(), t.week_starting.to_string()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("staffing", "2026-11-16".to_string()),
+                ("staffing", "2026-11-23".to_string()),
+                ("time-posting", "2026-11-23".to_string())
+            ]
+        );
+        assert_eq!(times[0].count, 2);
+        assert_eq!(times[0].total_seconds, d("172830.500"));
+        assert_eq!(times[0].average_seconds(), d("86415.250"));
+        assert_eq!(times[0].longest_seconds, d("172800.000"));
+        assert_eq!(times[1].average_seconds(), d("1.000"));
+
+        let since = NaiveDate::from_ymd_opt(2026, 11, 23);
+        assert_eq!(cycle_times(&instances, since).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn approval_turnaround_is_requested_to_decided_for_peoples_decisions_only() {
+        let step = |name: &str, result: &str, completed: &str| keel_proto::workflow::StepRecord {
+            step: name.into(),
+            result_json: result.into(),
+            completed_at: at(completed),
+            ..Default::default()
+        };
+        let mut waited = instance("a", "staffing", "done", "2026-11-19T09:00:00Z", "2026-11-20T12:00:00Z");
+        waited.journal = vec![
+            step("rank", r#"{"candidates":[]}"#, "2026-11-19T09:00:01Z"),
+            step(
+                "approve",
+                r#"{"approved":true,"by":"emp-7","role":"executive","requested_at":"2026-11-19T09:00:01.250000Z"}"#,
+                "2026-11-20T11:00:01Z",
+            ),
+        ];
+        let mut by_policy = instance("b", "staffing", "done", "2026-11-19T09:00:00Z", "2026-11-19T09:01:00Z");
+        by_policy.journal = vec![step(
+            "approve",
+            r#"{"approved":true,"by":"policy 3"}"#,
+            "2026-11-19T09:00:30Z",
+        )];
+        let turnarounds = approval_turnarounds(&[waited.clone(), by_policy], None).unwrap();
+        assert_eq!(turnarounds.len(), 1);
+        assert_eq!(turnarounds[0].kind, "staffing");
+        assert_eq!(turnarounds[0].week_starting.to_string(), "2026-11-16");
+        assert_eq!(turnarounds[0].count, 1);
+        assert_eq!(turnarounds[0].average_seconds(), d("93599.750"));
+
+        waited.journal[1].result_json = r#"{"requested_at":"yesterday"}"#.into();
+        assert!(approval_turnarounds(&[waited], None).is_err());
+    }
+
+    #[test]
+    fn a_done_instance_without_its_times_is_an_error_not_a_zero() {
+        let mut broken = instance("a", "staffing", "done", "2026-11-19T10:00:00Z", "2026-11-19T10:00:30Z");
+        broken.updated_at = None;
+        assert!(cycle_times(&[broken], None).is_err());
+    }
+
+    #[test]
+    fn exception_rate_counts_each_instance_once_however_often_it_was_raised() {
+        let counts = [
+            KindCount {
+                kind: "time-posting".into(),
+                status: "done".into(),
+                count: 10,
+            },
+            KindCount {
+                kind: "time-posting".into(),
+                status: "exception".into(),
+                count: 2,
+            },
+            KindCount {
+                kind: "staffing".into(),
+                status: "done".into(),
+                count: 1,
+            },
+            KindCount {
+                kind: "empty".into(),
+                status: "done".into(),
+                count: 0,
+            },
+        ];
+        let episode = |instance: &str, kind: &str| ExceptionEpisode {
+            instance_id: instance.into(),
+            kind: kind.into(),
+            ..Default::default()
+        };
+        let episodes = [
+            episode("t1", "time-posting"),
+            episode("t1", "time-posting"),
+            episode("t2", "time-posting"),
+            episode("t3", "time-posting"),
+        ];
+        let rates = exception_rates(&counts, &episodes);
+        assert_eq!(rates.len(), 2);
+        assert_eq!(rates[0].kind, "staffing");
+        assert_eq!(rates[0].rate(), Decimal::ZERO);
+        assert_eq!(rates[1].instances, 12);
+        assert_eq!(rates[1].with_exception, 3);
+        assert_eq!(rates[1].rate(), d("0.25"));
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        for (day, monday) in [
+            ("2026-11-23", "2026-11-23"),
+            ("2026-11-29", "2026-11-23"),
+            ("2026-11-30", "2026-11-30"),
+        ] {
+            let day = NaiveDate::from_str(day).unwrap();
+            assert_eq!(week_starting(day).to_string(), monday);
+        }
+    }
+}

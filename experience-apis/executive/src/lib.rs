@@ -1,0 +1,147 @@
+//! The executive's view of Keel, as an async-graphql module: the portfolio's contract value,
+//! revenue, cost and margin as ERP booked them, and the operating KPIs the process APIs'
+//! workflow records hold (workflow cycle time and approval turnaround by kind and week,
+//! exception rate by kind).
+//!
+//! The gateway mounts [`ExecutiveView`] on its root query (field `executive`) after checking
+//! the caller against [`ALLOWED_ROLES`]. A page of the portfolio costs one PSA call for its
+//! projects, one ERP call for their project codes and one ERP call per hundred journals;
+//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin.
+//!
+//! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
+//! are built, or any database. It reads PSA, ERP and the workflow admins, and changes nothing.
+
+#![forbid(unsafe_code)]
+
+mod kpis;
+mod margin;
+mod model;
+mod view;
+
+use std::time::Duration;
+
+use keel_auth::Role;
+use keel_experience_common::FieldPolicy;
+use keel_proto::erp::erp_service_client::ErpServiceClient;
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
+use tonic::transport::Channel;
+
+pub use model::{
+    ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutivePortfolio,
+    ExecutivePortfolioTotal, ExecutiveProject,
+};
+pub use view::ExecutiveView;
+
+/// The roles that may open the executive view (admin passes every role check too).
+pub const ALLOWED_ROLES: &[Role] = &[Role::Executive];
+
+/// This view's part of the role × field policy table the gateway enforces.
+pub const FIELD_POLICY: &[FieldPolicy] = &[
+    FieldPolicy::new(
+        "ExecutiveView",
+        &[
+            "portfolio",
+            "workflowCycleTimes",
+            "approvalTurnarounds",
+            "exceptionRates",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new("ExecutivePortfolio", &["nodes", "nextCursor", "totals"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "ExecutiveProject",
+        &[
+            "id",
+            "name",
+            "serviceLine",
+            "region",
+            "status",
+            "projectCode",
+            "contractValue",
+            "revenue",
+            "cost",
+            "margin",
+            "marginPercent",
+            "linesInOtherCurrencies",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutivePortfolioTotal",
+        &["currency", "projects", "contractValue", "revenue", "cost", "margin"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new("ExecutiveCycleTimeConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "ExecutiveCycleTime",
+        &[
+            "source",
+            "kind",
+            "weekStarting",
+            "completed",
+            "averageSeconds",
+            "longestSeconds",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveApprovalTurnaroundConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveApprovalTurnaround",
+        &[
+            "source",
+            "kind",
+            "weekStarting",
+            "decided",
+            "averageSeconds",
+            "longestSeconds",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveExceptionRateConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveExceptionRate",
+        &["source", "kind", "instances", "withException", "rate"],
+        ALLOWED_ROLES,
+    ),
+];
+
+/// One workflow admin service the KPIs are read from: embedded, the one every engine of the
+/// process shares; distributed, one per process API that runs workflows.
+#[derive(Clone, Debug)]
+pub struct WorkflowSource {
+    /// What the KPIs name it by (`keel` embedded, the service's name distributed).
+    pub name: String,
+    pub client: WorkflowAdminServiceClient<Channel>,
+}
+
+/// The APIs this view reads, put into the schema's data by the gateway.
+#[derive(Clone)]
+pub struct Backends {
+    /// The PSA system API: projects and their contract values.
+    pub psa: PsaServiceClient<Channel>,
+    /// The ERP system API: project codes and the journals booked to them.
+    pub erp: ErpServiceClient<Channel>,
+    /// The workflow admins the KPIs come from.
+    pub workflows: Vec<WorkflowSource>,
+    /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("workflows", &self.workflows.iter().map(|w| &w.name).collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,117 @@
+//! The GraphQL types of the executive view. Amounts are exact decimal strings with their
+//! currency; durations are seconds as decimal strings to the millisecond; fractions are
+//! decimal strings such as `0.25`.
+
+use async_graphql::{ID, SimpleObject};
+use keel_experience_common::Money;
+
+/// A page of the portfolio: its projects and their totals by currency.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutivePortfolio {
+    /// The projects of this page, in PSA's order.
+    pub nodes: Vec<ExecutiveProject>,
+    /// Pass as `after` to read the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// The figures of this page's projects summed by currency (never across currencies).
+    pub totals: Vec<ExecutivePortfolioTotal>,
+}
+
+/// A project with its contract value (PSA) and what ERP booked to its code.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveProject {
+    pub id: ID,
+    pub name: String,
+    pub service_line: String,
+    pub region: String,
+    /// PSA's status: `ACTIVE`, `ON_HOLD`, `CLOSED`, ...
+    pub status: String,
+    /// The ERP project code; null until project setup opened one.
+    pub project_code: Option<String>,
+    /// PSA's contract value, after applied change orders.
+    pub contract_value: Option<Money>,
+    /// Credits less debits to services revenue (4000) on the code, in its legal entity.
+    pub revenue: Option<Money>,
+    /// Debits less credits to cost of services (5000) and project expenses (5100) on the
+    /// code, in its legal entity.
+    pub cost: Option<Money>,
+    /// Revenue less cost.
+    pub margin: Option<Money>,
+    /// Margin ÷ revenue × 100, to two places; null while there is no revenue.
+    pub margin_percent: Option<String>,
+    /// Lines on the code in another currency than its own, left out of the figures.
+    pub lines_in_other_currencies: u32,
+}
+
+/// The portfolio's figures in one currency.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+pub struct ExecutivePortfolioTotal {
+    /// ISO 4217.
+    pub currency: String,
+    /// Projects of the page counted in this currency.
+    pub projects: u32,
+    pub contract_value: Money,
+    pub revenue: Money,
+    pub cost: Money,
+    pub margin: Money,
+}
+
+keel_experience_common::connection!(
+    /// A page of cycle times, by workflow admin, kind and week.
+    ExecutiveCycleTimeConnection,
+    ExecutiveCycleTime
+);
+
+keel_experience_common::connection!(
+    /// A page of approval turnarounds, by workflow admin, kind and week.
+    ExecutiveApprovalTurnaroundConnection,
+    ExecutiveApprovalTurnaround
+);
+
+keel_experience_common::connection!(
+    /// A page of exception rates, by workflow admin and kind.
+    ExecutiveExceptionRateConnection,
+    ExecutiveExceptionRate
+);
+
+/// How long the instances of one workflow kind that finished in one week took, from created
+/// to done.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveCycleTime {
+    /// The workflow admin read (`keel` when every engine shares one).
+    pub source: String,
+    /// The workflow kind, e.g. `staffing`, `time-posting`.
+    pub kind: String,
+    /// The Monday (UTC) of the week they finished in, `YYYY-MM-DD`.
+    pub week_starting: String,
+    pub completed: u64,
+    /// Seconds, a decimal string to the millisecond.
+    pub average_seconds: String,
+    pub longest_seconds: String,
+}
+
+/// How long people took to decide the approvals of one workflow kind decided in one week,
+/// from requested to decided.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveApprovalTurnaround {
+    pub source: String,
+    pub kind: String,
+    /// The Monday (UTC) of the week they were decided in, `YYYY-MM-DD`.
+    pub week_starting: String,
+    pub decided: u64,
+    /// Seconds, a decimal string to the millisecond.
+    pub average_seconds: String,
+    pub longest_seconds: String,
+}
+
+/// How often the instances of one workflow kind entered the exception queue.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveExceptionRate {
+    pub source: String,
+    pub kind: String,
+    /// Instances of the kind, in any status.
+    pub instances: u64,
+    /// Of those, the ones that entered the exception queue at least once.
+    pub with_exception: u64,
+    /// `withException ÷ instances`, a decimal fraction to four places.
+    pub rate: String,
+}

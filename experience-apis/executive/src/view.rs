@@ -1,0 +1,499 @@
+//! The `executive` field's type: the executive's queries.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
+use chrono::NaiveDate;
+use keel_core::{Currency, Error};
+use keel_experience_common::paging::{
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, next_cursor, page_of, page_request, rename_paging_fields,
+};
+use keel_experience_common::{Downstream, Money};
+use keel_proto::common::PageRequest;
+use keel_proto::erp::{Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode};
+use keel_proto::psa::{self, ListProjectsRequest};
+use keel_proto::workflow::{
+    ExceptionEpisode, GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest,
+};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::kpis::{self, ExceptionRate, WeeklyDurations};
+use crate::margin::{self, Booked};
+use crate::model::{
+    ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutivePortfolio,
+    ExecutivePortfolioTotal, ExecutiveProject,
+};
+use crate::{ALLOWED_ROLES, Backends, WorkflowSource};
+
+/// The most pages of a hundred a whole-list read follows (journals, finished instances,
+/// exception episodes) before it refuses rather than read without bound.
+const MAX_PAGES: usize = 100;
+
+/// The executive's view: the portfolio's money and the operating KPIs. Open to executives.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExecutiveView;
+
+#[Object]
+impl ExecutiveView {
+    /// The projects in PSA's order, `first` (at most 100) at a time, each with its contract
+    /// value and what ERP booked to its code: revenue, cost and margin; and the page's totals
+    /// by currency. One PSA call, one ERP call for the codes when they are asked for, and one
+    /// ERP call per hundred journals of the ledger when revenue, cost, margin or the totals
+    /// are.
+    async fn portfolio(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutivePortfolio> {
+        let (downstream, backends) = open(ctx)?;
+        let look = ctx.look_ahead();
+        let nodes = look.field("nodes");
+        let ledger = look.field("totals").exists()
+            || ["revenue", "cost", "margin", "marginPercent", "linesInOtherCurrencies"]
+                .iter()
+                .any(|f| nodes.field(f).exists());
+        let needs = Needs {
+            codes: ledger || nodes.field("projectCode").exists(),
+            ledger,
+        };
+        portfolio(&downstream, backends, needs, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// How long workflow instances took from created to done, by workflow admin, kind and week
+    /// finished (Monday, UTC), in that order; `since` (`YYYY-MM-DD`) leaves out those that
+    /// finished before it. One call per hundred finished instances, per workflow admin.
+    async fn workflow_cycle_times(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveCycleTimeConnection> {
+        let (downstream, backends) = open(ctx)?;
+        cycle_times(&downstream, backends, since, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// How long people took to decide the approvals workflows waited for (staffing's
+    /// leadership approval among them), from requested to decided, by workflow admin, kind and
+    /// week decided, for the instances that have finished; `since` (`YYYY-MM-DD`) leaves out
+    /// those decided before it. Reads the same finished instances as `workflowCycleTimes`,
+    /// once per request.
+    async fn approval_turnarounds(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveApprovalTurnaroundConnection> {
+        let (downstream, backends) = open(ctx)?;
+        approval_turnarounds(&downstream, backends, since, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// For each workflow admin and kind, the share of instances that entered the exception
+    /// queue at least once. One `GetCounts` and one call per hundred exception episodes, per
+    /// workflow admin.
+    async fn exception_rates(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveExceptionRateConnection> {
+        let (downstream, backends) = open(ctx)?;
+        exception_rates(&downstream, backends, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+}
+
+fn open<'a>(ctx: &Context<'a>) -> Result<(Downstream, &'a Backends)> {
+    let backends = ctx
+        .data_opt::<Backends>()
+        .ok_or_else(|| Error::internal("the executive view was mounted without its backends").extend())?;
+    let downstream = Downstream::from_context(ctx, ALLOWED_ROLES, backends.timeout).map_err(|e| e.extend())?;
+    Ok((downstream, backends))
+}
+
+fn whole_page(token: String) -> Option<PageRequest> {
+    Some(PageRequest {
+        page_size: MAX_PAGE_SIZE as u32,
+        page_token: token,
+    })
+}
+
+/// Reads every page of a list through `read`, which answers one page's items and the next
+/// token (empty on the last), refusing past [`MAX_PAGES`].
+async fn every_page<T, F, Fut>(what: &str, mut read: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), Error>>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    for _ in 0..MAX_PAGES {
+        let (page, next) = read(token).await?;
+        items.extend(page);
+        if next.is_empty() {
+            return Ok(items);
+        }
+        token = next;
+    }
+    Err(Error::Unavailable(format!(
+        "{what} holds more than {} records, more than this view reads at once",
+        MAX_PAGES * MAX_PAGE_SIZE as usize
+    )))
+}
+
+/// What a portfolio query asks for beyond PSA's projects.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    /// The ERP project codes.
+    codes: bool,
+    /// ERP's ledger: revenue, cost, margin and the totals.
+    ledger: bool,
+}
+
+async fn portfolio(
+    downstream: &Downstream,
+    backends: &Backends,
+    needs: Needs,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutivePortfolio, Error> {
+    let request = downstream.request(ListProjectsRequest {
+        page: Some(page_request(first, after)?),
+    })?;
+    let answer = downstream
+        .call("PSA ListProjects", backends.psa.clone().list_projects(request))
+        .await
+        .map_err(rename_paging_fields)?;
+    let next = next_cursor(answer.page);
+    let projects = answer.projects;
+    if projects.is_empty() {
+        return Ok(ExecutivePortfolio {
+            nodes: Vec::new(),
+            next_cursor: next,
+            totals: Vec::new(),
+        });
+    }
+    let codes = if needs.codes {
+        let request = downstream.request(ListProjectCodesOfProjectsRequest {
+            project_ids: projects.iter().map(|p| p.id.clone()).collect(),
+        })?;
+        downstream
+            .call(
+                "ERP ListProjectCodesOfProjects",
+                backends.erp.clone().list_project_codes_of_projects(request),
+            )
+            .await?
+            .project_codes
+    } else {
+        Vec::new()
+    };
+    let booked = if needs.ledger && !codes.is_empty() {
+        margin::booked_by_code(&ledger(downstream, backends).await?, &codes)?
+    } else {
+        HashMap::new()
+    };
+    let mut code_of: HashMap<&str, &ProjectCode> = HashMap::new();
+    for code in &codes {
+        code_of.entry(code.project_id.as_str()).or_insert(code);
+    }
+    let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut nodes = Vec::with_capacity(projects.len());
+    for project in projects {
+        let code = code_of.get(project.id.as_str()).copied();
+        let contract_value = project.contract_value.clone();
+        if let Some(value) = &contract_value {
+            let total = totals.entry(value.currency.clone()).or_default();
+            total.projects += 1;
+            total.contract_value += parse_amount(&value.amount)?;
+        }
+        let booked = code.and_then(|c| booked.get(&c.code).map(|b| (c, b)));
+        if let Some((code, booked)) = booked {
+            let total = totals.entry(code.currency.clone()).or_default();
+            total.revenue += booked.revenue;
+            total.cost += booked.cost;
+        }
+        nodes.push(project_node(project, code, booked));
+    }
+    Ok(ExecutivePortfolio {
+        nodes,
+        next_cursor: next,
+        totals: totals
+            .into_iter()
+            .map(|(currency, t)| ExecutivePortfolioTotal {
+                projects: t.projects,
+                contract_value: money(t.contract_value, &currency),
+                revenue: money(t.revenue, &currency),
+                cost: money(t.cost, &currency),
+                margin: money(t.revenue - t.cost, &currency),
+                currency,
+            })
+            .collect(),
+    })
+}
+
+/// Every journal of ERP's ledger, a hundred a call.
+async fn ledger(downstream: &Downstream, backends: &Backends) -> Result<Vec<Journal>, Error> {
+    every_page("ERP's ledger", |token| async move {
+        let request = downstream.request(ListJournalsRequest {
+            legal_entity: String::new(),
+            project_code: String::new(),
+            page: whole_page(token),
+        })?;
+        let answer = downstream
+            .call("ERP ListJournals", backends.erp.clone().list_journals(request))
+            .await?;
+        Ok((
+            answer.journals,
+            answer.page.map(|p| p.next_page_token).unwrap_or_default(),
+        ))
+    })
+    .await
+}
+
+#[derive(Default)]
+struct Totals {
+    projects: u32,
+    contract_value: Decimal,
+    revenue: Decimal,
+    cost: Decimal,
+}
+
+fn project_node(
+    project: psa::Project,
+    code: Option<&ProjectCode>,
+    booked: Option<(&ProjectCode, &Booked)>,
+) -> ExecutiveProject {
+    let status = psa::ProjectStatus::try_from(project.status)
+        .map(|s| s.as_str_name().trim_start_matches("PROJECT_STATUS_").to_string())
+        .unwrap_or_default();
+    let figures = booked.map(|(code, b)| {
+        let percent = (!b.revenue.is_zero()).then(|| {
+            (b.margin() / b.revenue * Decimal::ONE_HUNDRED)
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+                .to_string()
+        });
+        (
+            money(b.revenue, &code.currency),
+            money(b.cost, &code.currency),
+            money(b.margin(), &code.currency),
+            percent,
+            b.lines_in_other_currencies,
+        )
+    });
+    let (revenue, cost, margin, margin_percent, lines_in_other_currencies) = match figures {
+        Some((r, c, m, p, n)) => (Some(r), Some(c), Some(m), p, n),
+        None => (None, None, None, None, 0),
+    };
+    ExecutiveProject {
+        id: ID(project.id),
+        name: project.name,
+        service_line: project.service_line,
+        region: project.region,
+        status,
+        project_code: code.map(|c| c.code.clone()),
+        contract_value: project.contract_value.map(Money::from),
+        revenue,
+        cost,
+        margin,
+        margin_percent,
+        lines_in_other_currencies,
+    }
+}
+
+fn parse_amount(amount: &str) -> Result<Decimal, Error> {
+    amount
+        .parse()
+        .map_err(|e| Error::internal(format!("PSA sent the amount {amount:?}: {e}")))
+}
+
+/// `amount` to the currency's minor unit, half to even, with every decimal place shown.
+fn money(amount: Decimal, currency: &str) -> Money {
+    let digits = Currency::parse(currency).map_or(2, |c| c.minor_unit_digits());
+    let mut amount = amount.round_dp_with_strategy(digits, RoundingStrategy::MidpointNearestEven);
+    amount.rescale(digits);
+    Money {
+        amount: amount.to_string(),
+        currency: currency.to_string(),
+    }
+}
+
+/// Every finished instance of `source`, read once per request.
+async fn finished_instances(downstream: &Downstream, source: &WorkflowSource) -> Result<Vec<Instance>, Error> {
+    let what = format!("{} ListInstances", source.name);
+    let whole = format!("{}'s finished workflows", source.name);
+    downstream
+        .once(&format!("{what} done"), || {
+            every_page(&whole, |token| {
+                let what = what.clone();
+                async move {
+                    let request = downstream.request(ListInstancesRequest {
+                        page: whole_page(token),
+                        status: "done".into(),
+                        kind: String::new(),
+                    })?;
+                    let answer = downstream
+                        .call(&what, source.client.clone().list_instances(request))
+                        .await?;
+                    Ok((
+                        answer.instances,
+                        answer.page.map(|p| p.next_page_token).unwrap_or_default(),
+                    ))
+                }
+            })
+        })
+        .await
+}
+
+fn since_date(since: Option<String>) -> Result<Option<NaiveDate>, Error> {
+    since
+        .map(|s| {
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map_err(|_| Error::invalid("since", format!("must be a date as YYYY-MM-DD, got {s:?}")))
+        })
+        .transpose()
+}
+
+async fn cycle_times(
+    downstream: &Downstream,
+    backends: &Backends,
+    since: Option<String>,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveCycleTimeConnection, Error> {
+    let since = since_date(since)?;
+    keel_experience_common::paging::page_size(first)?;
+    let mut rows = Vec::new();
+    for source in &backends.workflows {
+        let instances = finished_instances(downstream, source).await?;
+        rows.extend(
+            kpis::cycle_times(&instances, since)?
+                .into_iter()
+                .map(|t| cycle_time_node(&source.name, t)),
+        );
+    }
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r| format!("{}\u{1f}{}\u{1f}{}", r.source, r.kind, r.week_starting),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveCycleTimeConnection { nodes, next_cursor })
+}
+
+fn cycle_time_node(source: &str, times: WeeklyDurations) -> ExecutiveCycleTime {
+    ExecutiveCycleTime {
+        source: source.to_string(),
+        average_seconds: times.average_seconds().to_string(),
+        longest_seconds: times.longest_seconds.to_string(),
+        week_starting: times.week_starting.to_string(),
+        completed: times.count,
+        kind: times.kind,
+    }
+}
+
+async fn approval_turnarounds(
+    downstream: &Downstream,
+    backends: &Backends,
+    since: Option<String>,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveApprovalTurnaroundConnection, Error> {
+    let since = since_date(since)?;
+    keel_experience_common::paging::page_size(first)?;
+    let mut rows = Vec::new();
+    for source in &backends.workflows {
+        let instances = finished_instances(downstream, source).await?;
+        rows.extend(
+            kpis::approval_turnarounds(&instances, since)?
+                .into_iter()
+                .map(|t| ExecutiveApprovalTurnaround {
+                    source: source.name.clone(),
+                    average_seconds: t.average_seconds().to_string(),
+                    longest_seconds: t.longest_seconds.to_string(),
+                    week_starting: t.week_starting.to_string(),
+                    decided: t.count,
+                    kind: t.kind,
+                }),
+        );
+    }
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r| format!("{}\u{1f}{}\u{1f}{}", r.source, r.kind, r.week_starting),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveApprovalTurnaroundConnection { nodes, next_cursor })
+}
+
+async fn exception_history(downstream: &Downstream, source: &WorkflowSource) -> Result<Vec<ExceptionEpisode>, Error> {
+    let what = format!("{} ListExceptionHistory", source.name);
+    every_page(&format!("{}'s exception history", source.name), |token| {
+        let what = what.clone();
+        async move {
+            let request = downstream.request(ListExceptionHistoryRequest {
+                page: whole_page(token),
+                raised_since: None,
+            })?;
+            let answer = downstream
+                .call(&what, source.client.clone().list_exception_history(request))
+                .await?;
+            Ok((
+                answer.episodes,
+                answer.page.map(|p| p.next_page_token).unwrap_or_default(),
+            ))
+        }
+    })
+    .await
+}
+
+async fn exception_rates(
+    downstream: &Downstream,
+    backends: &Backends,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveExceptionRateConnection, Error> {
+    keel_experience_common::paging::page_size(first)?;
+    let mut rows = Vec::new();
+    for source in &backends.workflows {
+        let request = downstream.request(GetCountsRequest {})?;
+        let counts = downstream
+            .call(
+                &format!("{} GetCounts", source.name),
+                source.client.clone().get_counts(request),
+            )
+            .await?;
+        let episodes = exception_history(downstream, source).await?;
+        rows.extend(
+            kpis::exception_rates(&counts.by_kind, &episodes)
+                .into_iter()
+                .map(|r| exception_rate_node(&source.name, r)),
+        );
+    }
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r| format!("{}\u{1f}{}", r.source, r.kind),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveExceptionRateConnection { nodes, next_cursor })
+}
+
+fn exception_rate_node(source: &str, rate: ExceptionRate) -> ExecutiveExceptionRate {
+    ExecutiveExceptionRate {
+        source: source.to_string(),
+        rate: rate.rate().to_string(),
+        instances: rate.instances,
+        with_exception: rate.with_exception,
+        kind: rate.kind,
+    }
+}

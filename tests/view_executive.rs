@@ -1,0 +1,381 @@
+//! The executive's view through the real HTTP endpoint after the delivery scenario and the
+//! month end that invoices and recognises its first milestone: the portfolio's revenue, cost
+//! and margin as ERP booked them, the workflow cycle times and the staffing approval's
+//! turnaround as the workflow admin recorded them, and the exception rates, at one backend
+//! call per service and kind of lookup. A consultant may not open the view; a bad date is named.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Days, Utc};
+use common::Keel;
+use keel_auth::Role;
+use keel_proto::common::PageRequest;
+use keel_proto::erp::{IssueInvoiceRequest, ListInvoicesRequest, RecognizeRevenueRequest};
+use keel_proto::psa::{ListTimeEntriesRequest, TimeEntryState};
+use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
+use keel_proto::workflow::{GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+const QUERY: &str = r#"
+{
+  executive {
+    portfolio(first: 100) {
+      nodes {
+        id name serviceLine region status projectCode
+        contractValue { amount currency }
+        revenue { amount currency }
+        cost { amount currency }
+        margin { amount currency }
+        marginPercent linesInOtherCurrencies
+      }
+      nextCursor
+      totals {
+        currency projects
+        contractValue { amount currency }
+        revenue { amount currency }
+        cost { amount currency }
+        margin { amount currency }
+      }
+    }
+    workflowCycleTimes(first: 100) {
+      nodes { source kind weekStarting completed averageSeconds longestSeconds }
+      nextCursor
+    }
+    approvalTurnarounds(first: 100) {
+      nodes { source kind weekStarting decided averageSeconds longestSeconds }
+      nextCursor
+    }
+    exceptionRates(first: 100) {
+      nodes { source kind instances withException rate }
+      nextCursor
+    }
+  }
+}"#;
+
+fn dec(value: &Value) -> Decimal {
+    Decimal::from_str(value.as_str().unwrap_or_else(|| panic!("{value} is not a string"))).unwrap()
+}
+
+fn page() -> Option<PageRequest> {
+    Some(PageRequest {
+        page_size: 100,
+        page_token: String::new(),
+    })
+}
+
+/// An instance's recorded time as `(seconds, nanos)`.
+fn time((seconds, nanos): (i64, i32)) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, nanos as u32).unwrap()
+}
+
+#[tokio::test]
+async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
+    let keel = Keel::start().await;
+    let delivered = common::scenario::deliver(&keel).await;
+
+    // Month end: finance issues the first milestone's draft invoice and recognises what was
+    // invoiced (the fixed fee is recognised by invoiced milestone).
+    let today = Utc::now().date_naive().to_string();
+    let invoice = keel
+        .erp()
+        .list_invoices(keel.request(
+            Role::Finance,
+            ListInvoicesRequest {
+                project_code: delivered.code.clone(),
+                page: page(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invoices
+        .pop()
+        .expect("the scenario's draft invoice");
+    keel.erp()
+        .issue_invoice(keel.request(
+            Role::Finance,
+            IssueInvoiceRequest {
+                idempotency_key: "view-executive-issue".into(),
+                invoice_id: invoice.id.clone(),
+                expected_version: invoice.version,
+                issue_date: today.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let recognized = keel
+        .erp()
+        .recognize_revenue(keel.request(
+            Role::Finance,
+            RecognizeRevenueRequest {
+                idempotency_key: "view-executive-recognize".into(),
+                project_code: delivered.code.clone(),
+                percent_complete: String::new(),
+                as_of_date: today,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let revenue = Decimal::from_str(&recognized.schedule.unwrap().recognized.unwrap().amount).unwrap();
+    let milestone = delivered.changed.milestones[0].amount.as_ref().unwrap();
+    assert_eq!(
+        revenue,
+        Decimal::from_str(&milestone.amount).unwrap(),
+        "the invoiced milestone"
+    );
+
+    // What the scenario posted: Greta's hours at her HRIS cost rate are the cost.
+    let posted: Vec<_> = keel
+        .psa()
+        .list_time_entries(keel.request(
+            Role::Admin,
+            ListTimeEntriesRequest {
+                project_id: delivered.initial.id.clone(),
+                employee_id: String::new(),
+                state: TimeEntryState::Posted as i32,
+                page: page(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(!posted.is_empty());
+    assert!(posted.iter().all(|e| e.employee_id == delivered.greta.id));
+    let hours: Decimal = posted.iter().map(|e| Decimal::from_str(&e.hours).unwrap()).sum();
+    let cost_rate = Decimal::from_str(&delivered.greta.cost_rate.as_ref().unwrap().amount).unwrap();
+    let cost = hours * cost_rate;
+    assert_eq!(cost, Decimal::from(20_400), "120 hours at 170");
+
+    // What the workflow admin recorded.
+    let admin = WorkflowAdminServiceClient::new(keel.channel());
+    let done: Vec<Instance> = admin
+        .clone()
+        .list_instances(keel.request(
+            Role::Operations,
+            ListInstancesRequest {
+                page: page(),
+                status: "done".into(),
+                kind: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .instances;
+    let counts = admin
+        .clone()
+        .get_counts(keel.request(Role::Operations, GetCountsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let episodes = admin
+        .clone()
+        .list_exception_history(keel.request(
+            Role::Operations,
+            ListExceptionHistoryRequest {
+                page: page(),
+                raised_since: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .episodes;
+
+    let (status, body) = keel.graphql(Some(Role::Executive), QUERY).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let view = &body["data"]["executive"];
+
+    // The portfolio: the scenario's one project, its contract value after the change order,
+    // and ERP's postings of its time.
+    let projects = view["portfolio"]["nodes"].as_array().unwrap();
+    assert_eq!(projects.len(), 1, "{body}");
+    let project = &projects[0];
+    assert_eq!(project["id"], delivered.initial.id.as_str());
+    assert_eq!(project["projectCode"], delivered.code.as_str());
+    assert_eq!(project["serviceLine"], delivered.initial.service_line.as_str());
+    assert_eq!(project["region"], delivered.initial.region.as_str());
+    let contract = delivered.changed.contract_value.as_ref().unwrap();
+    assert_eq!(
+        dec(&project["contractValue"]["amount"]),
+        Decimal::from_str(&contract.amount).unwrap()
+    );
+    assert_eq!(project["contractValue"]["currency"], "EUR");
+    assert_eq!(dec(&project["revenue"]["amount"]), revenue, "{body}");
+    assert_eq!(project["revenue"]["amount"], milestone.amount.as_str());
+    assert_eq!(dec(&project["cost"]["amount"]), cost);
+    assert_eq!(dec(&project["margin"]["amount"]), revenue - cost);
+    let percent = ((revenue - cost) / revenue * Decimal::ONE_HUNDRED).round_dp(2);
+    assert_eq!(dec(&project["marginPercent"]), percent, "{body}");
+    assert_eq!(project["linesInOtherCurrencies"], 0);
+    assert_eq!(view["portfolio"]["nextCursor"], Value::Null);
+    let totals = view["portfolio"]["totals"].as_array().unwrap();
+    assert_eq!(totals.len(), 1, "{body}");
+    assert_eq!(totals[0]["currency"], "EUR");
+    assert_eq!(totals[0]["projects"], 1);
+    assert_eq!(totals[0]["contractValue"], project["contractValue"]);
+    assert_eq!(totals[0]["revenue"], project["revenue"]);
+    assert_eq!(totals[0]["cost"], project["cost"]);
+    assert_eq!(totals[0]["margin"], project["margin"]);
+
+    // Cycle times: each kind and week's instances, created to done as recorded.
+    let rows = view["workflowCycleTimes"]["nodes"].as_array().unwrap();
+    let staffing: Vec<&Instance> = done.iter().filter(|i| i.kind == "staffing").collect();
+    assert_eq!(staffing.len(), 1, "the scenario staffed once: {done:?}");
+    let created = staffing[0].created_at.as_ref().expect("created");
+    let updated = staffing[0].updated_at.as_ref().expect("updated");
+    let finished = time((updated.seconds, updated.nanos));
+    let took = finished - time((created.seconds, created.nanos));
+    assert!(took > chrono::Duration::zero());
+    let monday = finished.date_naive() - Days::new(u64::from(finished.weekday().num_days_from_monday()));
+    let row = rows
+        .iter()
+        .find(|r| r["kind"] == "staffing")
+        .unwrap_or_else(|| panic!("no staffing cycle time: {body}"));
+    assert_eq!(row["source"], "keel");
+    assert_eq!(row["weekStarting"], monday.to_string());
+    assert_eq!(row["completed"], 1);
+    assert_eq!(dec(&row["averageSeconds"]), Decimal::new(took.num_milliseconds(), 3));
+    assert!(dec(&row["averageSeconds"]) > Decimal::ZERO);
+    assert_eq!(row["longestSeconds"], row["averageSeconds"]);
+    let mut completed: HashMap<String, u64> = HashMap::new();
+    for row in rows {
+        *completed.entry(row["kind"].as_str().unwrap().to_string()).or_default() += row["completed"].as_u64().unwrap();
+    }
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    for instance in &done {
+        *expected.entry(instance.kind.clone()).or_default() += 1;
+    }
+    assert_eq!(completed, expected, "every finished instance in one bucket");
+    assert_eq!(completed["time-posting"], posted.len() as u64, "one per posted entry");
+
+    // Staffing approval turnaround: leadership's decision on the scenario's staffing, from
+    // requested to decided as the journal recorded them.
+    let approve = staffing[0]
+        .journal
+        .iter()
+        .find(|s| s.step == "approve")
+        .expect("the approve step journaled");
+    let decision: Value = serde_json::from_str(&approve.result_json).unwrap();
+    let requested = DateTime::parse_from_rfc3339(decision["requested_at"].as_str().expect("requested_at journaled"))
+        .unwrap()
+        .with_timezone(&Utc);
+    let decided_at = approve.completed_at.as_ref().unwrap();
+    let decided = time((decided_at.seconds, decided_at.nanos));
+    let waited = decided - requested;
+    assert!(waited > chrono::Duration::zero(), "{decision}");
+    let turnarounds = view["approvalTurnarounds"]["nodes"].as_array().unwrap();
+    assert_eq!(turnarounds.len(), 1, "one decision by a person: {body}");
+    let monday = decided.date_naive() - Days::new(u64::from(decided.weekday().num_days_from_monday()));
+    assert_eq!(turnarounds[0]["kind"], "staffing");
+    assert_eq!(turnarounds[0]["weekStarting"], monday.to_string());
+    assert_eq!(turnarounds[0]["decided"], 1);
+    assert_eq!(
+        dec(&turnarounds[0]["averageSeconds"]),
+        Decimal::new(waited.num_milliseconds(), 3)
+    );
+
+    // Exception rates: by kind, the share of instances that ever entered the queue.
+    let rates = view["exceptionRates"]["nodes"].as_array().unwrap();
+    let mut instances: HashMap<String, u64> = HashMap::new();
+    for count in &counts.by_kind {
+        *instances.entry(count.kind.clone()).or_default() += count.count;
+    }
+    assert_eq!(rates.len(), instances.len(), "{body}");
+    for rate in rates {
+        let kind = rate["kind"].as_str().unwrap();
+        let raised: HashSet<&str> = episodes
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.instance_id.as_str())
+            .collect();
+        assert_eq!(rate["instances"], instances[kind], "{rate}");
+        assert_eq!(rate["withException"], raised.len() as u64, "{rate}");
+        let share = Decimal::from(raised.len() as u64) / Decimal::from(instances[kind]);
+        assert_eq!(dec(&rate["rate"]), share.round_dp(4), "{rate}");
+    }
+
+    // One call per service and kind of lookup.
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({
+            "PSA ListProjects": 1,
+            "ERP ListProjectCodesOfProjects": 1,
+            "ERP ListJournals": 1,
+            "keel ListInstances": 1,
+            "keel GetCounts": 1,
+            "keel ListExceptionHistory": 1,
+        }),
+        "{body}"
+    );
+
+    // Asked only for names, the portfolio reads PSA alone; asked for codes, not the ledger.
+    let (_, body) = keel
+        .graphql(Some(Role::Executive), "{ executive { portfolio { nodes { name } } } }")
+        .await;
+    assert_eq!(
+        body["data"]["executive"]["portfolio"]["nodes"][0]["name"],
+        delivered.initial.name.as_str()
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1 }),
+        "{body}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { portfolio { nodes { projectCode } } } }",
+        )
+        .await;
+    assert_eq!(
+        body["data"]["executive"]["portfolio"]["nodes"][0]["projectCode"],
+        delivered.code.as_str()
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "ERP ListProjectCodesOfProjects": 1 }),
+        "{body}"
+    );
+
+    // A week that has not come yet leaves every cycle time out; a date that is not one is
+    // named.
+    let next_year = (Utc::now().date_naive() + Days::new(366)).to_string();
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            &format!(r#"{{ executive {{ workflowCycleTimes(since: "{next_year}") {{ nodes {{ kind }} }} }} }}"#),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["executive"]["workflowCycleTimes"]["nodes"],
+        json!([]),
+        "{body}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            r#"{ executive { workflowCycleTimes(since: "last week") { nodes { kind } } } }"#,
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "since",
+        "{body}"
+    );
+
+    // A consultant may not open the view.
+    let token = keel.token_as(&delivered.greta.id, Role::Consultant);
+    let (_, body) = keel
+        .graphql_with(Some(token), "{ executive { portfolio { nodes { id } } } }", json!({}))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
+}
