@@ -4,8 +4,10 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
+pub mod distributed;
 pub mod scenario;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -28,7 +30,12 @@ pub struct Keel {
     pub prefix: String,
     pub grpc: String,
     pub http: String,
-    channel: Channel,
+    /// The one gRPC endpoint of `keel up`; `None` when each service is its own process.
+    channel: Option<Channel>,
+    /// Each service's own channel, by target name, when each service is its own process.
+    routes: HashMap<&'static str, Channel>,
+    /// The other processes of a distributed platform (the gateway is `child`).
+    services: Vec<distributed::Service>,
     key: LocalKey,
     http_client: reqwest::Client,
 }
@@ -105,7 +112,9 @@ impl Keel {
             prefix,
             grpc,
             http,
-            channel,
+            channel: Some(channel),
+            routes: HashMap::new(),
+            services: Vec::new(),
             key,
             http_client: reqwest::Client::new(),
         }
@@ -145,27 +154,54 @@ impl Keel {
     }
 
     pub fn crm(&self) -> CrmServiceClient<Channel> {
-        CrmServiceClient::new(self.channel.clone())
+        CrmServiceClient::new(self.channel_for("crm"))
     }
 
     pub fn psa(&self) -> PsaServiceClient<Channel> {
-        PsaServiceClient::new(self.channel.clone())
+        PsaServiceClient::new(self.channel_for("psa"))
     }
 
     pub fn erp(&self) -> ErpServiceClient<Channel> {
-        ErpServiceClient::new(self.channel.clone())
+        ErpServiceClient::new(self.channel_for("erp"))
     }
 
     pub fn setup(&self) -> ProjectSetupServiceClient<Channel> {
-        ProjectSetupServiceClient::new(self.channel.clone())
+        ProjectSetupServiceClient::new(self.channel_for("project-setup"))
     }
 
     pub fn outbox(&self) -> OutboxAdminClient<Channel> {
-        OutboxAdminClient::new(self.channel.clone())
+        OutboxAdminClient::new(self.channel())
     }
 
+    /// The one gRPC endpoint of `keel up`.
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        self.channel
+            .clone()
+            .expect("each service is its own process here: ask channel_for(target)")
+    }
+
+    /// The channel of the service `target` (its `keel run --target` name): its own process
+    /// when distributed, the one endpoint under `keel up`.
+    pub fn channel_for(&self, target: &str) -> Channel {
+        match &self.channel {
+            Some(channel) => channel.clone(),
+            None => self
+                .routes
+                .get(target)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {target} process in this platform")),
+        }
+    }
+
+    /// The channels of every workflow admin: the one of `keel up`, or each process API's own.
+    pub fn workflow_admins(&self) -> Vec<Channel> {
+        match &self.channel {
+            Some(channel) => vec![channel.clone()],
+            None => distributed::WORKFLOW_TARGETS
+                .iter()
+                .map(|target| self.channel_for(target))
+                .collect(),
+        }
     }
 
     /// POST /graphql as `role` (no token when `None`); the status and the JSON body.

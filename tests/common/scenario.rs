@@ -186,7 +186,7 @@ async fn validate(
             labor_category: ROLE.into(),
         }),
     };
-    TimeCaptureServiceClient::new(keel.channel())
+    TimeCaptureServiceClient::new(keel.channel_for("time-capture"))
         .validate_time_entry(keel.request(Role::Consultant, request))
         .await
         .unwrap()
@@ -200,7 +200,7 @@ async fn validate(
 /// The first milestone's invoice preparation once it is DONE or in the exception queue.
 async fn settled_preparation(keel: &Keel, project_id: &str) -> InvoicePreparation {
     eventually(WAIT, || async {
-        let preparation = BillingServiceClient::new(keel.channel())
+        let preparation = BillingServiceClient::new(keel.channel_for("billing"))
             .get_invoice_preparation(keel.request(
                 Role::Finance,
                 GetInvoicePreparationRequest {
@@ -218,7 +218,7 @@ async fn settled_preparation(keel: &Keel, project_id: &str) -> InvoicePreparatio
 
 /// The staffing of a resource request, once it has started.
 async fn staffing_of(keel: &Keel, resource_request_id: &str) -> Option<Staffing> {
-    StaffingServiceClient::new(keel.channel())
+    StaffingServiceClient::new(keel.channel_for("staffing"))
         .get_staffing(keel.request(
             Role::ResourceManager,
             GetStaffingRequest {
@@ -284,7 +284,7 @@ fn employee(
 }
 
 async fn hire(keel: &Keel, request: CreateEmployeeRequest) -> Employee {
-    HrisServiceClient::new(keel.channel())
+    HrisServiceClient::new(keel.channel_for("hris"))
         .create_employee(keel.request(Role::Admin, request))
         .await
         .unwrap()
@@ -408,7 +408,7 @@ async fn won_deal(keel: &Keel, close: NaiveDate) -> (Project, String) {
         assert_eq!(erp.status, MilestoneStatus::Planned as i32);
     }
     // The workspace and the SOW, kept seven years after the close.
-    let workspace = CollaborationServiceClient::new(keel.channel())
+    let workspace = CollaborationServiceClient::new(keel.channel_for("collaboration"))
         .get_workspace_by_project(keel.request(
             Role::ProjectManager,
             GetWorkspaceByProjectRequest {
@@ -419,7 +419,7 @@ async fn won_deal(keel: &Keel, close: NaiveDate) -> (Project, String) {
         .unwrap()
         .into_inner();
     assert_eq!(workspace.project_id, initial.id);
-    let mut documents = DocumentsServiceClient::new(keel.channel());
+    let mut documents = DocumentsServiceClient::new(keel.channel_for("documents"));
     let filed = documents
         .list_documents(keel.request(
             Role::ProjectManager,
@@ -599,7 +599,7 @@ async fn staff(keel: &Keel, initial: &Project, close: NaiveDate) -> (Employee, E
     );
 
     // The submitter may not approve their own request; an executive does.
-    let mut workflow = WorkflowAdminServiceClient::new(keel.channel());
+    let mut workflow = WorkflowAdminServiceClient::new(keel.channel_for("staffing"));
     let decide = |role| {
         keel.request(
             role,
@@ -728,7 +728,7 @@ async fn post_time(
     let posted = eventually(WAIT, || async {
         let entries = time_entries(keel, &initial.id).await;
         for entry in entries.iter().filter(|e| e.state != TimeEntryState::Posted as i32) {
-            let posting = TimeCaptureServiceClient::new(keel.channel())
+            let posting = TimeCaptureServiceClient::new(keel.channel_for("time-capture"))
                 .get_posting(keel.request(
                     Role::Finance,
                     GetPostingRequest {
@@ -783,7 +783,7 @@ async fn post_time(
 /// Stage 4: 120 hours against 108: the effort alert goes to Greta as project manager and to finance.
 async fn overrun_alert(keel: &Keel, initial: &Project, greta: &Employee) {
     let alert = eventually(WAIT, || async {
-        DeliveryHealthServiceClient::new(keel.channel())
+        DeliveryHealthServiceClient::new(keel.channel_for("delivery-health"))
             .list_alerts(keel.request(
                 Role::Finance,
                 ListAlertsRequest {
@@ -843,7 +843,7 @@ async fn change_order(keel: &Keel, initial: &Project, code: &str) -> Project {
         .as_ref()
         .and_then(|b| b.lines.iter().find(|l| l.role == ROLE))
         .expect("an engagement-manager line");
-    let mut documents = DocumentsServiceClient::new(keel.channel());
+    let mut documents = DocumentsServiceClient::new(keel.channel_for("documents"));
     let delta = dec("4000.00");
     let change = keel
         .psa()
@@ -890,7 +890,7 @@ async fn change_order(keel: &Keel, initial: &Project, code: &str) -> Project {
         .await
         .unwrap();
     let order = eventually(WAIT, || async {
-        let order = ChangeOrderServiceClient::new(keel.channel())
+        let order = ChangeOrderServiceClient::new(keel.channel_for("change-orders"))
             .get_change_order(keel.request(
                 Role::Finance,
                 GetChangeOrderRequest {
@@ -959,8 +959,8 @@ async fn change_order(keel: &Keel, initial: &Project, code: &str) -> Project {
 /// Stage 6: The first milestone: blocked until reached and accepted, then a draft invoice.
 async fn invoice(keel: &Keel, initial: &Project, changed: &Project, code: &str) {
     let changed_billing = erp_milestones(keel, code).await;
-    let mut workflow = WorkflowAdminServiceClient::new(keel.channel());
-    let mut billing_api = BillingServiceClient::new(keel.channel());
+    let mut workflow = WorkflowAdminServiceClient::new(keel.channel_for("billing"));
+    let mut billing_api = BillingServiceClient::new(keel.channel_for("billing"));
     let readiness = billing_api
         .check_billing_readiness(keel.request(
             Role::Finance,
@@ -1096,21 +1096,23 @@ pub async fn deliver(keel: &Keel) -> Delivered {
     let changed = change_order(keel, &initial, &code).await;
     invoice(keel, &initial, &changed, &code).await;
 
-    // Nothing was left in the exception queue.
-    let exceptions = WorkflowAdminServiceClient::new(keel.channel())
-        .list_instances(keel.request(
-            Role::Operations,
-            ListInstancesRequest {
-                page: page(),
-                status: "exception".into(),
-                kind: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .instances;
-    assert!(exceptions.is_empty(), "{exceptions:?}");
+    // Nothing was left in any exception queue.
+    for admin in keel.workflow_admins() {
+        let exceptions = WorkflowAdminServiceClient::new(admin)
+            .list_instances(keel.request(
+                Role::Operations,
+                ListInstancesRequest {
+                    page: page(),
+                    status: "exception".into(),
+                    kind: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .instances;
+        assert!(exceptions.is_empty(), "{exceptions:?}");
+    }
     Delivered {
         initial,
         changed,
