@@ -169,6 +169,17 @@ fn fixed_fee_overrunning_by_a_fifth_alerts_before_month_end_with_the_numbers() {
 }
 
 #[test]
+fn a_december_forecast_anticipates_the_year_end_close() {
+    let burn = ProjectBurn {
+        as_of: NaiveDate::from_ymd_opt(2026, 12, 10).unwrap(),
+        ..fixed_fee(("600", "36000"), ("120", "10800"), OVERRUN)
+    };
+    let alert = forecast(&burn, &MarginConfig::default()).unwrap().alert.unwrap();
+    assert_eq!(alert.month_end, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
+    assert_eq!(alert.days_before_month_end, 21);
+}
+
+#[test]
 fn fixed_fee_on_hours_but_a_dearer_mix_erodes_the_margin_to_the_floor() {
     // Consultants on plan in hours but at 72 an hour instead of 60 (seniors standing in).
     let burn = fixed_fee(("500", "36000"), ("100", "9000"), STEADY);
