@@ -11,6 +11,10 @@ pub enum InsightError {
     /// A recommendation already has its recorded outcome; outcomes are never rewritten.
     #[error("recommendation {0} was already decided")]
     AlreadyDecided(String),
+    /// The capability is switched off by the firm's policy (see [`crate::InsightPolicy`]);
+    /// nothing was computed or recorded. Holds the policy's name, such as `insight.intake`.
+    #[error("disabled by policy {0}")]
+    Disabled(String),
     /// Training could not produce a model (too few examples, a solver failure).
     #[error("training failed: {0}")]
     Training(String),
