@@ -696,6 +696,15 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 ),
                 timeout: call_timeout,
             };
+            let finance = keel_experience_finance::Backends {
+                psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(channel(
+                    &config,
+                    ServiceName::Billing,
+                )?),
+                timeout: call_timeout,
+            };
             let schema = keel_gateway::build_schema(
                 &options,
                 keel_gateway::ViewBackends {
@@ -703,6 +712,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                     operations: ops,
                     consultant,
                     resource_manager: rm,
+                    finance,
                 },
             );
             let mut router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);

@@ -40,6 +40,7 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
         &["resourceManager"],
         keel_experience_resource_manager::ALLOWED_ROLES,
     ),
+    FieldPolicy::new("Query", &["finance"], keel_experience_finance::ALLOWED_ROLES),
     FieldPolicy::new(
         "Subscription",
         &["setupUpdates"],
@@ -68,6 +69,7 @@ pub fn field_policy() -> Vec<FieldPolicy> {
         keel_experience_operations::FIELD_POLICY,
         keel_experience_consultant::FIELD_POLICY,
         keel_experience_resource_manager::FIELD_POLICY,
+        keel_experience_finance::FIELD_POLICY,
     ]
     .concat()
 }

@@ -7,6 +7,7 @@ use async_graphql::{
 use keel_auth::{Identity, Role};
 use keel_core::Error;
 use keel_experience_consultant::ConsultantView;
+use keel_experience_finance::FinanceView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
 use keel_experience_project_manager::{ProjectManagerSubscription, ProjectManagerView};
 use keel_experience_resource_manager::ResourceManagerView;
@@ -51,6 +52,14 @@ impl QueryRoot {
         require(ctx, keel_experience_resource_manager::ALLOWED_ROLES)?;
         Ok(ResourceManagerView)
     }
+
+    /// The finance view: every project's billing milestones with their readiness to invoice,
+    /// unbilled effort, revenue against plan and margin, margin by service line, and ERP's
+    /// invoices. Roles: finance, executive.
+    async fn finance(&self, ctx: &Context<'_>) -> Result<FinanceView> {
+        require(ctx, keel_experience_finance::ALLOWED_ROLES)?;
+        Ok(FinanceView)
+    }
 }
 
 /// The actions, merged from the role views' mutations. Each acts through a process API.
@@ -79,6 +88,7 @@ pub struct ViewBackends {
     pub operations: keel_experience_operations::Backends,
     pub consultant: keel_experience_consultant::Backends,
     pub resource_manager: keel_experience_resource_manager::Backends,
+    pub finance: keel_experience_finance::Backends,
 }
 
 /// The schema with its limits and field policy, serving the views over their backends.
@@ -88,12 +98,14 @@ pub fn build_schema(options: &GatewayOptions, backends: ViewBackends) -> KeelSch
         operations,
         consultant,
         resource_manager,
+        finance,
     } = backends;
     builder(options)
         .data(project_manager)
         .data(operations)
         .data(consultant)
         .data(resource_manager)
+        .data(finance)
         .finish()
 }
 

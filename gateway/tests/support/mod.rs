@@ -135,6 +135,12 @@ impl Gateway {
             ),
             timeout: CALL_TIMEOUT,
         };
+        let finance = keel_experience_finance::Backends {
+            psa: PsaServiceClient::new(pm_channel.clone()),
+            erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(pm_channel.clone()),
+            billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
+            timeout: CALL_TIMEOUT,
+        };
         let schema = keel_gateway::build_schema(
             &options,
             keel_gateway::ViewBackends {
@@ -142,6 +148,7 @@ impl Gateway {
                 operations: ops,
                 consultant,
                 resource_manager: rm,
+                finance,
             },
         );
         let router = keel_gateway::router(schema, Arc::new(verifier), Metrics::new(), readiness.clone(), &options);
