@@ -58,7 +58,7 @@ pub fn summarize(
         ))
     })?;
     let zero = Money::zero(currency);
-    let (mut invoiced, mut drafted) = (zero.clone(), zero.clone());
+    let (mut invoiced, mut drafted) = (zero, zero);
     let (mut issued_count, mut draft_count) = (0u32, 0u32);
     for invoice in invoices.iter().filter(|i| i.project_code == code.code) {
         if invoice.status == InvoiceStatus::Issued as i32 {
@@ -69,8 +69,8 @@ pub fn summarize(
             sum("invoice.total", &mut drafted, invoice.total.as_ref())?;
         }
     }
-    let (mut time_debits, mut time_credits) = (zero.clone(), zero.clone());
-    let (mut expense_debits, mut expense_credits) = (zero.clone(), zero.clone());
+    let (mut time_debits, mut time_credits) = (zero, zero);
+    let (mut expense_debits, mut expense_credits) = (zero, zero);
     for line in journals.iter().flat_map(|j| &j.lines) {
         if line.project_code != code.code || line.legal_entity != code.legal_entity {
             continue;
@@ -86,7 +86,7 @@ pub fn summarize(
     let net = |debits: Money, credits: Money| {
         Money::new(debits.amount() - credits.amount(), currency).map_err(Error::internal)
     };
-    let (mut contract_value, mut recognized) = (zero.clone(), zero.clone());
+    let (mut contract_value, mut recognized) = (zero, zero);
     let mut revenue_method = RevenueMethod::Unspecified as i32;
     if let Some(schedule) = schedule {
         revenue_method = schedule.method;
