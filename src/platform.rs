@@ -703,6 +703,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                     &config,
                     ServiceName::Billing,
                 )?),
+                postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                    channel(&config, ServiceName::TimeCapture)?,
+                ),
                 timeout: call_timeout,
             };
             let schema = keel_gateway::build_schema(

@@ -3,7 +3,8 @@
 //! draft invoice, for the milestone's amount; the others not reached), its unbilled effort
 //! (posted hours × the rate card, nothing issued yet), revenue against plan and margin
 //! (issued invoices less the cost of posted time at the person's cost rate), the margin by
-//! service line and ERP's invoices, with one backend call per service and kind of lookup.
+//! service line, ERP's invoices and the ERP posting queue (every entry posted once), with one
+//! backend call per service and kind of lookup.
 //! Once finance issues the invoice and recognises its revenue, the same view shows it billed
 //! ahead of the effort and the margin it earned. Consultants and project managers are refused.
 
@@ -20,10 +21,11 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 /// As `tests/common/scenario.rs` sets them: the engagement manager's bill rate and cost rate,
-/// and the hours recorded, approved and posted (12 days of 10 hours).
+/// and the hours recorded, approved and posted (12 days of 10 hours, one entry a day).
 const BILL_RATE: &str = "200.00";
 const COST_RATE: &str = "170.00";
 const WORKED_HOURS: u32 = 120;
+const ENTRIES: i32 = 12;
 
 const QUERY: &str = "query { finance {
   projects(first: 10) {
@@ -42,6 +44,7 @@ const QUERY: &str = "query { finance {
     serviceLines { serviceLine projects revenue { amount } cost { amount } margin { amount currency } marginPercent }
   }
   invoices(first: 10) { nextCursor nodes { id number projectCode status total { amount currency } issueDate } }
+  postingQueue { waiting failed done abandoned kinds { kind waiting failed done abandoned } }
 } }";
 
 fn dec(text: &str) -> Decimal {
@@ -87,10 +90,20 @@ async fn read(keel: &Keel, delivered: &Delivered) -> (Value, Value, Value) {
             "ERP ListProjectFinancialsOfProjects",
             "PSA ListActualsOfProjects",
             "PSA ListProjects",
+            "TimeCapture GetCounts",
         ],
         "{calls:?}"
     );
     assert!(calls.values().all(|count| *count == json!(1)), "{calls:?}");
+
+    // The posting queue: every approved entry posted to ERP once; nothing waits or failed.
+    assert_eq!(
+        view["postingQueue"],
+        json!({ "waiting": 0, "failed": 0, "done": ENTRIES, "abandoned": 0, "kinds": [
+            { "kind": "time-posting", "waiting": 0, "failed": 0, "done": ENTRIES, "abandoned": 0 },
+            { "kind": "expense-posting", "waiting": 0, "failed": 0, "done": 0, "abandoned": 0 },
+        ] })
+    );
     (
         project,
         view["projects"]["serviceLines"].clone(),

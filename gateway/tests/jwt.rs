@@ -232,6 +232,9 @@ impl RsGateway {
             psa: PsaServiceClient::new(channel.clone()),
             erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel.clone()),
             billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(channel.clone()),
+            postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let rm = keel_experience_resource_manager::Backends {

@@ -11,6 +11,7 @@ use keel_proto::erp::{
     ListInvoicesRequest, ListInvoicesResponse, ListProjectCodesOfProjectsRequest, ProjectFinancials,
 };
 use keel_proto::psa::{ListProjectsRequest, ListProjectsResponse, ProjectActuals, ProjectIdsRequest};
+use keel_proto::workflow::{Counts, GetCountsRequest};
 
 use crate::{ALLOWED_ROLES, Backends};
 
@@ -96,6 +97,17 @@ impl Calls {
         })?;
         self.downstream
             .call("ERP ListInvoices", self.backends.erp.clone().list_invoices(request))
+            .await
+    }
+
+    /// How many workflow instances are in each status, by kind, in the time-capture process.
+    pub(crate) async fn posting_counts(&self) -> Result<Counts, Error> {
+        let request = self.downstream.request(GetCountsRequest {})?;
+        self.downstream
+            .call(
+                "TimeCapture GetCounts",
+                self.backends.postings.clone().get_counts(request),
+            )
             .await
     }
 }

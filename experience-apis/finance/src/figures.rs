@@ -21,7 +21,9 @@ use keel_proto::psa::{Project, ProjectActuals};
 use rust_decimal::Decimal;
 
 use crate::Money;
-use crate::model::{FinanceMargin, FinanceRevenue, FinanceServiceLineMargin, FinanceWip};
+use crate::model::{
+    FinanceMargin, FinancePostingKind, FinancePostingQueue, FinanceRevenue, FinanceServiceLineMargin, FinanceWip,
+};
 
 fn decimal(what: &str, text: &str) -> Result<Decimal, Error> {
     if text.trim().is_empty() {
@@ -152,6 +154,40 @@ pub(crate) fn by_service_line(projects: &[(String, FinanceMargin)]) -> Result<Ve
             },
         )
         .collect())
+}
+
+/// The workflow kinds that post approved work to ERP, in the order they are shown.
+pub(crate) const POSTING_KINDS: &[&str] = &["time-posting", "expense-posting"];
+
+/// The posting queue from a workflow admin's counts by kind and status: running, retrying,
+/// awaiting approval or compensating is waiting; in the exception queue, failed; done or
+/// resolved by hand, done. Kinds other than [`POSTING_KINDS`] are not postings.
+pub(crate) fn posting_queue(counts: &keel_proto::workflow::Counts) -> FinancePostingQueue {
+    let mut queue = FinancePostingQueue {
+        kinds: POSTING_KINDS
+            .iter()
+            .map(|kind| FinancePostingKind {
+                kind: kind.to_string(),
+                ..FinancePostingKind::default()
+            })
+            .collect(),
+        ..FinancePostingQueue::default()
+    };
+    for count in &counts.by_kind {
+        let Some(kind) = queue.kinds.iter_mut().find(|k| k.kind == count.kind) else {
+            continue;
+        };
+        let n = i32::try_from(count.count).unwrap_or(i32::MAX);
+        let (for_kind, total) = match count.status.as_str() {
+            "exception" => (&mut kind.failed, &mut queue.failed),
+            "done" | "resolved" => (&mut kind.done, &mut queue.done),
+            "abandoned" => (&mut kind.abandoned, &mut queue.abandoned),
+            _ => (&mut kind.waiting, &mut queue.waiting),
+        };
+        *for_kind = for_kind.saturating_add(n);
+        *total = total.saturating_add(n);
+    }
+    queue
 }
 
 #[cfg(test)]
@@ -285,5 +321,38 @@ mod tests {
                 ("erp-deployment", 1, "USD", "9.00", Some("90")),
             ]
         );
+    }
+
+    #[test]
+    fn the_posting_queue_counts_only_postings_by_state() {
+        use keel_proto::workflow::{Counts, KindCount};
+        let count = |kind: &str, status: &str, count: u64| KindCount {
+            kind: kind.into(),
+            status: status.into(),
+            count,
+        };
+        let queue = posting_queue(&Counts {
+            by_kind: vec![
+                count("time-posting", "done", 12),
+                count("time-posting", "resolved", 1),
+                count("time-posting", "running", 2),
+                count("time-posting", "exception", 3),
+                count("expense-posting", "awaiting_approval", 1),
+                count("expense-posting", "abandoned", 1),
+                count("billing-readiness", "exception", 9),
+            ],
+            ..Counts::default()
+        });
+        assert_eq!(
+            (queue.waiting, queue.failed, queue.done, queue.abandoned),
+            (3, 3, 13, 1)
+        );
+        let time = &queue.kinds[0];
+        assert_eq!(
+            (time.kind.as_str(), time.waiting, time.failed, time.done),
+            ("time-posting", 2, 3, 13)
+        );
+        let expenses = &queue.kinds[1];
+        assert_eq!((expenses.waiting, expenses.abandoned), (1, 1));
     }
 }

@@ -1,7 +1,7 @@
 //! The finance partner's view of Keel, as an async-graphql module: every project's billing
 //! milestones with their readiness to invoice (and exactly what blocks each one), unbilled
-//! effort (WIP), revenue against plan and margin, the margin by service line, and ERP's
-//! invoices.
+//! effort (WIP), revenue against plan and margin, the margin by service line, ERP's
+//! invoices, and the queue of approved time and expenses waiting to post to ERP.
 //!
 //! The gateway mounts [`FinanceView`] on its root query (field `finance`) after checking the
 //! caller against [`ALLOWED_ROLES`]. Resolvers read two things from the async-graphql context:
@@ -30,12 +30,14 @@ use keel_experience_common::FieldPolicy;
 use keel_proto::billing::billing_service_client::BillingServiceClient;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
 use tonic::transport::Channel;
 
 pub use keel_experience_common::Money;
 pub use model::{
     FinanceBlocker, FinanceInvoice, FinanceInvoiceConnection, FinanceMargin, FinanceMilestone, FinanceMilestoneInvoice,
-    FinanceProject, FinanceProjectConnection, FinanceRevenue, FinanceServiceLineMargin, FinanceWip,
+    FinancePostingKind, FinancePostingQueue, FinanceProject, FinanceProjectConnection, FinanceRevenue,
+    FinanceServiceLineMargin, FinanceWip,
 };
 pub use view::{DEFAULT_PAGE_SIZE, FinanceView};
 
@@ -44,7 +46,7 @@ pub const ALLOWED_ROLES: &[Role] = &[Role::Finance, Role::Executive];
 
 /// This view's part of the role × field policy table the gateway enforces.
 pub const FIELD_POLICY: &[FieldPolicy] = &[
-    FieldPolicy::new("FinanceView", &["projects", "invoices"], ALLOWED_ROLES),
+    FieldPolicy::new("FinanceView", &["projects", "invoices", "postingQueue"], ALLOWED_ROLES),
     FieldPolicy::new(
         "FinanceProjectConnection",
         &["nodes", "nextCursor", "serviceLines"],
@@ -138,6 +140,16 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         ],
         ALLOWED_ROLES,
     ),
+    FieldPolicy::new(
+        "FinancePostingQueue",
+        &["waiting", "failed", "done", "abandoned", "kinds"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "FinancePostingKind",
+        &["kind", "waiting", "failed", "done", "abandoned"],
+        ALLOWED_ROLES,
+    ),
 ];
 
 /// The system and process APIs this view reads, put into the schema's data by the gateway.
@@ -149,6 +161,8 @@ pub struct Backends {
     pub erp: ErpServiceClient<Channel>,
     /// The billing process API: milestone readiness.
     pub billing: BillingServiceClient<Channel>,
+    /// The time-capture process API's workflow admin: its ERP postings of time and expenses.
+    pub postings: WorkflowAdminServiceClient<Channel>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
     pub timeout: Duration,
 }

@@ -251,3 +251,26 @@ impl From<Invoice> for FinanceInvoice {
         }
     }
 }
+
+/// The queue of approved time and expenses posting to ERP (the time-capture workflows): how
+/// many are waiting (running or retrying), failed (in the exception queue, for operations),
+/// done, or abandoned.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct FinancePostingQueue {
+    pub waiting: i32,
+    pub failed: i32,
+    pub done: i32,
+    pub abandoned: i32,
+    /// The same by kind: `time-posting`, `expense-posting`.
+    pub kinds: Vec<FinancePostingKind>,
+}
+
+/// The postings of one kind, by state.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct FinancePostingKind {
+    pub kind: String,
+    pub waiting: i32,
+    pub failed: i32,
+    pub done: i32,
+    pub abandoned: i32,
+}

@@ -16,7 +16,8 @@ use keel_proto::psa;
 use crate::downstream::Calls;
 use crate::figures;
 use crate::model::{
-    FinanceInvoice, FinanceInvoiceConnection, FinanceMilestone, FinanceProject, FinanceProjectConnection,
+    FinanceInvoice, FinanceInvoiceConnection, FinanceMilestone, FinancePostingQueue, FinanceProject,
+    FinanceProjectConnection,
 };
 
 /// Items per page when the caller does not say.
@@ -75,6 +76,14 @@ impl FinanceView {
             nodes: answer.invoices.into_iter().map(FinanceInvoice::from).collect(),
             next_cursor: paging::next_cursor(answer.page),
         })
+    }
+
+    /// The queue of approved time and expenses posting to ERP: how many wait (ERP down or
+    /// slow), failed (in the exception queue for operations), are done or were abandoned.
+    async fn posting_queue(&self, ctx: &Context<'_>) -> Result<FinancePostingQueue> {
+        let calls = Calls::from_context(ctx).map_err(|e| e.extend())?;
+        let counts = calls.posting_counts().await.map_err(|e| e.extend())?;
+        Ok(figures::posting_queue(&counts))
     }
 }
 

@@ -139,6 +139,9 @@ impl Gateway {
             psa: PsaServiceClient::new(pm_channel.clone()),
             erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(pm_channel.clone()),
             billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
+            postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                pm_channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let schema = keel_gateway::build_schema(
