@@ -717,6 +717,18 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                     .collect::<anyhow::Result<Vec<_>>>()?,
                 timeout: call_timeout,
             };
+            let finance = keel_experience_finance::Backends {
+                psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(channel(
+                    &config,
+                    ServiceName::Billing,
+                )?),
+                postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                    channel(&config, ServiceName::TimeCapture)?,
+                ),
+                timeout: call_timeout,
+            };
             let schema = keel_gateway::build_schema(
                 &options,
                 keel_gateway::ViewBackends {
@@ -725,6 +737,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                     consultant,
                     resource_manager: rm,
                     executive,
+                    finance,
                 },
             );
             let mut router = keel_gateway::router(schema, verifier.clone(), metrics.clone(), readiness, &options);

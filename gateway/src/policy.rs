@@ -41,6 +41,7 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
         keel_experience_resource_manager::ALLOWED_ROLES,
     ),
     FieldPolicy::new("Query", &["executive"], keel_experience_executive::ALLOWED_ROLES),
+    FieldPolicy::new("Query", &["finance"], keel_experience_finance::ALLOWED_ROLES),
     FieldPolicy::new(
         "Subscription",
         &["setupUpdates"],
@@ -70,6 +71,7 @@ pub fn field_policy() -> Vec<FieldPolicy> {
         keel_experience_consultant::FIELD_POLICY,
         keel_experience_resource_manager::FIELD_POLICY,
         keel_experience_executive::FIELD_POLICY,
+        keel_experience_finance::FIELD_POLICY,
     ]
     .concat()
 }

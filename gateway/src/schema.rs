@@ -8,6 +8,7 @@ use keel_auth::{Identity, Role};
 use keel_core::Error;
 use keel_experience_consultant::ConsultantView;
 use keel_experience_executive::ExecutiveView;
+use keel_experience_finance::FinanceView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
 use keel_experience_project_manager::{ProjectManagerSubscription, ProjectManagerView};
 use keel_experience_resource_manager::ResourceManagerView;
@@ -60,6 +61,14 @@ impl QueryRoot {
         require(ctx, keel_experience_executive::ALLOWED_ROLES)?;
         Ok(ExecutiveView)
     }
+
+    /// The finance view: every project's billing milestones with their readiness to invoice,
+    /// unbilled effort, revenue against plan and margin, margin by service line, and ERP's
+    /// invoices. Roles: finance, executive.
+    async fn finance(&self, ctx: &Context<'_>) -> Result<FinanceView> {
+        require(ctx, keel_experience_finance::ALLOWED_ROLES)?;
+        Ok(FinanceView)
+    }
 }
 
 /// The actions, merged from the role views' mutations. Each acts through a process API.
@@ -89,6 +98,7 @@ pub struct ViewBackends {
     pub consultant: keel_experience_consultant::Backends,
     pub resource_manager: keel_experience_resource_manager::Backends,
     pub executive: keel_experience_executive::Backends,
+    pub finance: keel_experience_finance::Backends,
 }
 
 /// The schema with its limits and field policy, serving the views over their backends.
@@ -99,6 +109,7 @@ pub fn build_schema(options: &GatewayOptions, backends: ViewBackends) -> KeelSch
         consultant,
         resource_manager,
         executive,
+        finance,
     } = backends;
     builder(options)
         .data(project_manager)
@@ -106,6 +117,7 @@ pub fn build_schema(options: &GatewayOptions, backends: ViewBackends) -> KeelSch
         .data(consultant)
         .data(resource_manager)
         .data(executive)
+        .data(finance)
         .finish()
 }
 

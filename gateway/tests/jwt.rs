@@ -228,6 +228,15 @@ impl RsGateway {
             psa: PsaServiceClient::new(channel.clone()),
             timeout: CALL_TIMEOUT,
         };
+        let finance = keel_experience_finance::Backends {
+            psa: PsaServiceClient::new(channel.clone()),
+            erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel.clone()),
+            billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(channel.clone()),
+            postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                channel.clone(),
+            ),
+            timeout: CALL_TIMEOUT,
+        };
         let rm = keel_experience_resource_manager::Backends {
             psa: PsaServiceClient::new(channel.clone()),
             staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel.clone()),
@@ -253,6 +262,7 @@ impl RsGateway {
                 consultant,
                 resource_manager: rm,
                 executive,
+                finance,
             },
         );
         let router = keel_gateway::router(schema, Arc::clone(&verifier), Metrics::new(), readiness, &options);

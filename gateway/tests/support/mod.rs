@@ -141,6 +141,15 @@ impl Gateway {
             workflows: Vec::new(),
             timeout: CALL_TIMEOUT,
         };
+        let finance = keel_experience_finance::Backends {
+            psa: PsaServiceClient::new(pm_channel.clone()),
+            erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(pm_channel.clone()),
+            billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
+            postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+                pm_channel.clone(),
+            ),
+            timeout: CALL_TIMEOUT,
+        };
         let schema = keel_gateway::build_schema(
             &options,
             keel_gateway::ViewBackends {
@@ -149,6 +158,7 @@ impl Gateway {
                 consultant,
                 resource_manager: rm,
                 executive,
+                finance,
             },
         );
         let router = keel_gateway::router(schema, Arc::new(verifier), Metrics::new(), readiness.clone(), &options);

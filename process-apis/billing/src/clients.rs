@@ -16,7 +16,7 @@ use keel_proto::erp::{
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
     ChangeRequest, GetProjectRequest, ListChangeRequestsRequest, ListProjectsRequest, ListTimeEntriesRequest, Project,
-    TimeEntry,
+    ProjectIdsRequest, TimeEntry,
 };
 use tonic::transport::Channel;
 
@@ -95,6 +95,18 @@ impl Downstream {
             Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
             Err(status) => Err(status.into()),
         }
+    }
+
+    /// The PSA projects of `ids` (at most 100) that exist.
+    pub async fn projects_of(&self, ids: Vec<String>) -> Result<Vec<Project>, Error> {
+        let request = self.request(ProjectIdsRequest { project_ids: ids })?;
+        Ok(self
+            .psa
+            .clone()
+            .batch_get_projects(request)
+            .await?
+            .into_inner()
+            .projects)
     }
 
     /// Every PSA project.

@@ -375,37 +375,71 @@ pub async fn psa_milestone(downstream: &Downstream, at: &MilestoneRef) -> Result
     Ok((project, milestone))
 }
 
-/// Reads the facts and applies the rule. Read-only.
-pub async fn assess(downstream: &Downstream, db: &DatabaseConnection, at: &MilestoneRef) -> Result<Assessment, Error> {
-    let (_, milestone) = psa_milestone(downstream, at).await?;
-    let (code, entries, change_requests, accepted) = tokio::try_join!(
-        downstream.project_code_for_project(&at.project_id),
-        downstream.time_entries_of(&at.project_id),
-        downstream.change_requests_of(&at.project_id),
-        acceptance::find(db, at),
+/// What the rule looks at of one project, read once for all its milestones.
+#[derive(Debug, Clone)]
+pub struct ProjectFacts {
+    pub project: Project,
+    pub project_code: Option<ProjectCode>,
+    pub erp_milestones: Vec<BillingMilestone>,
+    pub invoices: Vec<Invoice>,
+    pub entries: Vec<TimeEntry>,
+    pub change_requests: Vec<ChangeRequest>,
+}
+
+/// Reads what PSA and ERP hold of `project` for the rule. Read-only.
+pub async fn project_facts(downstream: &Downstream, project: Project) -> Result<ProjectFacts, Error> {
+    let (code, entries, change_requests) = tokio::try_join!(
+        downstream.project_code_for_project(&project.id),
+        downstream.time_entries_of(&project.id),
+        downstream.change_requests_of(&project.id),
     )?;
     let (erp_milestones, invoices) = match &code {
         Some(code) => tokio::try_join!(downstream.milestones_of(&code.code), downstream.invoices_of(&code.code))?,
         None => (Vec::new(), Vec::new()),
     };
-    let facts = Facts {
-        milestone: &milestone,
-        project_code: code.as_ref(),
-        erp_milestones: &erp_milestones,
-        invoices: &invoices,
-        entries: &entries,
-        change_requests: &change_requests,
+    Ok(ProjectFacts {
+        project,
+        project_code: code,
+        erp_milestones,
+        invoices,
+        entries,
+        change_requests,
+    })
+}
+
+/// Applies the rule to the milestone `at` of the project `facts` were read for, with the
+/// client's acceptance from billing's own table. Read-only.
+pub async fn assess_in(
+    db: &DatabaseConnection,
+    facts: &ProjectFacts,
+    at: &MilestoneRef,
+    milestone: &Milestone,
+) -> Result<Assessment, Error> {
+    let accepted = acceptance::find(db, at).await?;
+    let rule_facts = Facts {
+        milestone,
+        project_code: facts.project_code.as_ref(),
+        erp_milestones: &facts.erp_milestones,
+        invoices: &facts.invoices,
+        entries: &facts.entries,
+        change_requests: &facts.change_requests,
         accepted: accepted.is_some(),
     };
-    let (matched, blockers) = blockers(&facts);
-    let erp_milestone = matched.cloned();
+    let (matched, blockers) = blockers(&rule_facts);
     Ok(Assessment {
         milestone_ref: at.clone(),
-        project_code: code.map(|c| c.code),
-        erp_milestone,
+        project_code: facts.project_code.as_ref().map(|c| c.code.clone()),
+        erp_milestone: matched.cloned(),
         blockers,
-        milestone,
+        milestone: milestone.clone(),
     })
+}
+
+/// Reads the facts and applies the rule. Read-only.
+pub async fn assess(downstream: &Downstream, db: &DatabaseConnection, at: &MilestoneRef) -> Result<Assessment, Error> {
+    let (project, milestone) = psa_milestone(downstream, at).await?;
+    let facts = project_facts(downstream, project).await?;
+    assess_in(db, &facts, at, &milestone).await
 }
 
 #[cfg(test)]

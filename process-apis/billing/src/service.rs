@@ -7,7 +7,8 @@ use keel_core::validate::Violations;
 use keel_proto::billing::billing_service_server::{BillingService, BillingServiceServer};
 use keel_proto::billing::{
     BillingReadiness, CheckBillingReadinessRequest, DeliverableAcceptance, Difference, GetInvoicePreparationRequest,
-    GetReconciliationRequest, InvoicePreparation, PrepareInvoiceRequest, PrepareInvoiceResponse, Reconciliation,
+    GetReconciliationRequest, InvoicePreparation, ListMilestoneReadinessRequest, ListMilestoneReadinessResponse,
+    MilestoneInvoice, MilestoneReadiness, PrepareInvoiceRequest, PrepareInvoiceResponse, Reconciliation,
     RecordDeliverableAcceptanceRequest, StartReconciliationRequest, StartReconciliationResponse,
 };
 use keel_store::idempotency::{self, run_once};
@@ -39,6 +40,8 @@ const PREPARE_ROLES: &[Role] = &[Role::Finance, Role::Service];
 const RECONCILE_ROLES: &[Role] = &[Role::Finance, Role::Operations, Role::Service];
 /// The differences `GetReconciliation` lists at most.
 pub const MAX_DIFFERENCES_SHOWN: u64 = 1000;
+/// The most projects one `ListMilestoneReadiness` names.
+pub const MAX_BATCH_PROJECTS: usize = 100;
 /// The longest acceptance note, in characters.
 pub const MAX_NOTE_LEN: usize = 2000;
 
@@ -133,6 +136,54 @@ fn parse_ref(project_id: &str, milestone_id: &str) -> Result<MilestoneRef, Error
     at.ok_or_else(|| Error::invalid("milestone_id", "is required"))
 }
 
+/// The project ids of a batch request: 1 to [`MAX_BATCH_PROJECTS`] UUIDs, each bad one named.
+fn parse_project_ids(ids: &[String]) -> Result<Vec<String>, Error> {
+    let mut v = Violations::new();
+    if ids.is_empty() {
+        v.add("project_ids", "must name at least one project");
+    } else if ids.len() > MAX_BATCH_PROJECTS {
+        v.add(
+            "project_ids",
+            format!("may name at most {MAX_BATCH_PROJECTS} projects, got {}", ids.len()),
+        );
+    }
+    let parsed: Vec<Option<uuid::Uuid>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| v.uuid(&format!("project_ids[{i}]"), id))
+        .collect();
+    v.finish()?;
+    let mut unique: Vec<String> = Vec::new();
+    for id in parsed.into_iter().flatten().map(|id| id.to_string()) {
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    Ok(unique)
+}
+
+/// The invoice of a milestone shown beside its readiness: the issued one if there is one,
+/// else the latest draft.
+fn milestone_invoice(erp_milestone_id: &str, invoices: &[keel_proto::erp::Invoice]) -> Option<MilestoneInvoice> {
+    use keel_proto::erp::InvoiceStatus;
+    let found = readiness::invoices_for(erp_milestone_id, invoices);
+    let chosen = found
+        .iter()
+        .rev()
+        .find(|i| i.status == InvoiceStatus::Issued as i32)
+        .or_else(|| found.last())?;
+    let status = InvoiceStatus::try_from(chosen.status)
+        .map(|s| s.as_str_name().trim_start_matches("INVOICE_STATUS_").to_string())
+        .unwrap_or_default();
+    Some(MilestoneInvoice {
+        invoice_id: chosen.id.clone(),
+        number: chosen.number.clone(),
+        status,
+        total: chosen.total.clone(),
+        issue_date: chosen.issue_date.clone(),
+    })
+}
+
 #[tonic::async_trait]
 impl BillingService for BillingGrpcService {
     #[tracing::instrument(skip_all, fields(rpc.method = "RecordDeliverableAcceptance"))]
@@ -171,6 +222,42 @@ impl BillingService for BillingGrpcService {
         let at = parse_ref(&request.get_ref().project_id, &request.get_ref().milestone_id)?;
         let assessment = readiness::assess(&self.downstream, self.db(), &at).await?;
         Ok(Response::new(assessment.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListMilestoneReadiness"))]
+    async fn list_milestone_readiness(
+        &self,
+        request: Request<ListMilestoneReadinessRequest>,
+    ) -> Result<Response<ListMilestoneReadinessResponse>, Status> {
+        use keel_proto::erp::MilestoneStatus;
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let ids = parse_project_ids(&request.get_ref().project_ids)?;
+        let mut projects = self.downstream.projects_of(ids.clone()).await?;
+        let mut milestones = Vec::new();
+        for id in &ids {
+            let Some(index) = projects.iter().position(|p| &p.id == id) else {
+                continue;
+            };
+            let facts = readiness::project_facts(&self.downstream, projects.swap_remove(index)).await?;
+            for milestone in &facts.project.milestones {
+                let at = MilestoneRef {
+                    project_id: facts.project.id.clone(),
+                    milestone_id: milestone.id.clone(),
+                };
+                let assessment = readiness::assess_in(self.db(), &facts, &at, milestone).await?;
+                let erp = assessment.erp_milestone.as_ref();
+                milestones.push(MilestoneReadiness {
+                    readiness: Some(assessment.to_proto()),
+                    erp_status: erp
+                        .and_then(|m| MilestoneStatus::try_from(m.status).ok())
+                        .filter(|s| *s != MilestoneStatus::Unspecified)
+                        .map(|s| s.as_str_name().trim_start_matches("MILESTONE_STATUS_").to_string())
+                        .unwrap_or_default(),
+                    invoice: erp.and_then(|m| milestone_invoice(&m.id, &facts.invoices)),
+                });
+            }
+        }
+        Ok(Response::new(ListMilestoneReadinessResponse { milestones }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "PrepareInvoice"))]

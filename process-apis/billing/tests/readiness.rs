@@ -10,8 +10,8 @@ use keel_billing::readiness::MilestoneRef;
 use keel_billing::{MilestoneReachedConsumer, workflow};
 use keel_events::EventEnvelope;
 use keel_proto::billing::{
-    BillingReadiness, CheckBillingReadinessRequest, GetInvoicePreparationRequest, PrepareInvoiceRequest,
-    RecordDeliverableAcceptanceRequest,
+    BillingReadiness, CheckBillingReadinessRequest, GetInvoicePreparationRequest, ListMilestoneReadinessRequest,
+    PrepareInvoiceRequest, RecordDeliverableAcceptanceRequest,
 };
 use keel_workflow::Status;
 use support::{Platform, key};
@@ -411,4 +411,104 @@ async fn bad_ids_are_refused_naming_the_field_and_roles_are_enforced() {
             .iter()
             .any(|b| b.code == "DELIVERABLE_NOT_ACCEPTED")
     );
+}
+
+#[tokio::test]
+async fn one_call_lists_every_milestones_readiness_as_the_single_check_does_with_its_draft_invoice() {
+    let platform = Platform::start().await;
+    platform.reach("Kickoff").await;
+    accept(&platform, "1").await;
+    platform
+        .billing()
+        .prepare_invoice(prepare(&platform, "prepare-kickoff", "1"))
+        .await
+        .unwrap();
+    platform.settle().await;
+    let drafted = platform.invoices().await;
+    assert_eq!(drafted.len(), 1);
+
+    // The project twice and a project PSA does not know: each known project once.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let listed = platform
+        .billing()
+        .list_milestone_readiness(platform.as_role(
+            Role::Finance,
+            ListMilestoneReadinessRequest {
+                project_ids: vec![platform.project_id(), unknown, platform.project_id()],
+            },
+        ))
+        .await
+        .expect("listed")
+        .into_inner()
+        .milestones;
+    let positions: Vec<&str> = listed
+        .iter()
+        .map(|m| m.readiness.as_ref().unwrap().milestone_id.as_str())
+        .collect();
+    assert_eq!(positions, vec!["1", "2"]);
+    for (listed, position) in listed.iter().zip(["1", "2"]) {
+        assert_eq!(listed.readiness.as_ref(), Some(&readiness(&platform, position).await));
+    }
+
+    // Kickoff: reached and drafted, so ALREADY_INVOICED, with its draft for its 30000.00.
+    let kickoff = &listed[0];
+    let kickoff_readiness = kickoff.readiness.as_ref().unwrap();
+    assert_eq!(kickoff_readiness.milestone_name, "Kickoff");
+    assert_eq!(
+        codes(kickoff_readiness),
+        vec![("ALREADY_INVOICED", vec![drafted[0].id.clone()])]
+    );
+    assert_eq!(kickoff.erp_status, "REACHED");
+    let invoice = kickoff.invoice.as_ref().expect("the kickoff draft");
+    assert_eq!(
+        (
+            invoice.invoice_id.as_str(),
+            invoice.status.as_str(),
+            invoice.number.as_str()
+        ),
+        (drafted[0].id.as_str(), "DRAFT", "")
+    );
+    assert_eq!(invoice.total, support::eur("30000.00"));
+
+    // Go-live: planned, not accepted, no invoice.
+    let go_live = &listed[1];
+    assert_eq!(go_live.erp_status, "PLANNED");
+    assert!(go_live.invoice.is_none());
+    let go_live_codes: Vec<&str> = go_live
+        .readiness
+        .as_ref()
+        .unwrap()
+        .blockers
+        .iter()
+        .map(|b| b.code.as_str())
+        .collect();
+    assert_eq!(go_live_codes, vec!["MILESTONE_NOT_REACHED", "DELIVERABLE_NOT_ACCEPTED"]);
+
+    // Bad input names the field; a consultant may not read readiness.
+    for (ids, field) in [
+        (vec![], "project_ids"),
+        (vec![platform.project_id(), "not-an-id".to_string()], "project_ids[1]"),
+        (vec![platform.project_id(); 101], "project_ids"),
+    ] {
+        let refused = platform
+            .billing()
+            .list_milestone_readiness(
+                platform.as_role(Role::Finance, ListMilestoneReadinessRequest { project_ids: ids }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(refused.message().contains(field), "{field}: {}", refused.message());
+    }
+    let forbidden = platform
+        .billing()
+        .list_milestone_readiness(platform.as_role(
+            Role::Consultant,
+            ListMilestoneReadinessRequest {
+                project_ids: vec![platform.project_id()],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(forbidden.code(), tonic::Code::PermissionDenied);
 }

@@ -13,7 +13,7 @@ use keel_proto::erp::{
     Account, BillingMilestone, Budget, ConvertAmountResponse, CostCenter, ExchangeRate, Invoice, Journal,
     LegalEntity as LegalEntityRecord, ListAccountsResponse, ListBillingMilestonesResponse, ListInvoicesResponse,
     ListJournalsResponse, ListLegalEntitiesResponse, ListProjectCodesResponse, PostWorkResponse, ProjectCode,
-    RecognizeRevenueResponse, RevenueSchedule, TrialBalance,
+    ProjectFinancials, RecognizeRevenueResponse, RevenueSchedule, TrialBalance,
 };
 use uuid::Uuid;
 
@@ -48,6 +48,17 @@ pub trait ErpAdapter: Send + Sync + 'static {
     async fn list_project_codes_of_projects(&self, project_ids: Vec<Uuid>) -> Result<Vec<ProjectCode>, Error> {
         let _ = project_ids;
         Err(Error::not_supported("ListProjectCodesOfProjects"))
+    }
+
+    /// The money of each PSA project named that has a project code, in id order: invoiced
+    /// and in draft, its revenue schedule, the cost booked to it. By default read through this
+    /// adapter's own list operations ([`crate::financials`]); an adapter may answer it in one
+    /// query instead.
+    async fn list_project_financials_of_projects(
+        &self,
+        project_ids: Vec<Uuid>,
+    ) -> Result<Vec<ProjectFinancials>, Error> {
+        crate::financials::of_projects(self, project_ids).await
     }
 
     /// Posts the budget of a project code. A code has one budget: a second one is

@@ -16,6 +16,7 @@
 
 pub mod adapter;
 pub mod domain;
+pub mod financials;
 pub mod reference;
 pub mod service;
 

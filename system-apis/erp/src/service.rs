@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use keel_auth::Role;
 use keel_core::paging::Page;
-use keel_proto::erp::ListProjectCodesOfProjectsRequest;
 use keel_proto::erp::erp_service_server::{ErpService, ErpServiceServer};
 use keel_proto::erp::{
     Account, BillingMilestone, Budget, ConvertAmountRequest, ConvertAmountResponse, CostCenter, CreateAccountRequest,
@@ -23,6 +22,7 @@ use keel_proto::erp::{
     SetRevenueScheduleRequest, TrialBalance, UpdateBillingMilestoneRequest, UpdateBudgetRequest,
     UpdateLegalEntityRequest,
 };
+use keel_proto::erp::{ListProjectCodesOfProjectsRequest, ListProjectFinancialsResponse};
 use tonic::{Request, Response, Status};
 
 use crate::adapter::ErpAdapter;
@@ -107,6 +107,17 @@ impl ErpService for ErpGrpcService {
             project_codes,
             page: None,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListProjectFinancialsOfProjects"))]
+    async fn list_project_financials_of_projects(
+        &self,
+        request: Request<ListProjectCodesOfProjectsRequest>,
+    ) -> Result<Response<ListProjectFinancialsResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let ids = crate::domain::parse_project_ids(&request.get_ref().project_ids)?;
+        let financials = self.adapter.list_project_financials_of_projects(ids).await?;
+        Ok(Response::new(ListProjectFinancialsResponse { financials }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.method = "PostBudget"))]

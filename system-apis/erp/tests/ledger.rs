@@ -868,3 +868,186 @@ async fn conversions_round_half_even_to_the_target_minor_unit() {
     let missing = convert("1.00", "GBP", "USD", "2026-10-01").await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn the_money_of_many_projects_comes_in_one_call_from_their_invoices_ledger_and_schedule() {
+    use keel_proto::erp::ListProjectCodesOfProjectsRequest;
+
+    let erp = Erp::spawn().await;
+    erp.entity("KEEL-UK", "GBP").await;
+    let open = |name: &str| {
+        let mut client = erp.c();
+        let name = name.to_string();
+        async move {
+            client
+                .create_project_code(request(
+                    CreateProjectCodeRequest {
+                        idempotency_key: format!("project-{name}"),
+                        project_id: Uuid::now_v7().to_string(),
+                        name,
+                        legal_entity: "KEEL-UK".into(),
+                        currency: "GBP".into(),
+                    },
+                    Role::Service,
+                ))
+                .await
+                .expect("create project code")
+                .into_inner()
+        }
+    };
+    let busy = open("busy").await;
+    let quiet = open("quiet").await;
+    erp.c()
+        .set_revenue_schedule(request(
+            SetRevenueScheduleRequest {
+                idempotency_key: "busy-schedule".into(),
+                project_code: busy.code.clone(),
+                method: RevenueMethod::FixedFeeMilestone as i32,
+                contract_value: money("50000.00", "GBP"),
+            },
+            Role::Finance,
+        ))
+        .await
+        .unwrap();
+    // Two days of time at cost 300.00 and 450.50: cost of services 750.50.
+    erp.post_time(
+        "busy-time",
+        vec![
+            time_entry(Uuid::now_v7(), "KEEL-UK", &busy.code, "900.00", "300.00"),
+            time_entry(Uuid::now_v7(), "KEEL-UK", &busy.code, "1200.00", "450.50"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut drafts = Vec::new();
+    for (name, amount_due) in [("Kickoff", "20000.00"), ("Go-live", "5000.00")] {
+        let milestone = erp
+            .c()
+            .create_billing_milestone(request(
+                CreateBillingMilestoneRequest {
+                    idempotency_key: format!("ms-{name}"),
+                    project_code: busy.code.clone(),
+                    name: name.into(),
+                    amount: money(amount_due, "GBP"),
+                    due_date: "2026-12-01".into(),
+                },
+                Role::Finance,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        erp.c()
+            .mark_milestone_reached(request(
+                MarkMilestoneReachedRequest {
+                    idempotency_key: format!("reached-{name}"),
+                    milestone_id: milestone.id.clone(),
+                    expected_version: 1,
+                },
+                Role::Finance,
+            ))
+            .await
+            .unwrap();
+        let draft = erp
+            .c()
+            .create_draft_invoice(request(
+                CreateDraftInvoiceRequest {
+                    idempotency_key: format!("draft-{name}"),
+                    project_code: busy.code.clone(),
+                    source: Some(create_draft_invoice_request::Source::MilestoneId(milestone.id.clone())),
+                },
+                Role::Finance,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        drafts.push(draft);
+    }
+    // The kickoff invoice is issued; the go-live one stays a draft.
+    erp.c()
+        .issue_invoice(request(
+            IssueInvoiceRequest {
+                idempotency_key: "issue-kickoff".into(),
+                invoice_id: drafts[0].id.clone(),
+                expected_version: drafts[0].version,
+                issue_date: "2026-12-02".into(),
+            },
+            Role::Finance,
+        ))
+        .await
+        .unwrap();
+    erp.c()
+        .recognize_revenue(request(
+            RecognizeRevenueRequest {
+                idempotency_key: "recognise".into(),
+                project_code: busy.code.clone(),
+                percent_complete: String::new(),
+                as_of_date: "2026-12-31".into(),
+            },
+            Role::Finance,
+        ))
+        .await
+        .unwrap();
+
+    let batch = |ids: Vec<String>, role: Role| {
+        let mut client = erp.c();
+        async move {
+            client
+                .list_project_financials_of_projects(request(
+                    ListProjectCodesOfProjectsRequest { project_ids: ids },
+                    role,
+                ))
+                .await
+                .map(|r| r.into_inner().financials)
+        }
+    };
+    let found = batch(
+        vec![
+            quiet.project_id.clone(),
+            Uuid::now_v7().to_string(),
+            busy.project_id.clone(),
+        ],
+        Role::Finance,
+    )
+    .await
+    .unwrap();
+    let codes: Vec<&str> = found.iter().map(|f| f.project_code.as_str()).collect();
+    assert_eq!(
+        codes,
+        [busy.code.as_str(), quiet.code.as_str()],
+        "id order, unknown left out"
+    );
+    let busy_money = &found[0];
+    assert_eq!(busy_money.project_id, busy.project_id);
+    assert_eq!(
+        (busy_money.legal_entity.as_str(), busy_money.currency.as_str()),
+        ("KEEL-UK", "GBP")
+    );
+    assert_eq!(
+        (amount(&busy_money.invoiced), busy_money.invoices_issued),
+        ("20000.00", 1)
+    );
+    assert_eq!(
+        (amount(&busy_money.drafted), busy_money.invoices_drafted),
+        ("5000.00", 1)
+    );
+    assert_eq!(busy_money.revenue_method, RevenueMethod::FixedFeeMilestone as i32);
+    assert_eq!(amount(&busy_money.contract_value), "50000.00");
+    assert_eq!(amount(&busy_money.recognized), "20000.00");
+    assert_eq!(amount(&busy_money.time_cost), "750.50");
+    assert_eq!(amount(&busy_money.expense_cost), "0.00");
+    let quiet_money = &found[1];
+    assert_eq!(
+        (amount(&quiet_money.invoiced), amount(&quiet_money.time_cost)),
+        ("0.00", "0.00")
+    );
+    assert_eq!(quiet_money.revenue_method, RevenueMethod::Unspecified as i32);
+
+    let refused = batch(vec![busy.project_id.clone(), "p-1".into()], Role::Finance)
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&refused), ["project_ids[1]"]);
+    assert_eq!(
+        batch(vec![], Role::Finance).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+}

@@ -1,0 +1,313 @@
+//! The finance view over the real binary, after the whole delivery scenario: the finance
+//! partner reads the project's billing milestones (the reached one blocked only by its own
+//! draft invoice, for the milestone's amount; the others not reached), its unbilled effort
+//! (posted hours × the rate card, nothing issued yet), revenue against plan and margin
+//! (issued invoices less the cost of posted time at the person's cost rate), the margin by
+//! service line, ERP's invoices and the ERP posting queue (every entry posted once), with one
+//! backend call per service and kind of lookup.
+//! Once finance issues the invoice and recognises its revenue, the same view shows it billed
+//! ahead of the effort and the margin it earned. Consultants and project managers are refused.
+
+mod common;
+
+use std::str::FromStr;
+
+use common::Keel;
+use common::scenario::{Delivered, deliver};
+use keel_auth::Role;
+use keel_proto::common::PageRequest;
+use keel_proto::erp::{IssueInvoiceRequest, ListInvoicesRequest, RecognizeRevenueRequest};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+/// As `tests/common/scenario.rs` sets them: the engagement manager's bill rate and cost rate,
+/// and the hours recorded, approved and posted (12 days of 10 hours, one entry a day).
+const BILL_RATE: &str = "200.00";
+const COST_RATE: &str = "170.00";
+const WORKED_HOURS: u32 = 120;
+const ENTRIES: i32 = 12;
+
+const QUERY: &str = "query { finance {
+  projects(first: 10) {
+    nextCursor
+    nodes {
+      id name code legalEntity serviceLine
+      milestones { milestoneId name amount { amount currency } dueDate state readyToInvoice
+                   blockers { code recordIds } invoice { id number status total { amount currency } } }
+      wip { approvedHours postedHours effortValue { amount currency } invoiced { amount } drafted { amount }
+            unbilled { amount } billedAhead { amount } }
+      margin { revenue { amount currency } timeCost { amount } expenseCost { amount } cost { amount }
+               margin { amount currency } marginPercent }
+      revenue { hasSchedule method contractValue { amount } scheduled { amount } scheduleVariance { amount }
+                recognized { amount } remainingToRecognize { amount } recognizedPercent }
+    }
+    serviceLines { serviceLine projects revenue { amount } cost { amount } margin { amount currency } marginPercent }
+  }
+  invoices(first: 10) { nextCursor nodes { id number projectCode status total { amount currency } issueDate } }
+  postingQueue { waiting failed done abandoned kinds { kind waiting failed done abandoned } }
+} }";
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+fn amount(value: &Value) -> Decimal {
+    dec(value["amount"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an amount: {value}")))
+}
+
+fn money_amount(money: &Option<keel_proto::common::Money>) -> Decimal {
+    dec(&money.as_ref().expect("an amount").amount)
+}
+
+/// The finance view as finance reads it: the one project, and its invoices.
+async fn read(keel: &Keel, delivered: &Delivered) -> (Value, Value, Value) {
+    let finance = keel.token_as("finance-partner", Role::Finance);
+    let (status, body) = keel.graphql_with(Some(finance), QUERY, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    let view = body["data"]["finance"].clone();
+    let projects = &view["projects"];
+    assert_eq!(projects["nextCursor"], Value::Null);
+    let nodes = projects["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "the scenario's one project: {projects}");
+    let project = nodes[0].clone();
+    assert_eq!(project["id"], delivered.initial.id.as_str());
+    assert_eq!(project["code"], delivered.code.as_str());
+    assert_eq!(project["legalEntity"], "UK01");
+
+    // One call per service and kind of lookup.
+    let calls = body["extensions"]["backendCalls"]
+        .as_object()
+        .expect("backendCalls under keel up");
+    let kinds: Vec<&str> = calls.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Billing ListMilestoneReadiness",
+            "ERP ListInvoices",
+            "ERP ListProjectFinancialsOfProjects",
+            "PSA ListActualsOfProjects",
+            "PSA ListProjects",
+            "TimeCapture GetCounts",
+        ],
+        "{calls:?}"
+    );
+    assert!(calls.values().all(|count| *count == json!(1)), "{calls:?}");
+
+    // The posting queue: every approved entry posted to ERP once; nothing waits or failed.
+    assert_eq!(
+        view["postingQueue"],
+        json!({ "waiting": 0, "failed": 0, "done": ENTRIES, "abandoned": 0, "kinds": [
+            { "kind": "time-posting", "waiting": 0, "failed": 0, "done": ENTRIES, "abandoned": 0 },
+            { "kind": "expense-posting", "waiting": 0, "failed": 0, "done": 0, "abandoned": 0 },
+        ] })
+    );
+    (
+        project,
+        view["projects"]["serviceLines"].clone(),
+        view["invoices"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn finance_sees_readiness_wip_revenue_and_margin_from_the_scenarios_own_figures() {
+    let keel = Keel::start().await;
+    let delivered = deliver(&keel).await;
+    let changed = &delivered.changed;
+    let first_amount = money_amount(&changed.milestones[0].amount);
+    let worked = Decimal::from(WORKED_HOURS);
+    let effort_value = worked * dec(BILL_RATE);
+    let time_cost = worked * dec(COST_RATE);
+    let contract_value = money_amount(&changed.contract_value);
+
+    let (project, service_lines, invoices) = read(&keel, &delivered).await;
+
+    // Billing readiness: the reached, accepted first milestone is blocked only by its own
+    // draft, for its amount; every later one is not reached yet.
+    let milestones = project["milestones"].as_array().unwrap();
+    assert_eq!(milestones.len(), changed.milestones.len());
+    let first = &milestones[0];
+    assert_eq!(first["milestoneId"], "1");
+    assert_eq!(first["name"], changed.milestones[0].name.as_str());
+    assert_eq!(amount(&first["amount"]), first_amount);
+    assert_eq!(first["dueDate"], changed.milestones[0].due_date.as_str());
+    assert_eq!(first["state"], "REACHED");
+    assert_eq!(first["readyToInvoice"], false);
+    let draft = &first["invoice"];
+    assert_eq!(draft["status"], "DRAFT");
+    assert_eq!(draft["number"], Value::Null);
+    assert_eq!(
+        amount(&draft["total"]),
+        first_amount,
+        "the draft bills the milestone's amount"
+    );
+    assert_eq!(
+        first["blockers"],
+        json!([{ "code": "ALREADY_INVOICED", "recordIds": [draft["id"]] }])
+    );
+    for (later, psa) in milestones.iter().zip(&changed.milestones).skip(1) {
+        assert_eq!(later["state"], "PLANNED", "{later}");
+        assert_eq!(amount(&later["amount"]), money_amount(&psa.amount));
+        assert_eq!(later["invoice"], Value::Null);
+        let codes: Vec<&str> = later["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&"MILESTONE_NOT_REACHED"), "{later}");
+    }
+
+    // WIP: every hour approved and posted at the rate card, nothing issued: all unbilled.
+    let wip = &project["wip"];
+    assert_eq!(dec(wip["approvedHours"].as_str().unwrap()), Decimal::ZERO, "{wip}");
+    assert_eq!(dec(wip["postedHours"].as_str().unwrap()), worked);
+    assert_eq!(amount(&wip["effortValue"]), effort_value);
+    assert_eq!(wip["effortValue"]["currency"], "EUR");
+    assert_eq!(amount(&wip["invoiced"]), Decimal::ZERO);
+    assert_eq!(amount(&wip["drafted"]), first_amount);
+    assert_eq!(amount(&wip["unbilled"]), effort_value);
+    assert_eq!(amount(&wip["billedAhead"]), Decimal::ZERO);
+
+    // Margin: no revenue until an invoice is issued; the cost is the posted time at cost.
+    let margin = &project["margin"];
+    assert_eq!(amount(&margin["revenue"]), Decimal::ZERO);
+    assert_eq!(amount(&margin["timeCost"]), time_cost, "{margin}");
+    assert_eq!(amount(&margin["expenseCost"]), Decimal::ZERO);
+    assert_eq!(amount(&margin["cost"]), time_cost);
+    assert_eq!(amount(&margin["margin"]), -time_cost);
+    assert_eq!(margin["marginPercent"], Value::Null);
+
+    // Revenue against plan: the change order moved ERP's schedule with PSA's contract.
+    let revenue = &project["revenue"];
+    assert_eq!(revenue["hasSchedule"], true);
+    assert_eq!(revenue["method"], "FIXED_FEE_MILESTONE");
+    assert_eq!(amount(&revenue["contractValue"]), contract_value);
+    assert_eq!(amount(&revenue["scheduled"]), contract_value, "{revenue}");
+    assert_eq!(amount(&revenue["scheduleVariance"]), Decimal::ZERO);
+    assert_eq!(amount(&revenue["recognized"]), Decimal::ZERO);
+    assert_eq!(amount(&revenue["remainingToRecognize"]), contract_value);
+
+    assert_eq!(
+        service_lines,
+        json!([{ "serviceLine": project["serviceLine"], "projects": 1,
+                 "revenue": { "amount": "0.00" }, "cost": margin["cost"],
+                 "margin": margin["margin"], "marginPercent": null }])
+    );
+    assert_eq!(
+        invoices,
+        json!({ "nextCursor": null, "nodes": [{ "id": draft["id"], "number": null,
+                "projectCode": delivered.code, "status": "DRAFT", "total": draft["total"], "issueDate": null }] })
+    );
+
+    // Finance issues the invoice and recognises its revenue.
+    let erp_invoice = keel
+        .erp()
+        .list_invoices(keel.request(
+            Role::Finance,
+            ListInvoicesRequest {
+                project_code: delivered.code.clone(),
+                page: Some(PageRequest {
+                    page_size: 10,
+                    page_token: String::new(),
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invoices
+        .remove(0);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let issued = keel
+        .erp()
+        .issue_invoice(keel.request(
+            Role::Finance,
+            IssueInvoiceRequest {
+                idempotency_key: "finance-view-issue".into(),
+                invoice_id: erp_invoice.id.clone(),
+                expected_version: erp_invoice.version,
+                issue_date: today.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    keel.erp()
+        .recognize_revenue(keel.request(
+            Role::Finance,
+            RecognizeRevenueRequest {
+                idempotency_key: "finance-view-recognise".into(),
+                project_code: delivered.code.clone(),
+                percent_complete: String::new(),
+                as_of_date: today.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+
+    let (project, service_lines, invoices) = read(&keel, &delivered).await;
+    let first = &project["milestones"][0];
+    assert_eq!(first["state"], "INVOICED");
+    assert_eq!(first["invoice"]["status"], "ISSUED");
+    assert_eq!(first["invoice"]["number"], issued.number.as_str());
+    // Billed: the fee's first milestone is ahead of the effort, so nothing is unbilled.
+    let wip = &project["wip"];
+    assert_eq!(amount(&wip["invoiced"]), first_amount);
+    assert_eq!(amount(&wip["drafted"]), Decimal::ZERO);
+    assert_eq!(amount(&wip["unbilled"]), Decimal::ZERO);
+    assert_eq!(amount(&wip["billedAhead"]), first_amount - effort_value);
+    // Margin: the issued invoice less the posted time at cost.
+    let margin = &project["margin"];
+    let earned = first_amount - time_cost;
+    assert_eq!(amount(&margin["revenue"]), first_amount);
+    assert_eq!(amount(&margin["margin"]), earned);
+    let percent = (earned / first_amount * Decimal::ONE_HUNDRED).round_dp(2);
+    assert_eq!(dec(margin["marginPercent"].as_str().unwrap()), percent, "{margin}");
+    let revenue = &project["revenue"];
+    assert_eq!(amount(&revenue["recognized"]), first_amount);
+    assert_eq!(amount(&revenue["remainingToRecognize"]), contract_value - first_amount);
+    assert_eq!(amount(&service_lines[0]["margin"]), earned);
+    assert_eq!(dec(service_lines[0]["marginPercent"].as_str().unwrap()), percent);
+    assert_eq!(invoices["nodes"][0]["status"], "ISSUED");
+    assert_eq!(invoices["nodes"][0]["issueDate"], today.as_str());
+
+    refused_to_others(&keel, &delivered).await;
+}
+
+/// Executives read the view; consultants and project managers are refused; bad paging names
+/// its argument.
+async fn refused_to_others(keel: &Keel, delivered: &Delivered) {
+    let (_, body) = keel
+        .graphql(Some(Role::Executive), "{ finance { projects { nodes { code } } } }")
+        .await;
+    assert_eq!(
+        body["data"]["finance"]["projects"]["nodes"][0]["code"],
+        delivered.code.as_str(),
+        "{body}"
+    );
+    for token in [
+        keel.token_as(&delivered.claire.id, Role::Consultant),
+        keel.token_as(&delivered.greta.id, Role::ProjectManager),
+    ] {
+        let (status, body) = keel
+            .graphql_with(Some(token), "{ finance { invoices { nodes { id } } } }", json!({}))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+        assert_eq!(body["data"], Value::Null, "{body}");
+    }
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Finance),
+            "{ finance { invoices(first: 101) { nodes { id } } } }",
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap().contains("first"),
+        "{body}"
+    );
+}
