@@ -217,6 +217,9 @@ impl RsGateway {
             health: keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient::new(
                 channel.clone(),
             ),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
@@ -226,6 +229,9 @@ impl RsGateway {
         };
         let consultant = keel_experience_consultant::Backends {
             psa: PsaServiceClient::new(channel.clone()),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let rm = keel_experience_resource_manager::Backends {

@@ -106,6 +106,9 @@ impl Gateway {
             psa: PsaServiceClient::new(pm_channel.clone()),
             erp: ErpServiceClient::new(pm_channel.clone()),
             health: DeliveryHealthServiceClient::new(pm_channel.clone()),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                ops_channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
@@ -125,6 +128,9 @@ impl Gateway {
         );
         let consultant = keel_experience_consultant::Backends {
             psa: PsaServiceClient::new(pm_channel.clone()),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                ops_channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let rm = keel_experience_resource_manager::Backends {
