@@ -653,6 +653,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
                     channel(&config, ServiceName::TimeCapture)?,
                 ),
+                change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+                    channel(&config, ServiceName::ChangeOrders)?,
+                ),
                 timeout: call_timeout,
             };
             // Embedded, one workflow admin serves every engine of the process; distributed,

@@ -4,7 +4,8 @@
 //! is told over `/graphql/ws` (`approvalRequested`) and approves it, and time capture posts it
 //! to ERP at Claire's cost; a rejection's reason reaches Claire's own view; Greta may not
 //! approve her own time (refused, and the refusal is in time capture's audit log); a manager
-//! of another project may not decide Claire's; and Greta acknowledges the alert Claire's
+//! of another project may not decide Claire's nor raise a change request on Greta's project,
+//! which Greta does, and sees in her view; and Greta acknowledges the alert Claire's
 //! unapproved week raises, which leaves her open alerts.
 
 mod common;
@@ -250,6 +251,7 @@ async fn consultants_record_and_submit_time_and_their_manager_decides_it_through
 
     reject_and_claire_sees_why(&keel, &delivered, &claire, &greta_pm, day(1)).await;
     greta_cannot_approve_her_own_time(&keel, &delivered, &greta_pm, day(2)).await;
+    greta_raises_a_change_request(&keel, &delivered, &greta_pm, &nobody_pm).await;
     let week: Vec<NaiveDate> = (3..8).map(day).collect();
     greta_acknowledges_an_alert(&keel, &delivered, &claire, &greta_pm, &week).await;
 }
@@ -343,6 +345,42 @@ async fn greta_cannot_approve_her_own_time(keel: &Keel, delivered: &Delivered, g
         .unwrap();
     let refused: Vec<(&str, &str)> = history.iter().map(|e| (e.actor.as_str(), e.action.as_str())).collect();
     assert_eq!(refused, [(delivered.greta.id.as_str(), "self_approval_refused")]);
+}
+
+/// Greta raises a change request on her project: submitted for approval, and in her view;
+/// the manager of another project may not raise one on it.
+async fn greta_raises_a_change_request(keel: &Keel, delivered: &Delivered, greta_pm: &str, nobody_pm: &str) {
+    let raise = "mutation($projectId: ID!) { raiseChangeRequest(projectId: $projectId,
+        title: \"Data migration rehearsal\", description: \"A second rehearsal before cut-over\",
+        role: \"developer\", deltaHours: \"16\", deltaAmount: \"2080.00\", currency: \"EUR\",
+        affectedMilestoneIds: [\"2\"]) { id title role deltaHours deltaAmount { amount currency } state } }";
+    let variables = json!({ "projectId": delivered.initial.id });
+    let (_, body) = keel
+        .graphql_with(Some(nobody_pm.to_string()), raise, variables.clone())
+        .await;
+    assert_eq!(refusal(&body)["extensions"]["code"], "FORBIDDEN", "{body}");
+    let (_, body) = keel.graphql_with(Some(greta_pm.to_string()), raise, variables).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let raised = &body["data"]["raiseChangeRequest"];
+    assert_eq!(raised["state"], "SUBMITTED", "{body}");
+    assert_eq!(raised["role"], "developer");
+    assert_eq!(dec(text(&raised["deltaHours"])), dec("16"));
+    assert_eq!(dec(text(&raised["deltaAmount"]["amount"])), dec("2080.00"));
+    let (_, body) = keel
+        .graphql_with(
+            Some(greta_pm.to_string()),
+            "query($id: ID!) { projectManager { project(id: $id) { changeRequests { id title state } } } }",
+            json!({ "id": delivered.initial.id }),
+        )
+        .await;
+    let changes = body["data"]["projectManager"]["project"]["changeRequests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(changes.len(), 2, "the scenario's applied one and this one: {body}");
+    assert!(
+        changes.contains(&json!({ "id": raised["id"], "title": "Data migration rehearsal", "state": "SUBMITTED" })),
+        "{body}"
+    );
 }
 
 /// Claire submits a week of time Greta has not approved yet: 45 hours, with Greta's own 4

@@ -220,6 +220,9 @@ impl RsGateway {
             time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
                 channel.clone(),
             ),
+            change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {

@@ -18,6 +18,7 @@ use keel_proto::psa::{
     ListTimeEntriesOfProjectsRequest, Project, ProjectActuals, ProjectIdsRequest, TimeEntry, TimeEntryState,
 };
 
+use keel_proto::changeorders::RaiseChangeRequestRequest;
 use keel_proto::timecapture::{ApproveTimeRequest, RejectTimeRequest};
 
 use crate::{ACTION_ROLES, ALLOWED_ROLES, Backends, SEE_ALL_ROLES, manages};
@@ -78,6 +79,20 @@ impl Calls {
             .call(
                 "TimeCapture RejectTime",
                 self.backends.time_capture.clone().reject_time(request),
+            )
+            .await
+    }
+
+    /// Change orders' `RaiseChangeRequest`, as the caller.
+    pub(crate) async fn raise_change_request(
+        &self,
+        message: RaiseChangeRequestRequest,
+    ) -> Result<ChangeRequest, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "ChangeOrders RaiseChangeRequest",
+                self.backends.change_orders.clone().raise_change_request(request),
             )
             .await
     }

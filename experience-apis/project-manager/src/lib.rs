@@ -4,7 +4,8 @@
 //! delivery health, open alerts, time awaiting approval and change requests; `alertRaised`, a
 //! live stream of the health alerts of those projects, and `approvalRequested`, of the time
 //! submitted on them; and the manager's actions ([`ProjectManagerMutation`]: approve or reject
-//! time through time capture, acknowledge an alert through delivery health).
+//! time through time capture, raise a change request through change orders, acknowledge an
+//! alert through delivery health).
 //!
 //! The gateway mounts [`ProjectManagerView`] on its root query (field `projectManager`) after
 //! checking the caller against [`ALLOWED_ROLES`], and merges [`ProjectManagerSubscription`]
@@ -35,6 +36,7 @@ use std::time::Duration;
 
 use keel_auth::Role;
 use keel_experience_common::FieldPolicy;
+use keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
@@ -203,7 +205,7 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
     ),
     FieldPolicy::new(
         "Mutation",
-        &["approveTime", "rejectTime", "acknowledgeAlert"],
+        &["approveTime", "rejectTime", "raiseChangeRequest", "acknowledgeAlert"],
         ACTION_ROLES,
     ),
     FieldPolicy::new(
@@ -250,6 +252,8 @@ pub struct Backends {
     pub health: DeliveryHealthServiceClient<Channel>,
     /// The time-capture process API: approving and rejecting time.
     pub time_capture: TimeCaptureServiceClient<Channel>,
+    /// The change-order process API: raising change requests.
+    pub change_orders: ChangeOrderServiceClient<Channel>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
     pub timeout: Duration,
 }

@@ -109,6 +109,9 @@ impl Gateway {
             time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
                 ops_channel.clone(),
             ),
+            change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+                ops_channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
