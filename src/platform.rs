@@ -650,6 +650,12 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                     &config,
                     ServiceName::DeliveryHealth,
                 )?),
+                time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                    channel(&config, ServiceName::TimeCapture)?,
+                ),
+                change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+                    channel(&config, ServiceName::ChangeOrders)?,
+                ),
                 timeout: call_timeout,
             };
             // Embedded, one workflow admin serves every engine of the process; distributed,
@@ -683,6 +689,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             };
             let consultant = keel_experience_consultant::Backends {
                 psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                    channel(&config, ServiceName::TimeCapture)?,
+                ),
                 timeout: call_timeout,
             };
             let rm = keel_experience_resource_manager::Backends {

@@ -199,7 +199,11 @@ pub(crate) async fn change_orders(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         credentials(w.config, w.local, keel_change_orders::SERVICE_NAME)?,
         w.call_timeout,
     );
-    let engine = Engine::new(db, keel_change_orders::workflows(downstream), EngineOptions::default());
+    let engine = Engine::new(
+        db,
+        keel_change_orders::workflows(downstream.clone()),
+        EngineOptions::default(),
+    );
     let consumer = Arc::new(keel_change_orders::ChangeRequestApprovedConsumer::new(engine.clone()));
     w.bus
         .subscribe(
@@ -209,7 +213,7 @@ pub(crate) async fn change_orders(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         .await
         .context("subscribing change orders to psa.change_request.approved")?;
     w.routes
-        .add_service(keel_change_orders::server(engine.clone()).max_decoding_message_size(w.max_message));
+        .add_service(keel_change_orders::server(engine.clone(), downstream).max_decoding_message_size(w.max_message));
     w.engines.push(engine);
     Ok(())
 }

@@ -60,7 +60,7 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
 const SUBSCRIPTION_PARTS: &[&str] = &["OperationsSubscription", "ProjectManagerSubscription"];
 
 /// The Rust types merged into the root `Mutation`, likewise.
-const MUTATION_PARTS: &[&str] = &["OperationsMutation"];
+const MUTATION_PARTS: &[&str] = &["OperationsMutation", "ConsultantMutation", "ProjectManagerMutation"];
 
 /// The whole table: the gateway's entries and every view's.
 pub fn field_policy() -> Vec<FieldPolicy> {

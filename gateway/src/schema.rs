@@ -6,11 +6,11 @@ use async_graphql::{
 };
 use keel_auth::{Identity, Role};
 use keel_core::Error;
-use keel_experience_consultant::ConsultantView;
+use keel_experience_consultant::{ConsultantMutation, ConsultantView};
 use keel_experience_executive::ExecutiveView;
 use keel_experience_finance::FinanceView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
-use keel_experience_project_manager::{ProjectManagerSubscription, ProjectManagerView};
+use keel_experience_project_manager::{ProjectManagerMutation, ProjectManagerSubscription, ProjectManagerView};
 use keel_experience_resource_manager::ResourceManagerView;
 
 use crate::limits::{DepthLimit, LimitMessages};
@@ -74,7 +74,7 @@ impl QueryRoot {
 /// The actions, merged from the role views' mutations. Each acts through a process API.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(OperationsMutation);
+pub struct MutationRoot(OperationsMutation, ConsultantMutation, ProjectManagerMutation);
 
 /// Live updates, merged from the role views' subscriptions.
 #[derive(MergedSubscription, Default)]

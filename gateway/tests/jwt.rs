@@ -217,6 +217,12 @@ impl RsGateway {
             health: keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient::new(
                 channel.clone(),
             ),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                channel.clone(),
+            ),
+            change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
@@ -226,6 +232,9 @@ impl RsGateway {
         };
         let consultant = keel_experience_consultant::Backends {
             psa: PsaServiceClient::new(channel.clone()),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let finance = keel_experience_finance::Backends {

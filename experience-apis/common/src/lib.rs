@@ -7,6 +7,8 @@
 //! - [`paging`]: `first`/`after` checked and turned into a system API's page request, or into
 //!   a page of a list the view computed itself; the [`connection!`] macro declares a page type.
 //! - [`Money`]: an exact amount, a decimal string and its currency, as every view shows it.
+//! - [`actions`]: a mutation's idempotency key (the client's, or derived from the caller and
+//!   the arguments) and its bad input renamed to the GraphQL arguments.
 //! - [`FieldPolicy`]: the shape of the role × field table each view exports and the gateway
 //!   enforces on every field it resolves.
 //!
@@ -14,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod actions;
 mod calls;
 mod downstream;
 mod money;

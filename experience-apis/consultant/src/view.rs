@@ -94,7 +94,7 @@ impl ConsultantView {
     /// time, at most [`MAX_PROJECT_PAGES`] pages (one call while the firm has at most 100
     /// projects). PSA has no lookup by many ids; with one, this becomes a single call for the
     /// ids of the page.
-    async fn project_names<'a>(
+    pub(crate) async fn project_names<'a>(
         &'a self,
         downstream: &Downstream,
         backends: &Backends,

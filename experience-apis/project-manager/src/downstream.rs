@@ -10,14 +10,18 @@ use keel_experience_common::Downstream;
 use keel_proto::common::PageRequest;
 use keel_proto::erp::{ListProjectCodesOfProjectsRequest, ProjectCode};
 use keel_proto::health::{
-    Alert, ListAlertsOfProjectsRequest, ListAlertsRequest, ListProjectHealthRequest, ProjectHealth,
+    AcknowledgeAlertRequest, Alert, ListAlertsOfProjectsRequest, ListAlertsRequest, ListProjectHealthRequest,
+    ProjectHealth,
 };
 use keel_proto::psa::{
     Assignment, ChangeRequest, GetProjectRequest, ListAssignmentsRequest, ListProjectsRequest, ListProjectsResponse,
     ListTimeEntriesOfProjectsRequest, Project, ProjectActuals, ProjectIdsRequest, TimeEntry, TimeEntryState,
 };
 
-use crate::{ALLOWED_ROLES, Backends, SEE_ALL_ROLES, manages};
+use keel_proto::changeorders::RaiseChangeRequestRequest;
+use keel_proto::timecapture::{ApproveTimeRequest, RejectTimeRequest};
+
+use crate::{ACTION_ROLES, ALLOWED_ROLES, Backends, SEE_ALL_ROLES, manages};
 
 /// Assignments read per `ListAssignments` page when finding the projects a person manages.
 const ASSIGNMENT_PAGE_SIZE: u32 = 100;
@@ -39,6 +43,69 @@ impl Calls {
             .clone();
         let downstream = Downstream::from_context(ctx, ALLOWED_ROLES, backends.timeout)?;
         Ok(Calls { backends, downstream })
+    }
+
+    /// The same for an action or a subscription of a project manager: the caller must hold
+    /// one of [`ACTION_ROLES`] (or be admin).
+    pub(crate) fn for_action(ctx: &Context<'_>) -> Result<Calls, Error> {
+        let backends = ctx
+            .data_opt::<Backends>()
+            .ok_or_else(|| Error::internal("the project manager view was mounted without its backends"))?
+            .clone();
+        let downstream = Downstream::from_context(ctx, ACTION_ROLES, backends.timeout)?;
+        Ok(Calls { backends, downstream })
+    }
+
+    /// The caller's subject (their employee id).
+    pub(crate) fn subject(&self) -> &str {
+        self.downstream.subject()
+    }
+
+    /// Time capture's `ApproveTime`, as the caller.
+    pub(crate) async fn approve_time(&self, message: ApproveTimeRequest) -> Result<TimeEntry, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "TimeCapture ApproveTime",
+                self.backends.time_capture.clone().approve_time(request),
+            )
+            .await
+    }
+
+    /// Time capture's `RejectTime`, as the caller.
+    pub(crate) async fn reject_time(&self, message: RejectTimeRequest) -> Result<TimeEntry, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "TimeCapture RejectTime",
+                self.backends.time_capture.clone().reject_time(request),
+            )
+            .await
+    }
+
+    /// Change orders' `RaiseChangeRequest`, as the caller.
+    pub(crate) async fn raise_change_request(
+        &self,
+        message: RaiseChangeRequestRequest,
+    ) -> Result<ChangeRequest, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "ChangeOrders RaiseChangeRequest",
+                self.backends.change_orders.clone().raise_change_request(request),
+            )
+            .await
+    }
+
+    /// Delivery health's `AcknowledgeAlert`, as the caller.
+    pub(crate) async fn acknowledge_alert(&self, message: AcknowledgeAlertRequest) -> Result<Alert, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "DeliveryHealth AcknowledgeAlert",
+                self.backends.health.clone().acknowledge_alert(request),
+            )
+            .await
     }
 
     /// Whether the caller sees every project (executive, finance, admin) rather than only the

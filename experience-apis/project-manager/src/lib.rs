@@ -1,8 +1,11 @@
 //! The project manager's view of Keel, as an async-graphql module: the projects a project
 //! manager runs (every project for executives, finance and admin), each with its ERP project
 //! code, budget baseline, milestones, work breakdown, team, burn, estimate at completion,
-//! delivery health, open alerts, time awaiting approval and change requests; and
-//! `alertRaised`, a live stream of the health alerts of those projects.
+//! delivery health, open alerts, time awaiting approval and change requests; `alertRaised`, a
+//! live stream of the health alerts of those projects, and `approvalRequested`, of the time
+//! submitted on them; and the manager's actions ([`ProjectManagerMutation`]: approve or reject
+//! time through time capture, raise a change request through change orders, acknowledge an
+//! alert through delivery health).
 //!
 //! The gateway mounts [`ProjectManagerView`] on its root query (field `projectManager`) after
 //! checking the caller against [`ALLOWED_ROLES`], and merges [`ProjectManagerSubscription`]
@@ -17,14 +20,15 @@
 //! ListProjectCodesOfProjects`, `DeliveryHealth ListProjectHealth`, ...).
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC
-//! channels are built, or any database. It reads system and process APIs and never changes
-//! them.
+//! channels are built, or any database. It reads system and process APIs, and acts only
+//! through process APIs.
 
 #![forbid(unsafe_code)]
 
 mod downstream;
 mod figures;
 mod model;
+mod mutation;
 mod subscription;
 mod view;
 
@@ -32,21 +36,29 @@ use std::time::Duration;
 
 use keel_auth::Role;
 use keel_experience_common::FieldPolicy;
+use keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient;
 use tonic::transport::Channel;
 
 pub use keel_experience_common::Money;
 pub use model::{
-    Alert, Breach, BudgetBaseline, BudgetLine, Burn, ChangeRequest, EstimateAtCompletion, Health, Milestone, Phase,
-    Project, ProjectConnection, ProjectStatus, Task, TeamMember, TimeEntry,
+    Alert, ApprovalRequest, Breach, BudgetBaseline, BudgetLine, Burn, ChangeRequest, DecidedTimeEntry,
+    EstimateAtCompletion, Health, Milestone, Phase, Project, ProjectConnection, ProjectStatus, Task, TeamMember,
+    TimeEntry,
 };
-pub use subscription::{ALERT_POLL_INTERVAL, ProjectManagerSubscription};
+pub use mutation::ProjectManagerMutation;
+pub use subscription::{ALERT_POLL_INTERVAL, APPROVAL_POLL_INTERVAL, ProjectManagerSubscription};
 pub use view::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ProjectManagerView};
 
 /// The roles that may open the project manager view (admin passes every role check too).
 pub const ALLOWED_ROLES: &[Role] = &[Role::ProjectManager, Role::Executive, Role::Finance];
+
+/// The roles that may act as a project manager (approve and reject time, acknowledge alerts)
+/// and be told of the approvals waiting for them (admin too).
+pub const ACTION_ROLES: &[Role] = &[Role::ProjectManager];
 
 /// The roles that see every project (admin too); a project manager sees only the projects
 /// they manage.
@@ -192,6 +204,28 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         ALLOWED_ROLES,
     ),
     FieldPolicy::new(
+        "Mutation",
+        &["approveTime", "rejectTime", "raiseChangeRequest", "acknowledgeAlert"],
+        ACTION_ROLES,
+    ),
+    FieldPolicy::new(
+        "DecidedTimeEntry",
+        &[
+            "id",
+            "projectId",
+            "personId",
+            "date",
+            "hours",
+            "state",
+            "approverId",
+            "rejectionReason",
+            "amount",
+        ],
+        ACTION_ROLES,
+    ),
+    FieldPolicy::new("Subscription", &["approvalRequested"], ACTION_ROLES),
+    FieldPolicy::new("ApprovalRequest", &["kind", "projectId", "timeEntry"], ACTION_ROLES),
+    FieldPolicy::new(
         "ChangeRequest",
         &[
             "id",
@@ -216,6 +250,10 @@ pub struct Backends {
     pub erp: ErpServiceClient<Channel>,
     /// The delivery-health process API: evaluations and alerts.
     pub health: DeliveryHealthServiceClient<Channel>,
+    /// The time-capture process API: approving and rejecting time.
+    pub time_capture: TimeCaptureServiceClient<Channel>,
+    /// The change-order process API: raising change requests.
+    pub change_orders: ChangeOrderServiceClient<Channel>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
     pub timeout: Duration,
 }

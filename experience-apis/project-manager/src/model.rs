@@ -198,6 +198,36 @@ pub struct TimeEntry {
     pub amount: Option<Money>,
 }
 
+/// A time entry just approved or rejected.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DecidedTimeEntry {
+    pub id: ID,
+    pub project_id: ID,
+    /// The HRIS employee id of the person whose time it is.
+    pub person_id: ID,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// A decimal string.
+    pub hours: String,
+    /// `APPROVED` or `REJECTED` (then `POSTED`, once time capture posted it to ERP).
+    pub state: String,
+    /// The employee id of who decided it.
+    pub approver_id: ID,
+    /// Why it was rejected, as the person sees it.
+    pub rejection_reason: Option<String>,
+    /// Hours × rate.
+    pub amount: Option<Money>,
+}
+
+/// A decision waiting for the subscriber: a time entry submitted on a project they manage.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ApprovalRequest {
+    /// `TIME`: a submitted time entry to approve or reject.
+    pub kind: String,
+    pub project_id: ID,
+    pub time_entry: TimeEntry,
+}
+
 /// A change to the project's baseline.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ChangeRequest {
@@ -344,6 +374,35 @@ impl From<psa::TimeEntry> for TimeEntry {
             role: e.role,
             billable: e.billable,
             amount: e.amount.map(Money::from),
+        }
+    }
+}
+
+impl From<psa::TimeEntry> for DecidedTimeEntry {
+    fn from(e: psa::TimeEntry) -> DecidedTimeEntry {
+        let state = psa::TimeEntryState::try_from(e.state)
+            .map(|s| s.as_str_name().trim_start_matches("TIME_ENTRY_STATE_").to_string())
+            .unwrap_or_else(|_| "UNSPECIFIED".into());
+        DecidedTimeEntry {
+            id: ID(e.id),
+            project_id: ID(e.project_id),
+            person_id: ID(e.employee_id),
+            date: e.date,
+            hours: e.hours,
+            state,
+            approver_id: ID(e.approver_id),
+            rejection_reason: non_empty(e.rejection_reason),
+            amount: e.amount.map(Money::from),
+        }
+    }
+}
+
+impl From<psa::TimeEntry> for ApprovalRequest {
+    fn from(e: psa::TimeEntry) -> ApprovalRequest {
+        ApprovalRequest {
+            kind: "TIME".into(),
+            project_id: ID(e.project_id.clone()),
+            time_entry: TimeEntry::from(e),
         }
     }
 }

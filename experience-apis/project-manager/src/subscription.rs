@@ -1,4 +1,5 @@
-//! `alertRaised`: the delivery-health alerts of the caller's projects, as they are raised.
+//! `alertRaised`: the delivery-health alerts of the caller's projects, as they are raised;
+//! `approvalRequested`: the time entries submitted on the projects the caller manages.
 //!
 //! Delivery health has no change feed the gateway can follow, so the stream polls
 //! `ListAlerts` (newest first, one page of [`POLL_PAGE_SIZE`]) every [`ALERT_POLL_INTERVAL`] as
@@ -8,6 +9,11 @@
 //! A project manager receives the new alerts of the projects they manage (PSA is asked which,
 //! once per poll that found new alerts); executives, finance and admin receive every alert.
 //! More than [`POLL_PAGE_SIZE`] alerts raised within one interval would be missed.
+//!
+//! `approvalRequested` polls PSA the same way: the projects the subscriber manages, then the
+//! SUBMITTED time of those projects (one batch call); each entry not waiting on the previous
+//! poll is sent, and on the first poll every entry already waiting. An entry sent, decided and
+//! submitted again (after a rejection) is sent again.
 //!
 //! A transient failure (the API down or slow) is sent as an error item and polling goes on;
 //! any other failure (for instance the token expired) is sent and ends the stream.
@@ -22,10 +28,14 @@ use keel_proto::health as proto;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::downstream::Calls;
-use crate::model::Alert;
+use crate::model::{Alert, ApprovalRequest};
 
 /// How often `alertRaised` polls delivery health.
 pub const ALERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often `approvalRequested` polls PSA.
+pub const APPROVAL_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Projects whose submitted time one poll reads (PSA's batch limit).
+const MAX_WATCHED_PROJECTS: usize = 100;
 /// Alerts read per poll, newest first.
 const POLL_PAGE_SIZE: u32 = 100;
 
@@ -42,6 +52,90 @@ impl ProjectManagerSubscription {
         let calls = Calls::from_context(ctx).map_err(|e| e.extend())?;
         Ok(watch(calls, ALERT_POLL_INTERVAL))
     }
+
+    /// Decisions waiting for a project manager: each time entry submitted on a project they
+    /// manage, those already waiting first, then each as it is submitted; never another
+    /// project's. Checked every 2 seconds. Project managers.
+    async fn approval_requested(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<ApprovalRequest>> + use<>> {
+        let calls = Calls::for_action(ctx).map_err(|e| e.extend())?;
+        Ok(watch_approvals(calls, APPROVAL_POLL_INTERVAL))
+    }
+}
+
+struct ApprovalWatch {
+    calls: Calls,
+    interval: Interval,
+    /// The entries waiting on the previous poll.
+    waiting: HashSet<String>,
+    finished: bool,
+}
+
+fn watch_approvals(calls: Calls, period: Duration) -> impl Stream<Item = Result<ApprovalRequest>> {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let state = ApprovalWatch {
+        calls,
+        interval,
+        waiting: HashSet::new(),
+        finished: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        if state.finished {
+            return None;
+        }
+        loop {
+            state.interval.tick().await;
+            match poll_approvals(&state.calls, &mut state.waiting).await {
+                Ok(requested) if requested.is_empty() => {}
+                Ok(requested) => {
+                    let items: Vec<Result<ApprovalRequest>> =
+                        requested.into_iter().map(|e| Ok(ApprovalRequest::from(e))).collect();
+                    return Some((items, state));
+                }
+                Err(error) => {
+                    if !error.is_transient() {
+                        state.finished = true;
+                    }
+                    tracing::debug!(error = %error, "approvalRequested poll failed");
+                    return Some((vec![Err(error.extend())], state));
+                }
+            }
+        }
+    })
+    .flat_map(stream::iter)
+}
+
+/// The entries submitted on the caller's projects that were not waiting on the previous poll.
+async fn poll_approvals(
+    calls: &Calls,
+    waiting: &mut HashSet<String>,
+) -> Result<Vec<keel_proto::psa::TimeEntry>, Error> {
+    let managed: Vec<String> = calls
+        .managed_project_ids()
+        .await?
+        .into_iter()
+        .take(MAX_WATCHED_PROJECTS)
+        .collect();
+    let submitted = if managed.is_empty() {
+        Vec::new()
+    } else {
+        calls.submitted_time(managed).await?
+    };
+    Ok(newly_waiting(waiting, submitted))
+}
+
+/// The entries of `submitted` not in `waiting`; `waiting` becomes `submitted`'s ids.
+fn newly_waiting(
+    waiting: &mut HashSet<String>,
+    submitted: Vec<keel_proto::psa::TimeEntry>,
+) -> Vec<keel_proto::psa::TimeEntry> {
+    let ids: HashSet<String> = submitted.iter().map(|e| e.id.clone()).collect();
+    let new = submitted.into_iter().filter(|e| !waiting.contains(&e.id)).collect();
+    *waiting = ids;
+    new
 }
 
 struct Watch {
@@ -122,6 +216,35 @@ mod tests {
 
     fn ids(alerts: &[proto::Alert]) -> Vec<&str> {
         alerts.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    fn entry(id: &str) -> keel_proto::psa::TimeEntry {
+        keel_proto::psa::TimeEntry {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn entries_waiting_are_sent_once_and_again_only_after_they_stopped_waiting() {
+        let mut waiting = HashSet::new();
+        let first: Vec<String> = newly_waiting(&mut waiting, vec![entry("a"), entry("b")])
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(first, ["a", "b"]);
+        assert!(newly_waiting(&mut waiting, vec![entry("a"), entry("b")]).is_empty());
+        let next: Vec<String> = newly_waiting(&mut waiting, vec![entry("b"), entry("c")])
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(next, ["c"]);
+        // `a` was decided; resubmitted after a rejection, it waits again.
+        let again: Vec<String> = newly_waiting(&mut waiting, vec![entry("a"), entry("b"), entry("c")])
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(again, ["a"]);
     }
 
     #[test]

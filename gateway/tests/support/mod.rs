@@ -106,6 +106,12 @@ impl Gateway {
             psa: PsaServiceClient::new(pm_channel.clone()),
             erp: ErpServiceClient::new(pm_channel.clone()),
             health: DeliveryHealthServiceClient::new(pm_channel.clone()),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                ops_channel.clone(),
+            ),
+            change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+                ops_channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let ops = operations::Backends {
@@ -125,6 +131,9 @@ impl Gateway {
         );
         let consultant = keel_experience_consultant::Backends {
             psa: PsaServiceClient::new(pm_channel.clone()),
+            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+                ops_channel.clone(),
+            ),
             timeout: CALL_TIMEOUT,
         };
         let rm = keel_experience_resource_manager::Backends {

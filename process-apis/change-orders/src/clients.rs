@@ -18,7 +18,8 @@ use keel_proto::erp::{
 };
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
-    ChangeRequest, ChangeRequestTransitionRequest, GetChangeRequestRequest, GetProjectRequest, Project,
+    Assignment, ChangeRequest, ChangeRequestTransitionRequest, CreateChangeRequestRequest, GetChangeRequestRequest,
+    GetProjectRequest, ListAssignmentsRequest, Project,
 };
 use tonic::transport::Channel;
 
@@ -88,6 +89,37 @@ impl Downstream {
             opportunity_id: String::new(),
         })?;
         Ok(self.psa.clone().get_project(request).await?.into_inner())
+    }
+
+    /// PSA `CreateChangeRequest`: a DRAFT change request.
+    pub async fn create_change_request(&self, message: CreateChangeRequestRequest) -> Result<ChangeRequest, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().create_change_request(request).await?.into_inner())
+    }
+
+    /// PSA `SubmitChangeRequest`: a DRAFT change request put up for approval.
+    pub async fn submit_change_request(&self, message: ChangeRequestTransitionRequest) -> Result<ChangeRequest, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().submit_change_request(request).await?.into_inner())
+    }
+
+    /// PSA `ListAssignments` of one person on one project (a person holds few there).
+    pub async fn assignments_on(&self, project_id: &str, employee_id: &str) -> Result<Vec<Assignment>, Error> {
+        let request = self.request(ListAssignmentsRequest {
+            project_id: project_id.to_string(),
+            employee_id: employee_id.to_string(),
+            page: Some(PageRequest {
+                page_size: PAGE_SIZE,
+                page_token: String::new(),
+            }),
+        })?;
+        Ok(self
+            .psa
+            .clone()
+            .list_assignments(request)
+            .await?
+            .into_inner()
+            .assignments)
     }
 
     /// PSA `ApplyChangeRequest`: the change request applied to its project.

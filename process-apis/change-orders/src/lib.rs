@@ -12,7 +12,8 @@
 //! - [`ChangeRequestApprovedConsumer`]: starts a change order per
 //!   `psa.change_request.approved` event, deduplicated with the inbox in this crate's store.
 //! - [`service`]: the gRPC service: `ApplyChangeOrder` (accepted and queued),
-//!   `GetChangeOrder`.
+//!   `GetChangeOrder`, and `RaiseChangeRequest` ([`raise`]: a project manager's change
+//!   request created and submitted in PSA).
 //! - [`Migrator`]: the platform tables, the inbox and the workflow tables.
 //!
 //! This crate owns change-order state, never a system's records: it reaches PSA, ERP and
@@ -24,6 +25,7 @@ pub mod clients;
 pub mod consumer;
 pub mod migrations;
 pub mod plan;
+pub mod raise;
 pub mod service;
 mod undo;
 pub mod workflow;

@@ -6,15 +6,20 @@ use keel_core::Error;
 use keel_core::validate::Violations;
 use keel_proto::changeorders::change_order_service_server::{ChangeOrderService, ChangeOrderServiceServer};
 use keel_proto::changeorders::{
-    ApplyChangeOrderRequest, ApplyChangeOrderResponse, ChangeOrder, GetChangeOrderRequest, StepOutcome,
+    ApplyChangeOrderRequest, ApplyChangeOrderResponse, ChangeOrder, GetChangeOrderRequest, RaiseChangeRequestRequest,
+    StepOutcome,
 };
+use keel_proto::psa::ChangeRequest;
 use keel_workflow::{Engine, InstanceView, Status};
 use tonic::{Request, Response, Status as GrpcStatus};
 
+use crate::Downstream;
 use crate::workflow::{self, ERP_BUDGET, FILE_DOCUMENT, KIND};
 
 /// Who may apply a change order (admin always passes).
 const APPLY_ROLES: &[Role] = &[Role::Service, Role::Finance, Role::ProjectManager];
+/// Who may raise a change request (on a project they manage; admin always passes).
+const RAISE_ROLES: &[Role] = &[Role::ProjectManager];
 /// Who may read one.
 const READ_ROLES: &[Role] = &[
     Role::Service,
@@ -28,12 +33,14 @@ const READ_ROLES: &[Role] = &[
 #[derive(Debug, Clone)]
 pub struct ChangeOrderGrpcService {
     engine: Engine,
+    downstream: Downstream,
 }
 
 impl ChangeOrderGrpcService {
-    /// The service over `engine`, which must have the [`workflows`](crate::workflows) registered.
-    pub fn new(engine: Engine) -> ChangeOrderGrpcService {
-        ChangeOrderGrpcService { engine }
+    /// The service over `engine`, which must have the [`workflows`](crate::workflows) registered,
+    /// raising change requests in PSA through `downstream`.
+    pub fn new(engine: Engine, downstream: Downstream) -> ChangeOrderGrpcService {
+        ChangeOrderGrpcService { engine, downstream }
     }
 
     /// The tonic server for this service.
@@ -44,8 +51,8 @@ impl ChangeOrderGrpcService {
 
 /// The change-order service ready to add to a tonic server; `engine` must have the
 /// [`workflows`](crate::workflows) registered.
-pub fn server(engine: Engine) -> ChangeOrderServiceServer<ChangeOrderGrpcService> {
-    ChangeOrderGrpcService::new(engine).into_server()
+pub fn server(engine: Engine, downstream: Downstream) -> ChangeOrderServiceServer<ChangeOrderGrpcService> {
+    ChangeOrderGrpcService::new(engine, downstream).into_server()
 }
 
 /// How a change order reads its instance's status: an abandoned instance was compensated.
@@ -191,5 +198,15 @@ impl ChangeOrderService for ChangeOrderGrpcService {
             .ok_or_else(|| Error::not_found("change order of change request", id.clone()))?;
         let steps = self.engine.step_names(KIND).unwrap_or_default();
         Ok(Response::new(change_order_view(&view, &steps)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RaiseChangeRequest"))]
+    async fn raise_change_request(
+        &self,
+        request: Request<RaiseChangeRequestRequest>,
+    ) -> Result<Response<ChangeRequest>, GrpcStatus> {
+        let caller = keel_auth::authorize(&request, RAISE_ROLES)?;
+        let raised = crate::raise::raise(&self.downstream, &caller, request.into_inner()).await?;
+        Ok(Response::new(raised))
     }
 }

@@ -14,8 +14,9 @@ use keel_proto::hris::hris_service_client::HrisServiceClient;
 use keel_proto::hris::{Employee, GetEmployeeRequest};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
-    Assignment, Expense, GetExpenseRequest, GetTimeEntryRequest, ListAssignmentsRequest, ListTimeEntriesRequest,
-    MarkExpensePostedRequest, MarkTimeEntryPostedRequest, TimeEntry,
+    ApproveTimeEntryRequest, Assignment, Expense, GetExpenseRequest, GetTimeEntryRequest, ListAssignmentsRequest,
+    ListTimeEntriesRequest, MarkExpensePostedRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest,
+    RejectTimeEntryRequest, SubmitTimeEntriesRequest, SubmitTimeEntriesResponse, TimeEntry,
 };
 use tonic::transport::Channel;
 
@@ -72,6 +73,29 @@ impl Downstream {
     pub async fn get_time_entry(&self, id: &str) -> Result<TimeEntry, Error> {
         let request = self.request(GetTimeEntryRequest { id: id.to_string() })?;
         Ok(self.psa.clone().get_time_entry(request).await?.into_inner())
+    }
+
+    pub async fn record_time_entry(&self, message: RecordTimeEntryRequest) -> Result<TimeEntry, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().record_time_entry(request).await?.into_inner())
+    }
+
+    pub async fn submit_time_entries(
+        &self,
+        message: SubmitTimeEntriesRequest,
+    ) -> Result<SubmitTimeEntriesResponse, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().submit_time_entries(request).await?.into_inner())
+    }
+
+    pub async fn approve_time_entry(&self, message: ApproveTimeEntryRequest) -> Result<TimeEntry, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().approve_time_entry(request).await?.into_inner())
+    }
+
+    pub async fn reject_time_entry(&self, message: RejectTimeEntryRequest) -> Result<TimeEntry, Error> {
+        let request = self.request(message)?;
+        Ok(self.psa.clone().reject_time_entry(request).await?.into_inner())
     }
 
     pub async fn mark_time_entry_posted(&self, message: MarkTimeEntryPostedRequest) -> Result<TimeEntry, Error> {

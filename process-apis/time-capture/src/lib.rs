@@ -11,7 +11,9 @@
 //! - [`TimeEntryApprovedConsumer`]: starts an instance per `psa.time_entry.approved` event,
 //!   deduplicated with the inbox in time capture's store.
 //! - [`service`]: the gRPC service: `ValidateTimeEntry`, `PostApprovedTime` (accepted and
-//!   queued), `GetPosting`.
+//!   queued), `GetPosting`, and the people's actions of [`actions`]: `RecordTime`,
+//!   `SubmitTime` (a consultant's own time), `ApproveTime`, `RejectTime` (a manager of the
+//!   project, never on their own time: that refusal is audited).
 //! - [`Migrator`]: the platform tables, the inbox and the workflow tables.
 //!
 //! This crate owns posting state, never a system's records: it reaches PSA and ERP only
@@ -19,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod clients;
 pub mod consumer;
 pub mod expenses;

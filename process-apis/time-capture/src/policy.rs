@@ -18,6 +18,10 @@ pub struct TimePolicy {
     pub min_billable_narrative_chars: usize,
     /// Time on or before this date belongs to a closed period. Default: none closed.
     pub closed_through: Option<NaiveDate>,
+    /// The PSA assignment roles that make a person a project's manager, who approves its
+    /// time. Default: `project-manager`, `engagement-manager` (delivery health's
+    /// `recipients.project_manager_assignment_roles`).
+    pub project_manager_assignment_roles: Vec<String>,
 }
 
 impl Default for TimePolicy {
@@ -27,11 +31,20 @@ impl Default for TimePolicy {
             max_weekly_hours: Decimal::from(50),
             min_billable_narrative_chars: 10,
             closed_through: None,
+            project_manager_assignment_roles: vec!["project-manager".into(), "engagement-manager".into()],
         }
     }
 }
 
 impl TimePolicy {
+    /// Whether a PSA assignment role makes its person the project's manager (trimmed,
+    /// ignoring case, as delivery health compares it).
+    pub fn manages(&self, assignment_role: &str) -> bool {
+        self.project_manager_assignment_roles
+            .iter()
+            .any(|r| r.trim().eq_ignore_ascii_case(assignment_role.trim()))
+    }
+
     /// Checks the thresholds make sense, naming the key at fault.
     pub fn validate(&self) -> Result<(), Error> {
         if self.max_daily_hours <= Decimal::ZERO || self.max_daily_hours > Decimal::from(24) {

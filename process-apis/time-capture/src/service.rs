@@ -7,10 +7,12 @@ use chrono::{NaiveDate, Utc};
 use keel_auth::Role;
 use keel_core::Error;
 use keel_core::validate::Violations;
+use keel_proto::psa::TimeEntry;
 use keel_proto::psa::{AssignmentState, TimeEntryState};
 use keel_proto::timecapture::time_capture_service_server::{TimeCaptureService, TimeCaptureServiceServer};
 use keel_proto::timecapture::{
-    AcceptedPosting, GetPostingRequest, PostApprovedTimeRequest, PostApprovedTimeResponse, Posting, ProposedTimeEntry,
+    AcceptedPosting, ApproveTimeRequest, GetPostingRequest, PostApprovedTimeRequest, PostApprovedTimeResponse, Posting,
+    ProposedTimeEntry, RecordTimeRequest, RejectTimeRequest, SubmitTimeRequest, SubmitTimeResponse,
     ValidateTimeEntryRequest, ValidateTimeEntryResponse,
 };
 use keel_workflow::{Engine, InstanceView};
@@ -18,6 +20,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
+use crate::actions::{DECIDE_ROLES, Decision, RECORD_ROLES};
 use crate::clients::Downstream;
 use crate::policy::TimePolicy;
 use crate::rules::{self, AssignmentWindow, OtherEntry, ProposedEntry, RuleContext};
@@ -41,9 +44,9 @@ pub const MAX_ENTRIES_PER_REQUEST: usize = 1000;
 /// The tonic service.
 #[derive(Clone)]
 pub struct TimeCaptureGrpcService {
-    engine: Engine,
-    downstream: Downstream,
-    policy: Arc<TimePolicy>,
+    pub(crate) engine: Engine,
+    pub(crate) downstream: Downstream,
+    pub(crate) policy: Arc<TimePolicy>,
     today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
 }
 
@@ -87,7 +90,7 @@ pub fn server(
     TimeCaptureGrpcService::new(engine, downstream, policy).into_server()
 }
 
-fn parse_proposed(entry: Option<&ProposedTimeEntry>) -> Result<ProposedEntry, Error> {
+pub(crate) fn parse_proposed(entry: Option<&ProposedTimeEntry>) -> Result<ProposedEntry, Error> {
     let default = ProposedTimeEntry::default();
     let entry = entry.unwrap_or(&default);
     let mut v = Violations::new();
@@ -121,7 +124,7 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 }
 
 impl TimeCaptureGrpcService {
-    async fn validate(&self, entry: &ProposedEntry) -> Result<Vec<rules::ValidationFailure>, Error> {
+    pub(crate) async fn validate(&self, entry: &ProposedEntry) -> Result<Vec<rules::ValidationFailure>, Error> {
         let (assignments, entries) = tokio::try_join!(
             self.downstream.assignments_of(&entry.employee_id),
             self.downstream.time_entries_of(&entry.employee_id),
@@ -259,5 +262,41 @@ impl TimeCaptureService for TimeCaptureGrpcService {
             .await?
             .ok_or_else(|| Error::not_found("posting of time entry", id.clone()))?;
         Ok(Response::new(posting_view(&view)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RecordTime"))]
+    async fn record_time(&self, request: Request<RecordTimeRequest>) -> Result<Response<TimeEntry>, Status> {
+        let caller = keel_auth::authorize(&request, RECORD_ROLES)?;
+        Ok(Response::new(self.record_time(&caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "SubmitTime"))]
+    async fn submit_time(&self, request: Request<SubmitTimeRequest>) -> Result<Response<SubmitTimeResponse>, Status> {
+        let caller = keel_auth::authorize(&request, RECORD_ROLES)?;
+        let entries = self.submit_time(&caller, request.into_inner()).await?;
+        Ok(Response::new(SubmitTimeResponse { entries }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ApproveTime"))]
+    async fn approve_time(&self, request: Request<ApproveTimeRequest>) -> Result<Response<TimeEntry>, Status> {
+        let caller = keel_auth::authorize(&request, DECIDE_ROLES)?;
+        let r = request.get_ref();
+        let entry = self
+            .decide_time(&caller, &r.idempotency_key, &r.time_entry_id, Decision::Approve, r)
+            .await?;
+        Ok(Response::new(entry))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RejectTime"))]
+    async fn reject_time(&self, request: Request<RejectTimeRequest>) -> Result<Response<TimeEntry>, Status> {
+        let caller = keel_auth::authorize(&request, DECIDE_ROLES)?;
+        let r = request.get_ref();
+        let decision = Decision::Reject {
+            reason: r.reason.clone(),
+        };
+        let entry = self
+            .decide_time(&caller, &r.idempotency_key, &r.time_entry_id, decision, r)
+            .await?;
+        Ok(Response::new(entry))
     }
 }

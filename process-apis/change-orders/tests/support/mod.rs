@@ -256,7 +256,10 @@ impl Platform {
             credentials(),
             Duration::from_secs(5),
         );
-        let service = Harness::serve(ChangeOrderGrpcService::new(engine(&db, &downstream, "rpc")).into_server()).await;
+        let service = Harness::serve(
+            ChangeOrderGrpcService::new(engine(&db, &downstream, "rpc"), downstream.clone()).into_server(),
+        )
+        .await;
         Platform {
             psa,
             psa_faults,

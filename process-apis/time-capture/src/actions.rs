@@ -1,0 +1,263 @@
+//! What people do to their time through time capture: a consultant records and submits their
+//! own entries, a project manager approves or rejects the entries of the projects they manage.
+//! PSA keeps the entries; time capture checks who may act and the time rules first, and runs
+//! each action once per idempotency key (its answer stored in time capture's store, so a
+//! replay answers the same entry even after it moved on).
+//!
+//! Segregation of duties: nobody decides their own time. Time capture refuses it before PSA
+//! would, and appends the refusal to its audit log (`self_approval_refused`).
+
+use keel_auth::{Identity, Role};
+use keel_core::Error;
+use keel_core::validate::Violations;
+use keel_proto::psa::{
+    ApproveTimeEntryRequest, RecordTimeEntryRequest, RejectTimeEntryRequest, SubmitTimeEntriesRequest,
+    SubmitTimeEntriesResponse, TimeEntry,
+};
+use keel_proto::timecapture::{RecordTimeRequest, SubmitTimeRequest};
+use keel_store::audit::{self, AuditEntry};
+use keel_store::idempotency;
+use serde_json::json;
+
+use crate::service::{TimeCaptureGrpcService, parse_proposed};
+
+/// Who may record and submit time (their own).
+pub(crate) const RECORD_ROLES: &[Role] = &[Role::Consultant];
+/// Who may approve or reject time (on the projects they manage).
+pub(crate) const DECIDE_ROLES: &[Role] = &[Role::ProjectManager];
+/// Entry ids one `SubmitTime` may carry.
+pub const MAX_SUBMIT: usize = 100;
+/// The record type of time entries in time capture's audit log.
+pub const AUDIT_RECORD_TYPE: &str = "psa.time_entry";
+
+/// Whether to approve, or reject with a reason.
+pub(crate) enum Decision {
+    Approve,
+    Reject { reason: String },
+}
+
+fn key(v: &mut Violations, key: &str) -> String {
+    v.idempotency_key(key)
+}
+
+/// The caller's employee id: their token's subject, which must be a PSA employee id (a UUID).
+fn employee_id(caller: &Identity, field: &str) -> Result<String, Error> {
+    uuid::Uuid::parse_str(&caller.subject)
+        .map(|id| id.to_string())
+        .map_err(|_| Error::invalid(field, "the caller is not a person with an employee id"))
+}
+
+impl TimeCaptureGrpcService {
+    /// `RecordTime`: the rules, then PSA's RecordTimeEntry as time capture.
+    pub(crate) async fn record_time(&self, caller: &Identity, request: RecordTimeRequest) -> Result<TimeEntry, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = key(&mut v, &request.idempotency_key);
+        let task = v.optional_text("task", &request.task);
+        let mut proposed = request.entry.clone().unwrap_or_default();
+        if proposed.employee_id.trim().is_empty() {
+            proposed.employee_id = caller.subject.clone();
+        }
+        v.finish()?;
+        let entry = parse_proposed(Some(&proposed))?;
+        if entry.employee_id != caller.subject && !caller.has_any(&[]) {
+            return Err(Error::Forbidden(format!(
+                "{} may record only their own time, not employee {}'s",
+                caller.subject, entry.employee_id
+            )));
+        }
+        let service = self.clone();
+        let psa_key = format!("time-capture-record-{idempotency_key}");
+        idempotency::run_once(
+            self.engine.db(),
+            "timecapture.record_time",
+            &idempotency_key,
+            &request,
+            move |_txn| {
+                Box::pin(async move {
+                    let failures = service.validate(&entry).await?;
+                    if !failures.is_empty() {
+                        let mut refused = Violations::new();
+                        for failure in failures {
+                            refused.add(
+                                format!("entry.{}", failure.field),
+                                format!("{}: {}", failure.code, failure.message),
+                            );
+                        }
+                        refused.finish()?;
+                    }
+                    service
+                        .downstream
+                        .record_time_entry(RecordTimeEntryRequest {
+                            idempotency_key: psa_key,
+                            project_id: entry.project_id.clone(),
+                            employee_id: entry.employee_id.clone(),
+                            task,
+                            date: entry.date.to_string(),
+                            hours: entry.hours.normalize().to_string(),
+                            narrative: entry.narrative.clone(),
+                            billable: entry.billable,
+                        })
+                        .await
+                })
+            },
+        )
+        .await
+    }
+
+    /// `SubmitTime`: the caller's own entries, submitted together in PSA.
+    pub(crate) async fn submit_time(
+        &self,
+        caller: &Identity,
+        request: SubmitTimeRequest,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = key(&mut v, &request.idempotency_key);
+        if request.time_entry_ids.is_empty() {
+            v.add("time_entry_ids", "is required");
+        }
+        if request.time_entry_ids.len() > MAX_SUBMIT {
+            v.add("time_entry_ids", format!("at most {MAX_SUBMIT} a request"));
+        }
+        let ids: Vec<String> = request
+            .time_entry_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| v.uuid(&format!("time_entry_ids[{i}]"), id).map(|u| u.to_string()))
+            .collect();
+        v.finish()?;
+        if !caller.has_any(&[]) {
+            let mine: std::collections::HashSet<String> = self
+                .downstream
+                .time_entries_of(&employee_id(caller, "time_entry_ids")?)
+                .await?
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            if let Some((i, _)) = ids.iter().enumerate().find(|(_, id)| !mine.contains(*id)) {
+                return Err(Error::invalid(
+                    format!("time_entry_ids[{i}]"),
+                    "is not one of the caller's time entries",
+                ));
+            }
+        }
+        let downstream = self.downstream.clone();
+        let psa_key = format!("time-capture-submit-{idempotency_key}");
+        let response: SubmitTimeEntriesResponse = idempotency::run_once(
+            self.engine.db(),
+            "timecapture.submit_time",
+            &idempotency_key,
+            &request,
+            move |_txn| {
+                Box::pin(async move {
+                    downstream
+                        .submit_time_entries(SubmitTimeEntriesRequest {
+                            idempotency_key: psa_key,
+                            ids,
+                        })
+                        .await
+                })
+            },
+        )
+        .await?;
+        Ok(response.entries)
+    }
+
+    /// `ApproveTime` and `RejectTime`: who may decide checked, then PSA's decision as time
+    /// capture, the caller its approver.
+    pub(crate) async fn decide_time(
+        &self,
+        caller: &Identity,
+        idempotency_key: &str,
+        time_entry_id: &str,
+        decision: Decision,
+        fingerprint: &impl prost::Message,
+    ) -> Result<TimeEntry, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = key(&mut v, idempotency_key);
+        let id = v.uuid("time_entry_id", time_entry_id).map(|u| u.to_string());
+        if let Decision::Reject { reason } = &decision
+            && reason.trim().is_empty()
+        {
+            v.add("reason", "is required: say what the person should change");
+        }
+        v.finish()?;
+        let id = id.ok_or_else(|| Error::invalid("time_entry_id", "is required"))?;
+        let approver = employee_id(caller, "time_entry_id")?;
+        let entry = self.downstream.get_time_entry(&id).await?;
+        let (scope, verb) = match decision {
+            Decision::Approve => ("timecapture.approve_time", "approve"),
+            Decision::Reject { .. } => ("timecapture.reject_time", "reject"),
+        };
+        if entry.employee_id == approver {
+            self.refuse_self_approval(caller, &entry, verb).await?;
+            return Err(Error::Forbidden(format!(
+                "time entry {id} is {}'s own time: nobody may {verb} their own time; a manager of the project must",
+                caller.subject
+            )));
+        }
+        if !caller.has_any(&[]) && !self.manages(&approver, &entry.project_id).await? {
+            return Err(Error::Forbidden(format!(
+                "{} does not manage project {}, so may not {verb} its time",
+                caller.subject, entry.project_id
+            )));
+        }
+        let downstream = self.downstream.clone();
+        let psa_key = format!("time-capture-{verb}-{idempotency_key}");
+        let version = entry.version;
+        idempotency::run_once(self.engine.db(), scope, &idempotency_key, fingerprint, move |_txn| {
+            Box::pin(async move {
+                match decision {
+                    Decision::Approve => {
+                        downstream
+                            .approve_time_entry(ApproveTimeEntryRequest {
+                                idempotency_key: psa_key,
+                                id,
+                                approver_id: approver,
+                                expected_version: version,
+                            })
+                            .await
+                    }
+                    Decision::Reject { reason } => {
+                        downstream
+                            .reject_time_entry(RejectTimeEntryRequest {
+                                idempotency_key: psa_key,
+                                id,
+                                approver_id: approver,
+                                reason: reason.trim().to_string(),
+                                expected_version: version,
+                            })
+                            .await
+                    }
+                }
+            })
+        })
+        .await
+    }
+
+    /// Whether PSA assigns `employee_id` to `project_id` in a project-manager role.
+    async fn manages(&self, employee_id: &str, project_id: &str) -> Result<bool, Error> {
+        Ok(self
+            .downstream
+            .assignments_of(employee_id)
+            .await?
+            .iter()
+            .any(|a| a.project_id == project_id && self.policy.manages(&a.role)))
+    }
+
+    /// Appends a refused self-approval to the audit log, in a transaction of its own.
+    async fn refuse_self_approval(&self, caller: &Identity, entry: &TimeEntry, verb: &str) -> Result<(), Error> {
+        let txn = keel_store::begin_write(self.engine.db()).await?;
+        audit::append(
+            &txn,
+            AuditEntry {
+                actor: &caller.subject,
+                record_type: AUDIT_RECORD_TYPE,
+                record_id: &entry.id,
+                action: "self_approval_refused",
+                detail: json!({ "decision": verb, "project_id": entry.project_id, "employee_id": entry.employee_id }),
+            },
+        )
+        .await?;
+        txn.commit().await.map_err(keel_store::db_error)
+    }
+}
