@@ -696,6 +696,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             };
             let rm = keel_experience_resource_manager::Backends {
                 psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
+                hris: keel_proto::hris::hris_service_client::HrisServiceClient::new(channel(
+                    &config,
+                    ServiceName::Hris,
+                )?),
                 staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel(
                     &config,
                     ServiceName::Staffing,

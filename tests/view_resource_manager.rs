@@ -1,18 +1,25 @@
 //! The resource manager's view through the real HTTP endpoint after the delivery scenario: a
 //! new resource request waits for leadership's approval; the view lists it with the candidates
 //! staffing ranks and why, and the staffing approval waiting, at one backend call per service
-//! and kind of lookup. A consultant may not open the view.
+//! and kind of lookup. Utilization against target by person, practice and region comes from
+//! the scenario's approved and posted time, and the bench forecast from a new assignment. A
+//! consultant may not open the view.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::Days;
+use chrono::{Datelike, Days, NaiveDate, Weekday};
 use common::{Keel, eventually};
 use keel_auth::Role;
-use keel_proto::psa::{CreateResourceRequestRequest, RequiredLanguage, RequiredSkill};
+use keel_proto::psa::{
+    CreateAssignmentRequest, CreateResourceRequestRequest, ListTimeEntriesRequest, RequiredLanguage, RequiredSkill,
+    TimeEntryState,
+};
 use keel_proto::staffing::GetStaffingRequest;
 use keel_proto::staffing::staffing_service_client::StaffingServiceClient;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 
 const QUERY: &str = r#"
@@ -178,4 +185,268 @@ fn jonas_id(staffing: &keel_proto::staffing::Staffing) -> &str {
         .find(|c| c.name == "Jonas Weber")
         .map(|c| c.employee_id.as_str())
         .expect("Jonas ranked")
+}
+
+const CAPACITY_QUERY: &str = r#"
+query($from: String!, $to: String!) {
+  resourceManager {
+    utilizationByPerson(from: $from, to: $to, first: 100) {
+      nodes { key name practice region people billableHours capacityHours utilization target variance }
+      nextCursor
+    }
+    utilizationByPractice(from: $from, to: $to, first: 100) {
+      nodes { key practice region people billableHours capacityHours utilization target }
+      nextCursor
+    }
+    utilizationByRegion(from: $from, to: $to, first: 100) {
+      nodes { key practice region people billableHours capacityHours utilization target }
+      nextCursor
+    }
+    availabilityForecast(weeks: 3, first: 100) {
+      nodes { weekStart employeeId name capacityHours allocatedHours availableHours assignmentIds }
+      nextCursor
+    }
+    bench(weeks: 3, minAvailableHours: "25", first: 100) {
+      nodes { weekStart employeeId availableHours }
+      nextCursor
+    }
+  }
+}"#;
+
+fn dec(value: &Value) -> Decimal {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("a decimal string, got {value}"))
+        .parse()
+        .unwrap()
+}
+
+fn weekdays(from: NaiveDate, to: NaiveDate) -> u32 {
+    from.iter_days()
+        .take_while(|d| *d <= to)
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .count() as u32
+}
+
+/// Sums the person rows' hours and head count by `group`.
+fn sums_by(people: &[Value], group: &str) -> BTreeMap<String, (Decimal, Decimal, u64)> {
+    let mut sums: BTreeMap<String, (Decimal, Decimal, u64)> = BTreeMap::new();
+    for person in people {
+        let sum = sums.entry(person[group].as_str().unwrap().to_string()).or_default();
+        sum.0 += dec(&person["billableHours"]);
+        sum.1 += dec(&person["capacityHours"]);
+        sum.2 += 1;
+    }
+    sums
+}
+
+#[tokio::test]
+async fn a_resource_manager_sees_utilization_against_target_and_the_bench_ahead() {
+    let keel = Keel::start().await;
+    let delivered = common::scenario::deliver(&keel).await;
+    let greta = &delivered.greta;
+    let today = chrono::Utc::now().date_naive();
+
+    // Greta on the project at 60% for the first two forecast weeks (Monday on or after today).
+    let monday = today + Days::new(u64::from((7 - today.weekday().num_days_from_monday()) % 7));
+    let assignment = keel
+        .psa()
+        .create_assignment(keel.request(
+            Role::Admin,
+            CreateAssignmentRequest {
+                idempotency_key: "view-rm-assignment".into(),
+                project_id: delivered.initial.id.clone(),
+                employee_id: greta.id.clone(),
+                person_name: greta.name.clone(),
+                role: "engagement-manager".into(),
+                bill_role: String::new(),
+                start_date: monday.to_string(),
+                end_date: (monday + Days::new(11)).to_string(),
+                allocation_percent: "60".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // What Greta billed from the close to today, as PSA holds it: approved or posted billable.
+    let entries = keel
+        .psa()
+        .list_time_entries(keel.request(
+            Role::Admin,
+            ListTimeEntriesRequest {
+                project_id: String::new(),
+                employee_id: greta.id.clone(),
+                state: 0,
+                page: Some(keel_proto::common::PageRequest {
+                    page_size: 500,
+                    page_token: String::new(),
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let billed: Decimal = entries
+        .iter()
+        .filter(|e| e.billable && [TimeEntryState::Approved as i32, TimeEntryState::Posted as i32].contains(&e.state))
+        .map(|e| e.hours.parse::<Decimal>().unwrap())
+        .sum();
+    assert_eq!(billed, Decimal::from(120), "the scenario's twelve days of ten hours");
+    let (from, to) = (delivered.close, today);
+    let capacity = Decimal::from(40 * weekdays(from, to)) / Decimal::from(5);
+    let utilization = (billed / capacity).round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven);
+
+    let variables = json!({ "from": from.to_string(), "to": to.to_string() });
+    let (status, body) = keel
+        .graphql_with(Some(keel.token(Role::ResourceManager)), CAPACITY_QUERY, variables)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let view = &body["data"]["resourceManager"];
+
+    // Greta: her billed hours over 40 a week for the period's weekdays, against her 0.8.
+    let people = view["utilizationByPerson"]["nodes"].as_array().unwrap();
+    let row = |id: &str| {
+        people
+            .iter()
+            .find(|p| p["key"] == id)
+            .unwrap_or_else(|| panic!("{id} in {body}"))
+    };
+    let shown = row(&greta.id);
+    assert_eq!(shown["name"], "Greta Vogel");
+    assert_eq!(shown["practice"], "manager");
+    assert_eq!(shown["region"], "emea");
+    assert_eq!(dec(&shown["billableHours"]), billed);
+    assert_eq!(dec(&shown["capacityHours"]), capacity);
+    assert_eq!(dec(&shown["utilization"]), utilization);
+    assert_eq!(dec(&shown["target"]), "0.8".parse::<Decimal>().unwrap());
+    assert_eq!(dec(&shown["variance"]), utilization - "0.8".parse::<Decimal>().unwrap());
+    // Claire approved Greta's time and billed none herself.
+    let claire = row(&delivered.claire.id);
+    assert_eq!(dec(&claire["billableHours"]), Decimal::ZERO);
+    assert_eq!(dec(&claire["capacityHours"]), capacity);
+    assert_eq!(dec(&claire["utilization"]), Decimal::ZERO);
+    assert_eq!(view["utilizationByPerson"]["nextCursor"], Value::Null);
+
+    // The practice and region roll-ups are their people's sums, and cover everyone once.
+    for (list, group) in [("utilizationByPractice", "practice"), ("utilizationByRegion", "region")] {
+        let groups = view[list]["nodes"].as_array().unwrap();
+        let expected = sums_by(people, group);
+        assert_eq!(groups.len(), expected.len(), "{list}: {body}");
+        for shown in groups {
+            let key = shown["key"].as_str().unwrap();
+            assert_eq!(shown[group], key, "{shown}");
+            let (billable, capacity, count) = expected[key];
+            assert_eq!(dec(&shown["billableHours"]), billable, "{list} {key}");
+            assert_eq!(dec(&shown["capacityHours"]), capacity, "{list} {key}");
+            assert_eq!(shown["people"], count, "{list} {key}");
+            let expected_utilization =
+                (billable / capacity).round_dp_with_strategy(4, RoundingStrategy::MidpointNearestEven);
+            assert_eq!(dec(&shown["utilization"]), expected_utilization, "{list} {key}");
+        }
+    }
+    // Greta's hours count in her practice and her region.
+    for (list, key) in [("utilizationByPractice", "manager"), ("utilizationByRegion", "emea")] {
+        let groups = view[list]["nodes"].as_array().unwrap();
+        let group = groups.iter().find(|g| g["key"] == key).unwrap();
+        assert!(dec(&group["billableHours"]) >= billed, "{group}");
+    }
+
+    // The forecast: 60% of Greta's 40 hours for two weeks, then all 40 free.
+    let forecast = view["availabilityForecast"]["nodes"].as_array().unwrap();
+    let weeks: Vec<String> = (0..3).map(|n| (monday + Days::new(7 * n)).to_string()).collect();
+    let gretas: Vec<&Value> = forecast
+        .iter()
+        .filter(|r| r["employeeId"] == greta.id.as_str())
+        .collect();
+    assert_eq!(gretas.len(), 3, "{body}");
+    for (week, shown) in weeks.iter().zip(&gretas) {
+        assert_eq!(&shown["weekStart"], week.as_str());
+        assert_eq!(dec(&shown["capacityHours"]), Decimal::from(40));
+    }
+    let expected_free = Decimal::from(40) * (Decimal::ONE - Decimal::from(60) / Decimal::ONE_HUNDRED);
+    for shown in &gretas[..2] {
+        assert_eq!(dec(&shown["allocatedHours"]), Decimal::from(24), "{shown}");
+        assert_eq!(dec(&shown["availableHours"]), expected_free, "{shown}");
+        assert_eq!(shown["assignmentIds"], json!([assignment.id]), "{shown}");
+    }
+    assert_eq!(dec(&gretas[2]["availableHours"]), Decimal::from(40));
+    assert_eq!(gretas[2]["assignmentIds"], json!([]));
+    // Every row is one person's week, in the forecast's three weeks.
+    assert!(
+        forecast
+            .iter()
+            .all(|r| weeks.contains(&r["weekStart"].as_str().unwrap().to_string()))
+    );
+    assert_eq!(forecast.len() % 3, 0, "{body}");
+
+    // The bench at 25 free hours: exactly the forecast's rows with that much, so not Greta
+    // while she is assigned, and Greta once she is free.
+    let bench = view["bench"]["nodes"].as_array().unwrap();
+    let on_bench: Vec<(&str, &str)> = bench
+        .iter()
+        .map(|r| (r["weekStart"].as_str().unwrap(), r["employeeId"].as_str().unwrap()))
+        .collect();
+    let expected_bench: Vec<(&str, &str)> = forecast
+        .iter()
+        .filter(|r| dec(&r["availableHours"]) >= Decimal::from(25))
+        .map(|r| (r["weekStart"].as_str().unwrap(), r["employeeId"].as_str().unwrap()))
+        .collect();
+    assert_eq!(on_bench, expected_bench);
+    assert!(!on_bench.contains(&(weeks[0].as_str(), greta.id.as_str())));
+    assert!(!on_bench.contains(&(weeks[1].as_str(), greta.id.as_str())));
+    assert!(on_bench.contains(&(weeks[2].as_str(), greta.id.as_str())));
+    assert!(on_bench.contains(&(weeks[0].as_str(), delivered.claire.id.as_str())));
+
+    // Five lists from one read of each: people, projects, time entries, assignments.
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({
+            "HRIS ListEmployees": 1,
+            "PSA ListProjects": 1,
+            "PSA ListTimeEntriesOfProjects": 1,
+            "PSA ListAssignmentsOfProjects": 1,
+        }),
+        "{body}"
+    );
+
+    // Bad input is named, and nothing is read.
+    let (_, body) = keel
+        .graphql_with(
+            Some(keel.token(Role::ResourceManager)),
+            CAPACITY_QUERY,
+            json!({ "from": "2026-02-30", "to": today.to_string() }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "from",
+        "{body}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::ResourceManager),
+            "{ resourceManager { bench(weeks: 27) { nodes { weekStart } } } }",
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "weeks",
+        "{body}"
+    );
+    assert_eq!(body["extensions"]["backendCalls"], json!({}), "{body}");
+
+    // A consultant may not see anyone's utilization.
+    let token = keel.token_as(&greta.id, Role::Consultant);
+    let (_, body) = keel
+        .graphql_with(
+            Some(token),
+            CAPACITY_QUERY,
+            json!({ "from": from.to_string(), "to": to.to_string() }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
 }

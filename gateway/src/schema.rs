@@ -47,8 +47,9 @@ impl QueryRoot {
         Ok(ConsultantView::default())
     }
 
-    /// The resource manager's view: open resource requests with ranked candidates, and
-    /// staffing approvals waiting. Roles: resource_manager, executive.
+    /// The resource manager's view: open resource requests with ranked candidates, staffing
+    /// approvals waiting, utilization against target and the bench forecast. Roles:
+    /// resource_manager, executive.
     async fn resource_manager(&self, ctx: &Context<'_>) -> Result<ResourceManagerView> {
         require(ctx, keel_experience_resource_manager::ALLOWED_ROLES)?;
         Ok(ResourceManagerView)

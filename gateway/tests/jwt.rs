@@ -248,6 +248,7 @@ impl RsGateway {
         };
         let rm = keel_experience_resource_manager::Backends {
             psa: PsaServiceClient::new(channel.clone()),
+            hris: keel_proto::hris::hris_service_client::HrisServiceClient::new(channel.clone()),
             staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel.clone()),
             workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
                 channel.clone(),

@@ -1,6 +1,7 @@
 //! The resource manager's view of Keel, as an async-graphql module: the open resource requests
 //! with the candidates the staffing process API ranks for each and why each ranks where it
-//! does, and the staffing instances waiting for leadership's approval.
+//! does, the staffing instances waiting for leadership's approval, utilization against target
+//! by person, practice and region over a period, and the availability (bench) forecast by week.
 //!
 //! The gateway mounts [`ResourceManagerView`] on its root query (field `resourceManager`)
 //! after checking the caller against [`ALLOWED_ROLES`]. A page costs one call per service and
@@ -8,11 +9,12 @@
 //! one `RankCandidatesBatch`.
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
-//! are built, or any database. It reads PSA, the staffing process API and its workflow admin
-//! service, and changes nothing.
+//! are built, or any database. It reads PSA, HRIS, the staffing process API and its workflow
+//! admin service, and changes nothing.
 
 #![forbid(unsafe_code)]
 
+mod capacity;
 mod model;
 mod view;
 
@@ -20,14 +22,16 @@ use std::time::Duration;
 
 use keel_auth::Role;
 use keel_experience_common::FieldPolicy;
+use keel_proto::hris::hris_service_client::HrisServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::staffing::staffing_service_client::StaffingServiceClient;
 use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
 use tonic::transport::Channel;
 
 pub use model::{
-    Candidate, OpenRequest, OpenRequestConnection, RequestState, RequiredSkill, ScoreComponent, StaffingApproval,
-    StaffingApprovalConnection,
+    Candidate, OpenRequest, OpenRequestConnection, RequestState, RequiredSkill, ResourceAvailability,
+    ResourceAvailabilityConnection, ResourceUtilization, ResourceUtilizationConnection, ScoreComponent,
+    StaffingApproval, StaffingApprovalConnection,
 };
 pub use view::ResourceManagerView;
 
@@ -38,7 +42,52 @@ pub const ALLOWED_ROLES: &[Role] = &[Role::ResourceManager, Role::Executive];
 pub const FIELD_POLICY: &[FieldPolicy] = &[
     FieldPolicy::new(
         "ResourceManagerView",
-        &["openRequests", "approvalsWaiting"],
+        &[
+            "openRequests",
+            "approvalsWaiting",
+            "utilizationByPerson",
+            "utilizationByPractice",
+            "utilizationByRegion",
+            "availabilityForecast",
+            "bench",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new("ResourceUtilizationConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "ResourceAvailabilityConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ResourceUtilization",
+        &[
+            "key",
+            "name",
+            "practice",
+            "region",
+            "people",
+            "billableHours",
+            "capacityHours",
+            "utilization",
+            "target",
+            "variance",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ResourceAvailability",
+        &[
+            "weekStart",
+            "employeeId",
+            "name",
+            "practice",
+            "region",
+            "capacityHours",
+            "allocatedHours",
+            "availableHours",
+            "assignmentIds",
+        ],
         ALLOWED_ROLES,
     ),
     FieldPolicy::new("OpenRequestConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
@@ -106,8 +155,10 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
 /// The APIs this view reads, put into the schema's data by the gateway.
 #[derive(Clone)]
 pub struct Backends {
-    /// The PSA system API: resource requests.
+    /// The PSA system API: resource requests, projects, time entries and assignments.
     pub psa: PsaServiceClient<Channel>,
+    /// The HRIS system API: people, their capacity and utilization targets.
+    pub hris: HrisServiceClient<Channel>,
     /// The staffing process API: candidate rankings.
     pub staffing: StaffingServiceClient<Channel>,
     /// The workflow admin service of the staffing engine: instances waiting for approval.

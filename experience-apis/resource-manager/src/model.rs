@@ -17,6 +17,98 @@ keel_experience_common::connection!(
     StaffingApproval
 );
 
+keel_experience_common::connection!(
+    /// A page of utilization figures, by person, practice or region.
+    ResourceUtilizationConnection,
+    ResourceUtilization
+);
+
+keel_experience_common::connection!(
+    /// A page of people's hours in forecast weeks.
+    ResourceAvailabilityConnection,
+    ResourceAvailability
+);
+
+/// A person's, practice's or region's billable hours over a period against capacity, and
+/// their utilization against target. Hours and fractions are decimal strings.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ResourceUtilization {
+    /// The HRIS employee id for a person; the practice or region for a group.
+    pub key: String,
+    /// The person's name; the practice or region for a group.
+    pub name: String,
+    /// The person's or group's practice (HRIS labor category); null for a region.
+    pub practice: Option<String>,
+    /// The person's or group's region; null for a practice.
+    pub region: Option<String>,
+    /// How many people the figures cover (1 for a person).
+    pub people: u32,
+    /// Billable hours PSA holds as APPROVED or POSTED, dated in the period.
+    pub billable_hours: String,
+    /// HRIS weekly capacity × the working weeks (five weekdays) of the period.
+    pub capacity_hours: String,
+    /// Billable ÷ capacity, a fraction such as `0.7143`; null without capacity.
+    pub utilization: Option<String>,
+    /// HRIS's utilization target, a fraction; for a group weighted by capacity.
+    pub target: Option<String>,
+    /// Utilization minus target: negative below target.
+    pub variance: Option<String>,
+}
+
+/// A person's hours in one forecast week: capacity, what PSA assignments take, what is free.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ResourceAvailability {
+    /// The week's Monday, `YYYY-MM-DD`.
+    pub week_start: String,
+    pub employee_id: ID,
+    pub name: String,
+    /// HRIS labor category.
+    pub practice: String,
+    pub region: String,
+    /// HRIS weekly capacity.
+    pub capacity_hours: String,
+    /// Σ allocation % × weekly capacity over the assignment's weekdays in the week.
+    pub allocated_hours: String,
+    /// Capacity minus allocation; negative when over-allocated.
+    pub available_hours: String,
+    /// The PSA assignments the allocation comes from.
+    pub assignment_ids: Vec<ID>,
+}
+
+impl From<crate::capacity::Utilization> for ResourceUtilization {
+    fn from(u: crate::capacity::Utilization) -> ResourceUtilization {
+        ResourceUtilization {
+            billable_hours: u.billable_text(),
+            capacity_hours: u.capacity_text(),
+            utilization: u.utilization(),
+            target: u.target_text(),
+            variance: u.variance(),
+            key: u.key,
+            name: u.name,
+            practice: u.practice,
+            region: u.region,
+            people: u.people,
+        }
+    }
+}
+
+impl From<crate::capacity::WeekAvailability> for ResourceAvailability {
+    fn from(w: crate::capacity::WeekAvailability) -> ResourceAvailability {
+        use crate::capacity::hours_text;
+        ResourceAvailability {
+            week_start: w.week.to_string(),
+            available_hours: hours_text(w.available()),
+            capacity_hours: hours_text(w.capacity),
+            allocated_hours: hours_text(w.allocated),
+            employee_id: ID(w.person),
+            name: w.name,
+            practice: w.practice,
+            region: w.region,
+            assignment_ids: w.assignments.into_iter().map(ID).collect(),
+        }
+    }
+}
+
 /// A PSA resource request not yet filled (OPEN or PROPOSED), with its ranked candidates.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct OpenRequest {

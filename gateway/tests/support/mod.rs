@@ -138,6 +138,7 @@ impl Gateway {
         };
         let rm = keel_experience_resource_manager::Backends {
             psa: PsaServiceClient::new(pm_channel.clone()),
+            hris: keel_proto::hris::hris_service_client::HrisServiceClient::new(pm_channel.clone()),
             staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(ops_channel.clone()),
             workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
                 ops_channel.clone(),
