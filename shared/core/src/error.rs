@@ -298,6 +298,13 @@ impl From<Status> for Error {
                 Error::Unavailable(format!("{}: {message}", status.code().description()))
             }
             Code::Unimplemented => Error::NotSupported(message),
+            // Made on this side from a transport error (the status carries its source): the
+            // connection broke mid-call, say because the service was killed, so the call's
+            // outcome is unknown and it may be retried under its idempotency key. A service's
+            // own INTERNAL or UNKNOWN answer arrives without a source and stays internal.
+            Code::Internal | Code::Unknown if std::error::Error::source(&status).is_some() => {
+                Error::Unavailable(format!("the call was cut off: {message}"))
+            }
             _ => Error::internal(format!("downstream {:?}: {message}", status.code())),
         }
     }
@@ -448,5 +455,20 @@ mod tests {
         assert!(Error::from(Status::deadline_exceeded("slow")).is_transient());
         assert!(Error::from(Status::unavailable("down")).is_transient());
         assert!(!Error::from(Status::invalid_argument("bad")).is_transient());
+    }
+
+    #[test]
+    fn a_call_cut_off_by_a_broken_connection_is_transient_and_a_served_internal_error_is_not() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let cut = Status::from_error(Box::new(reset));
+        assert!(matches!(cut.code(), Code::Unknown | Code::Internal), "{cut:?}");
+        let error = Error::from(cut);
+        assert!(error.is_transient(), "{error:?}");
+        assert!(error.to_string().contains("connection reset"), "{error}");
+
+        let served = Error::from(Status::internal("the service failed"));
+        assert!(!served.is_transient(), "{served:?}");
+        let unknown = Error::from(Status::unknown("the service failed"));
+        assert!(!unknown.is_transient(), "{unknown:?}");
     }
 }
