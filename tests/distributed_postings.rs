@@ -47,7 +47,7 @@ const SHARED_KEY: &str = "distributed-postings-key-shared-by-every-service-01234
 const BILL_RATE: &str = "185.00";
 const COST_RATE: &str = "92.50";
 const HOURS: &str = "1.5";
-/// Kills of each kind during the postings.
+/// Kills of each kind during the postings, unless `KEEL_KILLS` says otherwise.
 const KILLS: usize = 3;
 /// Calls in flight at once while seeding.
 const IN_FLIGHT: usize = 16;
@@ -433,6 +433,10 @@ async fn time_posts_exactly_once_while_erp_and_a_replica_are_killed() {
         .ok()
         .map(|v| v.parse().expect("KEEL_CHAOS_SEED is a number"))
         .unwrap_or_else(rand::random);
+    let kills: usize = std::env::var("KEEL_KILLS")
+        .ok()
+        .map(|v| v.parse().expect("KEEL_KILLS is a number of kills of each kind"))
+        .unwrap_or(KILLS);
     eprintln!("{n} postings; chaos seed {seed} (KEEL_CHAOS_SEED={seed} replays the kill plan)");
     let mut rng = StdRng::seed_from_u64(seed);
 
@@ -457,7 +461,7 @@ async fn time_posts_exactly_once_while_erp_and_a_replica_are_killed() {
     // length.
     let mut plan: Vec<(u64, Victim, Duration)> = [Victim::Erp, Victim::Replica]
         .into_iter()
-        .flat_map(|victim| std::iter::repeat_n(victim, KILLS))
+        .flat_map(|victim| std::iter::repeat_n(victim, kills))
         .map(|victim| {
             let at = (n as f64 * rng.random_range(0.05..0.9)) as u64;
             (at, victim, Duration::from_millis(rng.random_range(200..3000)))
