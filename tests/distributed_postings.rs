@@ -521,12 +521,11 @@ async fn time_posts_exactly_once_while_erp_and_a_replica_are_killed() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let total = started.elapsed();
-    eprintln!("{n} entries seeded in {seeding:?}; all posted {total:?} after seeding began");
-    let (erp, _replica) = chaos.await.expect("every kill and restart went through");
-
+    eprintln!("{n} entries seeded in {seeding:?}; postings settled {total:?} after seeding began");
     // Nothing in the exception queue, nothing still running: each entry's one instance is done.
     let counts = postings_by_status(&mut admin).await;
     assert_eq!(counts, BTreeMap::from([("done".to_string(), n as u64)]), "{counts:?}");
+    let (erp, _replica) = chaos.await.expect("every kill and restart went through");
 
     // ERP: exactly one journal per entry, none twice, each costing 1.5 h at 92.50 EUR by the
     // person's legal entity.
