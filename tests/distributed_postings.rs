@@ -6,8 +6,7 @@
 //! Afterwards ERP holds exactly one journal per entry, PSA shows every entry posted in its
 //! journal, nothing is in the exception queue, and every service's audit chain is intact.
 //!
-//! Runs where `KEEL_TEST_DATABASE_URL` and `KEEL_TEST_NATS_URL` are set (`.ci/run` sets both),
-//! with `--ignored` until a call cut off by a killed service is always retried rather than raised.
+//! Runs where `KEEL_TEST_DATABASE_URL` and `KEEL_TEST_NATS_URL` are set (`.ci/run` sets both).
 
 mod common;
 
@@ -414,9 +413,6 @@ enum Victim {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "can fail today: a time posting whose ERP call is in flight when ERP is SIGKILLed gets a \
-            transport error that reads as an internal error, and goes to the exception queue instead of being \
-            retried; run with --ignored"]
 async fn time_posts_exactly_once_while_erp_and_a_replica_are_killed() {
     let (Some(database_url), Some(_)) = (test_database_url(), test_nats_url()) else {
         eprintln!(
