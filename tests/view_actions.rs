@@ -453,18 +453,21 @@ async fn greta_acknowledges_an_alert(
     assert!(still_open.iter().all(|a| a["id"] != unapproved["id"]), "{still_open:?}");
 }
 
-/// `approvalRequested` over `graphql-transport-ws`, with the minimal WebSocket client the
-/// project manager view's test uses.
+/// `approvalRequested` over `graphql-transport-ws`.
 mod ws {
     use std::net::SocketAddr;
     use std::time::Duration;
 
     use serde_json::{Value, json};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
 
-    pub struct WsClient {
-        stream: TcpStream,
+    use crate::common::ws::{Frame, WsClient};
+
+    /// The next text message within `wait`; `None` when none came. A close is a failure.
+    async fn text(client: &mut WsClient, wait: Duration) -> Option<Value> {
+        match client.receive(wait).await? {
+            Frame::Text(message) => Some(message),
+            Frame::Close(code, reason) => panic!("closed: {code} {reason}"),
+        }
     }
 
     /// A connection as the bearer of `token`, subscribed to `approvalRequested`, once its first
@@ -474,7 +477,9 @@ mod ws {
         client
             .send(&json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
             .await;
-        let ack = client.receive(Duration::from_secs(10)).await.expect("connection_ack");
+        let ack = text(&mut client, Duration::from_secs(10))
+            .await
+            .expect("connection_ack");
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client
             .send(&json!({
@@ -491,82 +496,18 @@ mod ws {
     /// The next approval request `client` is sent.
     pub async fn next_approval(client: &mut WsClient) -> Value {
         let wait = keel_experience_project_manager::APPROVAL_POLL_INTERVAL * 5;
-        let message = client.receive(wait).await.expect("an approval request");
+        let message = text(client, wait).await.expect("an approval request");
         assert_eq!(message["type"], "next", "{message}");
         message["payload"]["data"]["approvalRequested"].clone()
     }
 
     /// Whether `client` is sent nothing within `wait`.
     pub async fn nothing_for(client: &mut WsClient, wait: Duration) -> bool {
-        match client.receive(wait).await {
+        match text(client, wait).await {
             None => true,
             Some(message) => {
                 eprintln!("unexpected: {message}");
                 false
-            }
-        }
-    }
-
-    impl WsClient {
-        async fn connect(addr: SocketAddr, path: &str) -> WsClient {
-            let mut stream = TcpStream::connect(addr).await.unwrap();
-            let handshake = format!(
-                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-                 Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
-            );
-            stream.write_all(handshake.as_bytes()).await.unwrap();
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                head.push(stream.read_u8().await.unwrap());
-            }
-            let head = String::from_utf8(head).unwrap();
-            assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-            WsClient { stream }
-        }
-
-        async fn send(&mut self, message: &Value) {
-            let payload = message.to_string().into_bytes();
-            let mask = [0x12u8, 0x34, 0x56, 0x78];
-            let mut frame = vec![0x81u8];
-            match payload.len() {
-                n if n < 126 => frame.push(0x80 | n as u8),
-                n if n <= u16::MAX as usize => {
-                    frame.push(0x80 | 126);
-                    frame.extend_from_slice(&(n as u16).to_be_bytes());
-                }
-                n => {
-                    frame.push(0x80 | 127);
-                    frame.extend_from_slice(&(n as u64).to_be_bytes());
-                }
-            }
-            frame.extend_from_slice(&mask);
-            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-            self.stream.write_all(&frame).await.unwrap();
-        }
-
-        /// The next text frame as JSON (pings skipped) within `wait`; `None` when none came.
-        /// A frame cut short by the timeout leaves the stream unusable.
-        async fn receive(&mut self, wait: Duration) -> Option<Value> {
-            tokio::time::timeout(wait, self.read_text()).await.ok()
-        }
-
-        async fn read_text(&mut self) -> Value {
-            loop {
-                let first = self.stream.read_u8().await.unwrap();
-                let second = self.stream.read_u8().await.unwrap();
-                let length = match second & 0x7f {
-                    126 => u64::from(self.stream.read_u16().await.unwrap()),
-                    127 => self.stream.read_u64().await.unwrap(),
-                    n => u64::from(n),
-                };
-                let mut payload = vec![0u8; length as usize];
-                self.stream.read_exact(&mut payload).await.unwrap();
-                match first & 0x0f {
-                    0x1 => return serde_json::from_slice(&payload).unwrap(),
-                    0x8 => panic!("closed: {}", String::from_utf8_lossy(&payload)),
-                    _ => continue,
-                }
             }
         }
     }

@@ -510,7 +510,7 @@ async fn a_websocket_without_a_valid_token_is_refused() {
     for payload in [json!({}), json!({ "Authorization": "Bearer not-a-jwt" })] {
         let mut ws = WsClient::connect(gateway.addr, "/graphql/ws").await;
         ws.send(&json!({ "type": "connection_init", "payload": payload })).await;
-        match ws.receive(Duration::from_secs(5)).await {
+        match ws.next(Duration::from_secs(5)).await {
             Frame::Close(code, reason) => {
                 assert_eq!(code, 1002);
                 assert!(reason.starts_with("unauthenticated"), "{reason}");
@@ -527,7 +527,7 @@ async fn setup_updates_streams_a_setup_whose_updated_at_moved() {
     let ops = token(&[Role::Operations]);
     ws.send(&json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {ops}") } }))
         .await;
-    match ws.receive(Duration::from_secs(5)).await {
+    match ws.next(Duration::from_secs(5)).await {
         Frame::Text(message) => assert_eq!(message["type"], "connection_ack", "{message}"),
         other => panic!("expected connection_ack, got {other:?}"),
     }
@@ -558,7 +558,7 @@ async fn setup_updates_streams_a_setup_whose_updated_at_moved() {
         });
     }
 
-    match ws.receive(keel_experience_operations::SETUP_POLL_INTERVAL * 3).await {
+    match ws.next(keel_experience_operations::SETUP_POLL_INTERVAL * 3).await {
         Frame::Text(message) => {
             assert_eq!(message["type"], "next", "{message}");
             assert_eq!(message["id"], "1");
@@ -588,10 +588,10 @@ async fn setup_updates_is_forbidden_to_other_roles() {
     let consultant = token(&[Role::Consultant]);
     ws.send(&json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {consultant}") } }))
         .await;
-    assert!(matches!(ws.receive(Duration::from_secs(5)).await, Frame::Text(m) if m["type"] == "connection_ack"));
+    assert!(matches!(ws.next(Duration::from_secs(5)).await, Frame::Text(m) if m["type"] == "connection_ack"));
     ws.send(&json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { setupUpdates { id } }" } }))
         .await;
-    match ws.receive(Duration::from_secs(5)).await {
+    match ws.next(Duration::from_secs(5)).await {
         Frame::Text(message) => {
             let errors = if message["type"] == "error" {
                 &message["payload"]

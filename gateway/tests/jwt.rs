@@ -501,7 +501,7 @@ async fn a_websocket_connection_init_with_an_expired_token_is_refused() {
     let mut ws = WsClient::connect(gateway.addr, "/graphql/ws").await;
     ws.send(&json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {expired}") } }))
         .await;
-    match ws.receive(Duration::from_secs(5)).await {
+    match ws.next(Duration::from_secs(5)).await {
         Frame::Close(code, reason) => {
             assert_eq!(code, 1002);
             assert!(reason.starts_with("unauthenticated"), "{reason}");
@@ -516,13 +516,13 @@ async fn a_websocket_connection_init_with_an_expired_token_is_refused() {
         &json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", good_token_1()) } }),
     )
     .await;
-    match ws.receive(Duration::from_secs(5)).await {
+    match ws.next(Duration::from_secs(5)).await {
         Frame::Text(message) => assert_eq!(message["type"], "connection_ack", "{message}"),
         other => panic!("expected connection_ack, got {other:?}"),
     }
     ws.send(&json!({ "id": "1", "type": "subscribe", "payload": { "query": TYPENAME } }))
         .await;
-    match ws.receive(Duration::from_secs(5)).await {
+    match ws.next(Duration::from_secs(5)).await {
         Frame::Text(message) => {
             assert_eq!(message["type"], "next", "{message}");
             assert_eq!(message["payload"]["data"]["__typename"], "Query", "{message}");

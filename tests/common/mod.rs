@@ -6,6 +6,7 @@
 
 pub mod distributed;
 pub mod scenario;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // not every test binary uses every helper
 
 pub mod backends;
+/// The graphql-ws client the platform's own tests use.
+#[path = "../../../tests/common/ws.rs"]
 pub mod ws_client;
 
 use std::net::SocketAddr;
