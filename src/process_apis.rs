@@ -47,6 +47,12 @@ fn policy_file<T>(
 
 /// Time capture: the `time-posting` workflow, the approved-entry consumer and its service.
 pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
+    let policy = policy_file(
+        w.config,
+        "time-capture.toml",
+        keel_time_capture::TimePolicy::load,
+        || Ok(keel_time_capture::TimePolicy::default()),
+    )?;
     let db = open_store(w.config, ServiceName::TimeCapture).await?;
     let downstream = keel_time_capture::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
@@ -70,8 +76,7 @@ pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         .subscribe(keel_time_capture::ExpenseApprovedConsumer::subscription(), expenses)
         .await
         .context("subscribing time capture to psa.expense.approved")?;
-    let service =
-        keel_time_capture::service::server(engine.clone(), downstream, keel_time_capture::TimePolicy::default());
+    let service = keel_time_capture::service::server(engine.clone(), downstream, policy);
     w.routes.add_service(service.max_decoding_message_size(w.max_message));
     w.engines.push(engine);
     Ok(())

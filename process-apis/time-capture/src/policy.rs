@@ -1,5 +1,8 @@
-//! The firm's time policy: the thresholds the validation rules apply. Read from configuration
-//! (serde, every field defaulted) and checked once with [`TimePolicy::validate`].
+//! The firm's time policy: the thresholds the validation rules apply. A versioned file
+//! (`config/policies/time-capture.toml`), parsed with every key defaulted and unknown keys
+//! refused, and checked once with [`TimePolicy::validate`].
+
+use std::path::Path;
 
 use chrono::NaiveDate;
 use keel_core::Error;
@@ -10,6 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimePolicy {
+    /// The policy's version, changed whenever a threshold changes. Default `default` (the
+    /// built-in values).
+    pub version: String,
     /// Hours one person may record in a day, all projects together. Default 10.
     pub max_daily_hours: Decimal,
     /// Hours one person may record in an ISO week (Monday to Sunday). Default 50.
@@ -27,6 +33,7 @@ pub struct TimePolicy {
 impl Default for TimePolicy {
     fn default() -> Self {
         TimePolicy {
+            version: "default".into(),
             max_daily_hours: Decimal::from(10),
             max_weekly_hours: Decimal::from(50),
             min_billable_narrative_chars: 10,
@@ -45,8 +52,36 @@ impl TimePolicy {
             .any(|r| r.trim().eq_ignore_ascii_case(assignment_role.trim()))
     }
 
+    /// Reads and checks a policy file; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<TimePolicy, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid("time_policy", format!("cannot read {}: {e}", path.display())))?;
+        TimePolicy::parse(&text)
+    }
+
+    /// Parses and checks a policy's TOML text.
+    pub fn parse(text: &str) -> Result<TimePolicy, Error> {
+        let policy: TimePolicy =
+            toml::from_str(text).map_err(|e| Error::invalid("time_policy", e.message().to_string()))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
     /// Checks the thresholds make sense, naming the key at fault.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.version.trim().is_empty() {
+            return Err(Error::invalid("time_policy.version", "is required"));
+        }
+        if self
+            .project_manager_assignment_roles
+            .iter()
+            .all(|r| r.trim().is_empty())
+        {
+            return Err(Error::invalid(
+                "time_policy.project_manager_assignment_roles",
+                "must name at least one assignment role",
+            ));
+        }
         if self.max_daily_hours <= Decimal::ZERO || self.max_daily_hours > Decimal::from(24) {
             return Err(Error::invalid(
                 "time_policy.max_daily_hours",
@@ -82,6 +117,42 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err().field_violations()[0].field,
             "time_policy.max_daily_hours"
+        );
+    }
+
+    #[test]
+    fn the_shipped_policy_file_loads_with_the_built_in_thresholds() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policies/time-capture.toml");
+        let policy = TimePolicy::load(&path).unwrap();
+        assert_eq!(policy.version, "2026-11");
+        // The file states the thresholds Keel ships with; only its version differs.
+        assert_eq!(
+            TimePolicy {
+                version: "default".into(),
+                ..policy
+            },
+            TimePolicy::default()
+        );
+    }
+
+    #[test]
+    fn a_bad_policy_file_names_the_key_at_fault() {
+        let field = |text: &str| TimePolicy::parse(text).unwrap_err().field_violations()[0].field.clone();
+        assert_eq!(field("version = \"\""), "time_policy.version");
+        assert_eq!(
+            field("version = \"x\"\nmax_daily_hours = \"30\""),
+            "time_policy.max_daily_hours"
+        );
+        assert_eq!(
+            field("version = \"x\"\nproject_manager_assignment_roles = []"),
+            "time_policy.project_manager_assignment_roles"
+        );
+        let unknown = TimePolicy::parse("version = \"x\"\nmax_daly_hours = \"9\"").unwrap_err();
+        assert!(unknown.to_string().contains("max_daly_hours"), "{unknown}");
+        let missing = TimePolicy::load(Path::new("/nonexistent/time-capture.toml")).unwrap_err();
+        assert!(
+            missing.to_string().contains("/nonexistent/time-capture.toml"),
+            "{missing}"
         );
     }
 }
