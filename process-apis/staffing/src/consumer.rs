@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use keel_core::Error;
 use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
-use keel_proto::psa::{ResourceRequestChanged, ResourceRequestState};
+use keel_proto::psa::{ResourceRequest, ResourceRequestChanged, ResourceRequestState};
 use keel_workflow::Engine;
 use sea_orm::EntityTrait;
 use tracing::Instrument;
@@ -29,6 +29,9 @@ pub enum Outcome {
     Duplicate,
     /// Not an open request.
     Skipped,
+    /// The project's service line or region is not yet rolled out to automation
+    /// (`[automation]` of the staffing policy): a resource manager starts staffing by hand.
+    NotRolledOut,
 }
 
 /// Starts staffing from PSA's events. The engine must be the one the platform runs.
@@ -64,6 +67,11 @@ impl ResourceRequestOpenedConsumer {
         }
         let changed: ResourceRequestChanged = event.decode()?;
         let outcome = match changed.resource_request {
+            Some(request)
+                if request.state == ResourceRequestState::Open as i32 && !self.rolled_out(&request).await? =>
+            {
+                Outcome::NotRolledOut
+            }
             Some(request) if request.state == ResourceRequestState::Open as i32 => {
                 let submitter = request
                     .audit
@@ -88,6 +96,28 @@ impl ResourceRequestOpenedConsumer {
         inbox::first_delivery(&txn, SUBSCRIPTION, event).await?;
         txn.commit().await.map_err(keel_store::db_error)?;
         Ok(outcome)
+    }
+}
+
+impl ResourceRequestOpenedConsumer {
+    /// Whether the staffing policy's `[automation]` covers the request's project.
+    async fn rolled_out(&self, request: &ResourceRequest) -> Result<bool, Error> {
+        let automation = &self.workflow.policy().automation;
+        if automation.everywhere() {
+            return Ok(true);
+        }
+        let project = self.workflow.downstream().project(&request.project_id).await?;
+        let covered = automation.covers(&project.service_line, &project.region);
+        if !covered {
+            tracing::info!(
+                resource_request.id = %request.id,
+                project.id = %project.id,
+                service_line = %project.service_line,
+                region = %project.region,
+                "staffing automation is not rolled out here: a resource manager starts it by hand"
+            );
+        }
+        Ok(covered)
     }
 }
 

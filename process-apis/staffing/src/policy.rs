@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use keel_core::Error;
+use keel_workflow::Rollout;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,10 @@ pub struct StaffingPolicy {
     pub candidate_limit: u32,
     /// Ranked candidates kept on the instance and shown. Default 5.
     pub shortlist: usize,
+    /// Where an opened resource request starts staffing on its own (`[automation]`: the
+    /// project's service line and region). Elsewhere a resource manager starts it by hand
+    /// (`StaffResourceRequest`). Default: everywhere.
+    pub automation: Rollout,
 }
 
 impl Default for StaffingPolicy {
@@ -46,6 +51,7 @@ impl Default for StaffingPolicy {
             min_score: Decimal::from(50),
             candidate_limit: 100,
             shortlist: 5,
+            automation: Rollout::default(),
         }
     }
 }
@@ -96,6 +102,7 @@ impl StaffingPolicy {
         if self.shortlist == 0 || self.shortlist > 20 {
             return Err(Error::invalid(field("shortlist"), "must be from 1 to 20"));
         }
+        self.automation.validate(&field("automation"))?;
         Ok(())
     }
 }

@@ -113,6 +113,11 @@ impl Staffing {
         &self.policy
     }
 
+    /// The system APIs it calls.
+    pub fn downstream(&self) -> &Downstream {
+        &self.downstream
+    }
+
     /// The workflow input for a resource request.
     pub fn input(resource_request_id: &str, submitter: &str) -> Value {
         json!({ "resource_request_id": resource_request_id, "submitter": submitter })

@@ -302,17 +302,80 @@ async fn nobody_matching_sends_the_request_to_the_exception_queue_and_ranking_ch
 }
 
 #[tokio::test]
+async fn automation_starts_staffing_only_where_the_policy_has_rolled_it_out() {
+    // Phase one: ERP deployments in North America only. The request is for an EMEA ERP
+    // deployment: it waits for a resource manager, who can still staff it by hand.
+    let phase_one = StaffingPolicy {
+        automation: keel_workflow::Rollout {
+            service_lines: vec!["erp-deployment".into()],
+            regions: vec!["na".into()],
+        },
+        ..policy()
+    };
+    let platform = Platform::start(phase_one).await;
+    let request = platform.open_request("solution-architect").await;
+    let event = opened_event(&platform, &request.id).await;
+    let consumer = ResourceRequestOpenedConsumer::new(platform.engine.clone(), platform.workflow.clone());
+    assert_eq!(consumer.apply(&event).await.unwrap(), Outcome::NotRolledOut);
+    assert_eq!(consumer.apply(&event).await.unwrap(), Outcome::Duplicate);
+    assert!(platform.engine.find("staffing", &request.id).await.unwrap().is_none());
+    assert_eq!(
+        platform.request(&request.id).await.state,
+        ResourceRequestState::Open as i32,
+        "left for a person"
+    );
+    platform
+        .staffing()
+        .staff_resource_request(platform.as_role(
+            "rita",
+            Role::ResourceManager,
+            StaffResourceRequestRequest {
+                resource_request_id: request.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(platform.engine.find("staffing", &request.id).await.unwrap().is_some());
+
+    // Phase two widens it to EMEA: the same kind of request starts on its own.
+    let phase_two = StaffingPolicy {
+        automation: keel_workflow::Rollout {
+            service_lines: vec!["erp-deployment".into()],
+            regions: vec!["na".into(), "emea".into()],
+        },
+        ..policy()
+    };
+    let platform = Platform::start(phase_two).await;
+    let request = platform.open_request("solution-architect").await;
+    let event = opened_event(&platform, &request.id).await;
+    let consumer = ResourceRequestOpenedConsumer::new(platform.engine.clone(), platform.workflow.clone());
+    assert_eq!(consumer.apply(&event).await.unwrap(), Outcome::Started);
+}
+
+/// PSA's `resource_request.opened` event for `request_id`, from its outbox.
+async fn opened_event(platform: &Platform, request_id: &str) -> keel_events::EventEnvelope {
+    outbox::recent(&platform.psa_db, Some(RESOURCE_REQUEST_OPENED), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| outbox::to_envelope(e).unwrap())
+        .find(|e| e.aggregate_id == request_id)
+        .expect("the opened event")
+}
+
+#[test]
+fn the_automation_table_is_checked_with_the_policy() {
+    let empty = StaffingPolicy::parse("version = \"x\"\n[automation]\nregions = []\n").unwrap_err();
+    assert_eq!(empty.field_violations()[0].field, "staffing_policy.automation.regions");
+    let unknown = StaffingPolicy::parse("version = \"x\"\n[automation]\nregion = [\"emea\"]\n").unwrap_err();
+    assert!(unknown.to_string().contains("region"), "{unknown}");
+}
+
+#[tokio::test]
 async fn an_opened_request_event_starts_staffing_once() {
     let platform = Platform::start(policy()).await;
     let request = platform.open_request("solution-architect").await;
-    let events = outbox::recent(&platform.psa_db, Some(RESOURCE_REQUEST_OPENED), 10)
-        .await
-        .unwrap();
-    let event = events
-        .iter()
-        .map(|e| outbox::to_envelope(e).unwrap())
-        .find(|e| e.aggregate_id == request.id)
-        .expect("the opened event");
+    let event = opened_event(&platform, &request.id).await;
     let consumer = ResourceRequestOpenedConsumer::new(platform.engine.clone(), platform.workflow.clone());
     assert_eq!(consumer.apply(&event).await.unwrap(), Outcome::Started);
     assert_eq!(consumer.apply(&event).await.unwrap(), Outcome::Duplicate);

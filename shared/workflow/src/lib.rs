@@ -39,6 +39,7 @@ pub mod entities;
 mod history;
 pub mod migrations;
 mod operations;
+mod rollout;
 mod status;
 
 pub use definition::{
@@ -48,4 +49,5 @@ pub use definition::{
 pub use engine::{DEFAULT_CONCURRENCY, ENGINE_ACTOR, Engine, EngineOptions, RECORD_TYPE, Started};
 pub use history::ExceptionEpisode;
 pub use operations::{Actor, ApprovalView, IncidentView, InstanceView, StepView};
+pub use rollout::Rollout;
 pub use status::Status;
