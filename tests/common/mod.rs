@@ -64,9 +64,12 @@ pub fn keel_command(data_dir: &Path, prefix: &str) -> Command {
         .env("KEEL__WEBHOOKS__HUBSPOT__CLIENT_SECRET", HUBSPOT_SECRET)
         .env("KEEL__WEBHOOKS__HUBSPOT__PUBLIC_URL", HUBSPOT_PUBLIC_URL);
     if let Some(url) = test_database_url() {
+        // `keel up` keeps a pool per service store: small pools keep two platforms running
+        // side by side (the test threads) within PostgreSQL's 100 connections.
         command
             .env("KEEL__DATABASE__URL", url)
-            .env("KEEL__DATABASE__SCHEMA_PREFIX", prefix);
+            .env("KEEL__DATABASE__SCHEMA_PREFIX", prefix)
+            .env("KEEL__DATABASE__MAX_CONNECTIONS", "3");
     }
     if let Some(url) = test_nats_url() {
         command
