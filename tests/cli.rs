@@ -1,5 +1,6 @@
 //! The operator's commands, run as a user would: bad configuration stops the start with the
-//! key named, `keel migrate` prepares every store, `keel schema` prints the GraphQL SDL.
+//! key named, `keel migrate` prepares every store, `keel schema` prints the GraphQL SDL, and
+//! `keel seed` names what it could not reach.
 
 mod common;
 
@@ -152,4 +153,21 @@ fn a_service_run_alone_refuses_a_configuration_that_would_fail_quietly() {
         "gateway without endpoints started"
     );
     assert!(stderr.contains("services.psa"), "{stderr}");
+}
+
+#[test]
+fn seed_says_which_system_it_could_not_reach() {
+    let data_dir = TempDir::new();
+    // Nothing listens on port 9 (discard) here: PSA, where seeding starts, is unreachable.
+    let output = common::keel_command(data_dir.path(), &unique_prefix())
+        .env("KEEL__SERVICES__PSA", "http://127.0.0.1:9")
+        .env("KEEL__SERVICES__HRIS", "http://127.0.0.1:9")
+        .env("KEEL__SERVICES__CRM", "http://127.0.0.1:9")
+        .arg("seed")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("seeding the demo firm"), "{stderr}");
+    assert!(stderr.contains("seeding delivery templates"), "{stderr}");
 }
