@@ -7,16 +7,25 @@
 //! backend call per service and kind of lookup.
 //! Once finance issues the invoice and recognises its revenue, the same view shows it billed
 //! ahead of the effort and the margin it earned. Consultants and project managers are refused.
+//! Once ERP's journals are changed behind PSA's back and finance reconciles, the view lists
+//! each difference with PSA's and ERP's values and its place in the exception queue.
 
 mod common;
+
+use std::time::Duration;
 
 use std::str::FromStr;
 
 use common::Keel;
 use common::scenario::{Delivered, deliver};
 use keel_auth::Role;
+use keel_proto::billing::billing_service_client::BillingServiceClient;
+use keel_proto::billing::{GetReconciliationRequest, StartReconciliationRequest};
 use keel_proto::common::PageRequest;
-use keel_proto::erp::{IssueInvoiceRequest, ListInvoicesRequest, RecognizeRevenueRequest};
+use keel_proto::erp::{
+    IssueInvoiceRequest, ListInvoicesRequest, ListJournalsRequest, PostJournalRequest, RecognizeRevenueRequest,
+    ReverseJournalRequest,
+};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -310,4 +319,172 @@ async fn refused_to_others(keel: &Keel, delivered: &Delivered) {
         body["errors"][0]["message"].as_str().unwrap().contains("first"),
         "{body}"
     );
+}
+
+const DIFFERENCES: &str = "query($after: String) { finance { reconciliationDifferences(first: 2, after: $after) {
+  nextCursor nodes { identity projectId kind recordType recordId psaValue erpValue message state }
+} } }";
+
+/// After the scenario, ERP is changed behind PSA's back through its own API: one time entry's
+/// journal reversed (missing in ERP), one re-keyed a second time by hand (duplicated), one
+/// reversed and re-keyed for other hours (altered). Finance starts a reconciliation and the
+/// view lists exactly those three, with PSA's and ERP's values, open in the exception queue,
+/// two to a page, with one billing call a page. Consultants are refused.
+#[tokio::test]
+async fn finance_sees_the_reconciliation_differences_between_psa_and_erp() {
+    let keel = Keel::start().await;
+    let delivered = deliver(&keel).await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let mut erp = keel.erp();
+    let journals = erp
+        .list_journals(keel.request(
+            Role::Finance,
+            ListJournalsRequest {
+                legal_entity: String::new(),
+                project_code: delivered.code.clone(),
+                page: Some(PageRequest {
+                    page_size: 100,
+                    page_token: String::new(),
+                }),
+            },
+        ))
+        .await
+        .expect("journals")
+        .into_inner()
+        .journals;
+    let mut time: Vec<_> = journals.iter().filter(|j| j.source.starts_with("time:")).collect();
+    time.sort_by(|a, b| a.source.cmp(&b.source));
+    assert_eq!(time.len(), ENTRIES as usize, "one journal per posted entry");
+    let entry_of = |journal: &keel_proto::erp::Journal| journal.source.trim_start_matches("time:").to_string();
+    let (lost, twice, changed) = (time[0], time[1], time[2]);
+    let by_hand = |description: String, lines: Vec<keel_proto::erp::JournalLine>| PostJournalRequest {
+        idempotency_key: format!("by-hand-{description}"),
+        journal_date: today.clone(),
+        description,
+        lines,
+    };
+    for journal in [lost, changed] {
+        erp.reverse_journal(keel.request(
+            Role::Finance,
+            ReverseJournalRequest {
+                idempotency_key: format!("reverse-{}", journal.id),
+                journal_id: journal.id.clone(),
+                journal_date: today.clone(),
+            },
+        ))
+        .await
+        .expect("reversed");
+    }
+    let duplicate = erp
+        .post_journal(keel.request(
+            Role::Finance,
+            by_hand(format!("Re-keyed time:{}", entry_of(twice)), twice.lines.clone()),
+        ))
+        .await
+        .expect("posted twice")
+        .into_inner();
+    let mut other_hours = changed.lines.clone();
+    for line in &mut other_hours {
+        line.memo = line.memo.replacen("time 10 h", "time 12 h", 1);
+    }
+    erp.post_journal(keel.request(
+        Role::Finance,
+        by_hand(format!("Correction time:{}", entry_of(changed)), other_hours),
+    ))
+    .await
+    .expect("re-keyed");
+
+    let mut billing = BillingServiceClient::new(keel.channel_for("billing"));
+    let run = billing
+        .start_reconciliation(keel.request(
+            Role::Finance,
+            StartReconciliationRequest {
+                idempotency_key: "reconcile-after-delivery".into(),
+                project_id: delivered.initial.id.clone(),
+            },
+        ))
+        .await
+        .expect("reconciliation started")
+        .into_inner();
+    let run = common::eventually(Duration::from_secs(30), || {
+        let mut billing = billing.clone();
+        let request = keel.request(
+            Role::Finance,
+            GetReconciliationRequest {
+                run_id: run.run_id.clone(),
+            },
+        );
+        async move {
+            let run = billing.get_reconciliation(request).await.ok()?.into_inner();
+            (run.status == "DONE" && run.differences.iter().all(|d| d.exception_status == "EXCEPTION")).then_some(run)
+        }
+    })
+    .await;
+    assert_eq!(run.differences_total, 3, "{:?}", run.differences);
+
+    // Two pages of two, one billing call each.
+    let finance = keel.token_as("finance-partner", Role::Finance);
+    let mut nodes = Vec::new();
+    let mut after = Value::Null;
+    for page in 0..2 {
+        let (status, body) = keel
+            .graphql_with(Some(finance.clone()), DIFFERENCES, json!({ "after": after }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(
+            body["extensions"]["backendCalls"],
+            json!({ "Billing ListReconciliationDifferences": 1 }),
+            "{body}"
+        );
+        let connection = &body["data"]["finance"]["reconciliationDifferences"];
+        nodes.extend(connection["nodes"].as_array().unwrap().iter().cloned());
+        after = connection["nextCursor"].clone();
+        assert_eq!(after.is_null(), page == 1, "{connection}");
+    }
+    let billed = format!("10 h, {} EUR", dec(BILL_RATE) * Decimal::from(10));
+    let project = delivered.initial.id.as_str();
+    let mut found: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            assert_eq!(n["projectId"], project, "{n}");
+            assert_eq!(n["recordType"], "time_entry", "{n}");
+            assert_eq!(n["state"], "OPEN", "{n}");
+            (
+                n["kind"].as_str().unwrap().to_string(),
+                n["recordId"].as_str().unwrap().to_string(),
+                n["psaValue"].clone(),
+                n["erpValue"].clone(),
+            )
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let s = |v: &str| v.to_string();
+    assert_eq!(found[0].0, "ALTERED");
+    assert_eq!(found[0].1, entry_of(changed));
+    assert_eq!(found[0].2, json!(billed));
+    // The scenario posts time to ERP at cost, without a revenue credit: ERP has hours only.
+    assert_eq!(found[0].3, json!("12 h"));
+    assert_eq!(
+        (found[1].0.as_str(), found[1].1.clone()),
+        ("DUPLICATED", entry_of(twice))
+    );
+    let both = found[1].3.as_str().unwrap();
+    assert!(both.contains(&twice.id) && both.contains(&duplicate.id), "{both}");
+    assert_eq!(
+        found[2],
+        (s("MISSING_IN_ERP"), entry_of(lost), json!(billed), Value::Null)
+    );
+    assert_eq!(found.len(), 3);
+
+    let (status, body) = keel
+        .graphql_with(
+            Some(keel.token_as(&delivered.claire.id, Role::Consultant)),
+            "{ finance { reconciliationDifferences { nodes { recordId } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
 }

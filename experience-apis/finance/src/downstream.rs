@@ -5,7 +5,10 @@
 use async_graphql::Context;
 use keel_core::Error;
 use keel_experience_common::Downstream;
-use keel_proto::billing::{ListMilestoneReadinessRequest, MilestoneReadiness};
+use keel_proto::billing::{
+    ListMilestoneReadinessRequest, ListReconciliationDifferencesRequest, ListReconciliationDifferencesResponse,
+    MilestoneReadiness,
+};
 use keel_proto::common::PageRequest;
 use keel_proto::erp::{
     ListInvoicesRequest, ListInvoicesResponse, ListProjectCodesOfProjectsRequest, ProjectFinancials,
@@ -83,6 +86,22 @@ impl Calls {
             )
             .await?
             .milestones)
+    }
+
+    /// One page of the differences each project's latest reconciliation found.
+    pub(crate) async fn reconciliation_differences(
+        &self,
+        page: PageRequest,
+    ) -> Result<ListReconciliationDifferencesResponse, Error> {
+        let request = self
+            .downstream
+            .request(ListReconciliationDifferencesRequest { page: Some(page) })?;
+        self.downstream
+            .call(
+                "Billing ListReconciliationDifferences",
+                self.backends.billing.clone().list_reconciliation_differences(request),
+            )
+            .await
     }
 
     /// One page of ERP invoices, of one project code or of all.

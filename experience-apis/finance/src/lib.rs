@@ -1,7 +1,8 @@
 //! The finance partner's view of Keel, as an async-graphql module: every project's billing
 //! milestones with their readiness to invoice (and exactly what blocks each one), unbilled
 //! effort (WIP), revenue against plan and margin, the margin by service line, ERP's
-//! invoices, and the queue of approved time and expenses waiting to post to ERP.
+//! invoices, the queue of approved time and expenses waiting to post to ERP, and the
+//! differences reconciliation found between PSA and ERP.
 //!
 //! The gateway mounts [`FinanceView`] on its root query (field `finance`) after checking the
 //! caller against [`ALLOWED_ROLES`]. Resolvers read two things from the async-graphql context:
@@ -35,9 +36,10 @@ use tonic::transport::Channel;
 
 pub use keel_experience_common::Money;
 pub use model::{
-    FinanceBlocker, FinanceInvoice, FinanceInvoiceConnection, FinanceMargin, FinanceMilestone, FinanceMilestoneInvoice,
-    FinancePostingKind, FinancePostingQueue, FinanceProject, FinanceProjectConnection, FinanceRevenue,
-    FinanceServiceLineMargin, FinanceWip,
+    FinanceBlocker, FinanceDifferenceKind, FinanceDifferenceState, FinanceInvoice, FinanceInvoiceConnection,
+    FinanceMargin, FinanceMilestone, FinanceMilestoneInvoice, FinancePostingKind, FinancePostingQueue, FinanceProject,
+    FinanceProjectConnection, FinanceReconciliationDifference, FinanceReconciliationDifferenceConnection,
+    FinanceRevenue, FinanceServiceLineMargin, FinanceWip,
 };
 pub use view::{DEFAULT_PAGE_SIZE, FinanceView};
 
@@ -46,7 +48,11 @@ pub const ALLOWED_ROLES: &[Role] = &[Role::Finance, Role::Executive];
 
 /// This view's part of the role × field policy table the gateway enforces.
 pub const FIELD_POLICY: &[FieldPolicy] = &[
-    FieldPolicy::new("FinanceView", &["projects", "invoices", "postingQueue"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "FinanceView",
+        &["projects", "invoices", "postingQueue", "reconciliationDifferences"],
+        ALLOWED_ROLES,
+    ),
     FieldPolicy::new(
         "FinanceProjectConnection",
         &["nodes", "nextCursor", "serviceLines"],
@@ -150,6 +156,26 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         &["kind", "waiting", "failed", "done", "abandoned"],
         ALLOWED_ROLES,
     ),
+    FieldPolicy::new(
+        "FinanceReconciliationDifferenceConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "FinanceReconciliationDifference",
+        &[
+            "identity",
+            "projectId",
+            "kind",
+            "recordType",
+            "recordId",
+            "psaValue",
+            "erpValue",
+            "message",
+            "state",
+        ],
+        ALLOWED_ROLES,
+    ),
 ];
 
 /// The system and process APIs this view reads, put into the schema's data by the gateway.
@@ -159,7 +185,7 @@ pub struct Backends {
     pub psa: PsaServiceClient<Channel>,
     /// The ERP system API: invoices, revenue schedules and cost.
     pub erp: ErpServiceClient<Channel>,
-    /// The billing process API: milestone readiness.
+    /// The billing process API: milestone readiness and reconciliation differences.
     pub billing: BillingServiceClient<Channel>,
     /// The time-capture process API's workflow admin: its ERP postings of time and expenses.
     pub postings: WorkflowAdminServiceClient<Channel>,

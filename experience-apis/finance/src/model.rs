@@ -274,3 +274,88 @@ pub struct FinancePostingKind {
     pub done: i32,
     pub abandoned: i32,
 }
+
+keel_experience_common::connection!(
+    /// A page of reconciliation differences between PSA and ERP.
+    FinanceReconciliationDifferenceConnection,
+    FinanceReconciliationDifference
+);
+
+/// How PSA and ERP disagree on a record.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinanceDifferenceKind {
+    /// PSA holds the record; ERP does not.
+    MissingInErp,
+    /// ERP holds the record; PSA does not.
+    MissingInPsa,
+    /// ERP holds the record twice.
+    Duplicated,
+    /// ERP holds the record with other figures than PSA.
+    Altered,
+}
+
+/// Where a difference stands in the exception queue.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinanceDifferenceState {
+    /// Waiting in the exception queue for operations (or being rechecked).
+    Open,
+    /// Fixed and closed by a recheck, or closed by operations with a note.
+    Resolved,
+    /// Abandoned by operations.
+    Abandoned,
+}
+
+/// One record PSA and ERP disagree on, as the latest reconciliation of its project found it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FinanceReconciliationDifference {
+    /// Stable across runs: project, kind, record type and record id.
+    pub identity: ID,
+    /// The PSA project.
+    pub project_id: ID,
+    pub kind: FinanceDifferenceKind,
+    /// project, project_code, budget, time_entry, milestone, invoice.
+    pub record_type: String,
+    pub record_id: String,
+    /// What PSA holds; null when it holds nothing.
+    pub psa_value: Option<String>,
+    /// What ERP holds; null when it holds nothing.
+    pub erp_value: Option<String>,
+    pub message: String,
+    /// Its exception-queue state now; null before it was queued.
+    pub state: Option<FinanceDifferenceState>,
+}
+
+impl TryFrom<keel_proto::billing::Difference> for FinanceReconciliationDifference {
+    type Error = keel_core::Error;
+
+    fn try_from(d: keel_proto::billing::Difference) -> Result<Self, Self::Error> {
+        let kind = match d.kind.as_str() {
+            "MISSING_IN_ERP" => FinanceDifferenceKind::MissingInErp,
+            "MISSING_IN_PSA" => FinanceDifferenceKind::MissingInPsa,
+            "DUPLICATED" => FinanceDifferenceKind::Duplicated,
+            "ALTERED" => FinanceDifferenceKind::Altered,
+            other => {
+                return Err(keel_core::Error::internal(format!(
+                    "billing sent difference kind {other:?}"
+                )));
+            }
+        };
+        let state = match d.exception_status.as_str() {
+            "" => None,
+            "DONE" | "RESOLVED" => Some(FinanceDifferenceState::Resolved),
+            "ABANDONED" | "COMPENSATING" => Some(FinanceDifferenceState::Abandoned),
+            _ => Some(FinanceDifferenceState::Open),
+        };
+        Ok(FinanceReconciliationDifference {
+            identity: ID(d.identity),
+            project_id: ID(d.project_id),
+            kind,
+            record_type: d.record_type,
+            record_id: d.record_id,
+            psa_value: non_empty(d.psa_value),
+            erp_value: non_empty(d.erp_value),
+            message: d.message,
+            state,
+        })
+    }
+}

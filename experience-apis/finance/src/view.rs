@@ -17,7 +17,7 @@ use crate::downstream::Calls;
 use crate::figures;
 use crate::model::{
     FinanceInvoice, FinanceInvoiceConnection, FinanceMilestone, FinancePostingQueue, FinanceProject,
-    FinanceProjectConnection,
+    FinanceProjectConnection, FinanceReconciliationDifference, FinanceReconciliationDifferenceConnection,
 };
 
 /// Items per page when the caller does not say.
@@ -74,6 +74,33 @@ impl FinanceView {
             .map_err(|e| rename_project_code(paging::rename_paging_fields(e)).extend())?;
         Ok(FinanceInvoiceConnection {
             nodes: answer.invoices.into_iter().map(FinanceInvoice::from).collect(),
+            next_cursor: paging::next_cursor(answer.page),
+        })
+    }
+
+    /// Where PSA and ERP disagree: the differences each project's latest reconciliation found
+    /// (missing on one side, duplicated or altered in ERP), each with PSA's and ERP's value and
+    /// its state in the exception queue, in the order found, `first` (at most 100) at a time.
+    async fn reconciliation_differences(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<FinanceReconciliationDifferenceConnection> {
+        let page = paging::page_request(first, after).map_err(|e| e.extend())?;
+        let calls = Calls::from_context(ctx).map_err(|e| e.extend())?;
+        let answer = calls
+            .reconciliation_differences(page)
+            .await
+            .map_err(|e| paging::rename_paging_fields(e).extend())?;
+        let nodes = answer
+            .differences
+            .into_iter()
+            .map(FinanceReconciliationDifference::try_from)
+            .collect::<Result<Vec<_>, Error>>()
+            .map_err(|e| e.extend())?;
+        Ok(FinanceReconciliationDifferenceConnection {
+            nodes,
             next_cursor: paging::next_cursor(answer.page),
         })
     }

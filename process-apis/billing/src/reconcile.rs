@@ -343,14 +343,20 @@ fn compare_time(found: &mut Found<'_>, entries: &[TimeEntry], journals: &[Journa
             _ => true,
         };
         if hours_differ || amount_differs {
-            let erp_value = format!(
-                "{} h, {}",
-                hours.map(|h| h.normalize().to_string()).unwrap_or_default(),
+            // A journal without a revenue credit (time posted at cost) shows its hours only.
+            let erp_value = [
+                Some(format!(
+                    "{} h",
+                    hours.map(|h| h.normalize().to_string()).unwrap_or_default()
+                )),
                 revenue
                     .first()
-                    .map(|m| format!("{} {}", m.amount(), m.currency().code()))
-                    .unwrap_or_default()
-            );
+                    .map(|m| format!("{} {}", m.amount(), m.currency().code())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
             found.add(
                 DifferenceKind::Altered,
                 "time_entry",

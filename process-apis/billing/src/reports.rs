@@ -199,3 +199,63 @@ pub async fn set_exception(db: &DatabaseConnection, difference_id: &str, instanc
         .map_err(db_error)?;
     Ok(())
 }
+
+/// The differences each project's latest compared run found (a run of that project, or of
+/// every project, whichever was compared last), in the order found (by id), the first `limit`
+/// after the difference `after`.
+pub async fn latest_differences(
+    db: &DatabaseConnection,
+    after: Option<uuid::Uuid>,
+    limit: u64,
+) -> Result<Vec<difference::Model>, Error> {
+    let runs = run::Entity::find()
+        .filter(run::Column::ComparedAt.is_not_null())
+        .order_by_asc(run::Column::ComparedAt)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let Some(scope) = latest_scope(&runs) else {
+        return Ok(Vec::new());
+    };
+    let mut query = difference::Entity::find()
+        .filter(scope)
+        .order_by_asc(difference::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(difference::Column::Id.gt(after.to_string()));
+    }
+    query.all(db).await.map_err(db_error)
+}
+
+/// Which stored differences are the latest of their project, given every compared run in the
+/// order compared: `None` when there is none.
+fn latest_scope(runs: &[run::Model]) -> Option<sea_orm::Condition> {
+    use sea_orm::Condition;
+    let whole = runs.iter().rposition(|r| r.project_id.is_empty());
+    // Per project, its latest run compared after the latest run of every project.
+    let mut own: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for run in &runs[whole.map_or(0, |w| w + 1)..] {
+        if !run.project_id.is_empty() {
+            own.insert(&run.project_id, &run.id);
+        }
+    }
+    if whole.is_none() && own.is_empty() {
+        return None;
+    }
+    let mut scope = Condition::any();
+    for (project, run_id) in &own {
+        scope = scope.add(
+            Condition::all()
+                .add(difference::Column::RunId.eq(*run_id))
+                .add(difference::Column::ProjectId.eq(*project)),
+        );
+    }
+    if let Some(whole) = whole {
+        let mut of_whole = Condition::all().add(difference::Column::RunId.eq(runs[whole].id.clone()));
+        if !own.is_empty() {
+            of_whole = of_whole.add(difference::Column::ProjectId.is_not_in(own.keys().map(|p| String::from(*p))));
+        }
+        scope = scope.add(of_whole);
+    }
+    Some(scope)
+}

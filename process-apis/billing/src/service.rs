@@ -8,8 +8,9 @@ use keel_proto::billing::billing_service_server::{BillingService, BillingService
 use keel_proto::billing::{
     BillingReadiness, CheckBillingReadinessRequest, DeliverableAcceptance, Difference, GetInvoicePreparationRequest,
     GetReconciliationRequest, InvoicePreparation, ListMilestoneReadinessRequest, ListMilestoneReadinessResponse,
-    MilestoneInvoice, MilestoneReadiness, PrepareInvoiceRequest, PrepareInvoiceResponse, Reconciliation,
-    RecordDeliverableAcceptanceRequest, StartReconciliationRequest, StartReconciliationResponse,
+    ListReconciliationDifferencesRequest, ListReconciliationDifferencesResponse, MilestoneInvoice, MilestoneReadiness,
+    PrepareInvoiceRequest, PrepareInvoiceResponse, Reconciliation, RecordDeliverableAcceptanceRequest,
+    StartReconciliationRequest, StartReconciliationResponse,
 };
 use keel_store::idempotency::{self, run_once};
 use keel_workflow::{Engine, InstanceView, Status as WorkflowStatus};
@@ -399,25 +400,7 @@ impl BillingService for BillingGrpcService {
         let mut differences = Vec::new();
         let total = reports::count_differences(self.db(), &run_id).await?;
         for row in reports::differences_of(self.db(), &run_id, Some(MAX_DIFFERENCES_SHOWN)).await? {
-            let exception_status = match &row.exception_id {
-                Some(id) => match uuid::Uuid::parse_str(id) {
-                    Ok(id) => status_name(self.engine.instance(id).await?.status),
-                    Err(_) => String::new(),
-                },
-                None => String::new(),
-            };
-            differences.push(Difference {
-                identity: row.identity,
-                project_id: row.project_id,
-                kind: row.kind,
-                record_type: row.record_type,
-                record_id: row.record_id,
-                psa_value: row.psa_value,
-                erp_value: row.erp_value,
-                message: row.message,
-                exception_id: row.exception_id.unwrap_or_default(),
-                exception_status,
-            });
+            differences.push(self.difference_view(row).await?);
         }
         Ok(Response::new(Reconciliation {
             run_id: run.id,
@@ -431,5 +414,56 @@ impl BillingService for BillingGrpcService {
             compared_at: run.compared_at.map(keel_core::time::to_timestamp),
             differences_total: u32::try_from(total).unwrap_or(u32::MAX),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListReconciliationDifferences"))]
+    async fn list_reconciliation_differences(
+        &self,
+        request: Request<ListReconciliationDifferencesRequest>,
+    ) -> Result<Response<ListReconciliationDifferencesResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        let page = keel_core::paging::Page::from_proto(request.get_ref().page.as_ref())?;
+        let rows = reports::latest_differences(self.db(), page.after, page.size).await?;
+        let last = rows
+            .last()
+            .map(|r| uuid::Uuid::parse_str(&r.id))
+            .transpose()
+            .map_err(Error::internal)?;
+        let returned = rows.len();
+        let mut differences = Vec::with_capacity(returned);
+        for row in rows {
+            differences.push(self.difference_view(row).await?);
+        }
+        Ok(Response::new(ListReconciliationDifferencesResponse {
+            differences,
+            page: Some(keel_proto::common::PageResponse {
+                next_page_token: page.next_token(returned, last),
+            }),
+        }))
+    }
+}
+
+impl BillingGrpcService {
+    /// A stored difference with its exception-queue instance's status now.
+    async fn difference_view(&self, row: reports::difference::Model) -> Result<Difference, Error> {
+        let exception_status = match &row.exception_id {
+            Some(id) => match uuid::Uuid::parse_str(id) {
+                Ok(id) => status_name(self.engine.instance(id).await?.status),
+                Err(_) => String::new(),
+            },
+            None => String::new(),
+        };
+        Ok(Difference {
+            identity: row.identity,
+            project_id: row.project_id,
+            kind: row.kind,
+            record_type: row.record_type,
+            record_id: row.record_id,
+            psa_value: row.psa_value,
+            erp_value: row.erp_value,
+            message: row.message,
+            exception_id: row.exception_id.unwrap_or_default(),
+            exception_status,
+        })
     }
 }

@@ -7,7 +7,11 @@ mod support;
 
 use keel_auth::Role;
 use keel_billing::reconciliation::{DIFFERENCE_KIND, KIND};
-use keel_proto::billing::{GetReconciliationRequest, Reconciliation, StartReconciliationRequest};
+use keel_proto::billing::{
+    Difference, GetReconciliationRequest, ListReconciliationDifferencesRequest, Reconciliation,
+    StartReconciliationRequest,
+};
+use keel_proto::common::PageRequest;
 use keel_proto::erp::{CreateBillingMilestoneRequest, ReverseJournalRequest, UpdateBudgetRequest};
 use keel_workflow::Status;
 use support::{Platform, eur, key};
@@ -296,6 +300,150 @@ async fn injected_differences_are_reported_queued_and_closed_by_retry_once_fixed
     );
     let runs = platform.engine.find(KIND, &again.run_id).await.unwrap().unwrap();
     assert_eq!(runs.status, Status::Done);
+}
+
+/// Every page of the latest differences, read `size` at a time.
+async fn latest_differences(platform: &Platform, size: u32) -> (Vec<Difference>, usize) {
+    let mut billing = platform.billing();
+    let (mut all, mut pages, mut token) = (Vec::new(), 0, String::new());
+    loop {
+        let page = billing
+            .list_reconciliation_differences(platform.as_role(
+                Role::Executive,
+                ListReconciliationDifferencesRequest {
+                    page: Some(PageRequest {
+                        page_size: size,
+                        page_token: token,
+                    }),
+                },
+            ))
+            .await
+            .expect("listed")
+            .into_inner();
+        pages += 1;
+        all.extend(page.differences);
+        token = page.page.unwrap_or_default().next_page_token;
+        if token.is_empty() {
+            return (all, pages);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_latest_differences_of_every_project_are_listed_a_page_at_a_time() {
+    let platform = Platform::start().await;
+    let project_id = platform.project_id();
+    assert_eq!(
+        latest_differences(&platform, 2).await,
+        (Vec::new(), 1),
+        "no run yet: nothing"
+    );
+
+    let unposted = platform.approved("2026-12-07", "1").await;
+    platform.mark_posted(&unposted, "JE-LOST").await;
+    let duplicated = platform.posted("2026-12-04", "2").await;
+    platform
+        .post_by_hand(
+            &format!("Re-keyed time:{}", duplicated.id),
+            "time 2 h on 2026-12-04",
+            "370.00",
+        )
+        .await;
+    let stray = platform
+        .erp_client()
+        .create_billing_milestone(platform.erp.service(CreateBillingMilestoneRequest {
+            idempotency_key: key("ms"),
+            project_code: platform.project_code.clone(),
+            name: "Hypercare".into(),
+            amount: eur("5000.00"),
+            due_date: "2027-04-01".into(),
+        }))
+        .await
+        .expect("stray milestone")
+        .into_inner();
+
+    // A run of every project: its three differences, two pages of two, as GetReconciliation
+    // shows them, each waiting in the exception queue.
+    let whole = reconcile(&platform, "").await;
+    assert_eq!(whole.status, "DONE", "{}", whole.last_error);
+    assert_eq!(whole.differences.len(), 3);
+    let (listed, pages) = latest_differences(&platform, 2).await;
+    assert_eq!(pages, 2);
+    assert_eq!(listed, whole.differences);
+    let s = |v: &str| v.to_string();
+    let mut found: Vec<_> = listed
+        .iter()
+        .map(|d| {
+            (
+                d.kind.clone(),
+                d.record_id.clone(),
+                d.project_id.clone(),
+                d.exception_status.clone(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            (
+                s("DUPLICATED"),
+                duplicated.id.clone(),
+                project_id.clone(),
+                s("EXCEPTION")
+            ),
+            (
+                s("MISSING_IN_ERP"),
+                unposted.id.clone(),
+                project_id.clone(),
+                s("EXCEPTION")
+            ),
+            (
+                s("MISSING_IN_PSA"),
+                stray.id.clone(),
+                project_id.clone(),
+                s("EXCEPTION")
+            ),
+        ]
+    );
+    let missing = listed.iter().find(|d| d.kind == "MISSING_IN_ERP").unwrap();
+    assert_eq!(
+        (missing.psa_value.as_str(), missing.erp_value.as_str()),
+        ("1 h, 185.00 EUR", "")
+    );
+
+    // The missing journal posted and the project reconciled alone: its run is now the latest
+    // of the project and replaces the whole run's differences.
+    platform.post_in_erp(&unposted).await;
+    let own = reconcile(&platform, &project_id).await;
+    assert_eq!(own.differences.len(), 2, "{:?}", own.differences);
+    let (listed, pages) = latest_differences(&platform, 100).await;
+    assert_eq!(pages, 1);
+    assert_eq!(listed, own.differences);
+    assert!(listed.iter().all(|d| d.record_id != unposted.id));
+
+    let mut billing = platform.billing();
+    let refused = billing
+        .list_reconciliation_differences(
+            platform.as_role(Role::Consultant, ListReconciliationDifferencesRequest { page: None }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let bad = billing
+        .list_reconciliation_differences(platform.as_role(
+            Role::Finance,
+            ListReconciliationDifferencesRequest {
+                page: Some(PageRequest {
+                    page_size: 2,
+                    page_token: "%%".into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("page.page_token"), "{}", bad.message());
 }
 
 #[tokio::test]
