@@ -3,11 +3,15 @@
 //! staffing ranks and why, and the staffing approval waiting, at one backend call per service
 //! and kind of lookup. Utilization against target by person, practice and region comes from
 //! the scenario's approved and posted time, and the bench forecast from a new assignment. A
-//! consultant may not open the view.
+//! consultant may not open the view. Over `/graphql/ws`, `staffingApprovalRequested` tells the
+//! approving role (the staffing policy's, executive) of a staffing approval as it starts
+//! waiting, once; a resource manager who is not that role hears nothing, and a consultant is
+//! refused.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
@@ -176,6 +180,120 @@ async fn a_resource_manager_sees_open_requests_ranked_and_the_approval_waiting()
         .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
     assert_eq!(body["data"], Value::Null, "{body}");
+}
+
+#[tokio::test]
+async fn the_approving_role_is_told_of_a_staffing_approval_as_it_starts_waiting() {
+    let keel = Keel::start().await;
+    let addr: SocketAddr = keel.http.trim_start_matches("http://").parse().unwrap();
+    let delivered = common::scenario::deliver(&keel).await;
+
+    // An executive and a resource manager listen; a consultant tries to.
+    let executive = keel.token_as(&uuid::Uuid::now_v7().to_string(), Role::Executive);
+    let resource_manager = keel.token_as(&uuid::Uuid::now_v7().to_string(), Role::ResourceManager);
+    let consultant = keel.token_as(&delivered.claire.id, Role::Consultant);
+    let mut executive_ws = ws::subscribe(addr, &executive).await;
+    let mut resource_manager_ws = ws::subscribe(addr, &resource_manager).await;
+    let mut consultant_ws = ws::subscribe(addr, &consultant).await;
+    let refused = ws::text(&mut consultant_ws, Duration::from_secs(10))
+        .await
+        .expect("the consultant's subscription answered");
+    let errors = if refused["type"] == "error" {
+        &refused["payload"]
+    } else {
+        &refused["payload"]["errors"]
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    assert!(
+        refused["payload"]["data"]["staffingApprovalRequested"].is_null(),
+        "{refused}"
+    );
+    // Nothing waits yet.
+    assert!(ws::nothing_for(&mut executive_ws, Duration::from_secs(1)).await);
+
+    // A second engagement manager whose thin margin needs leadership's approval.
+    let today = chrono::Utc::now().date_naive();
+    let request = keel
+        .psa()
+        .create_resource_request(keel.request(
+            Role::Admin,
+            CreateResourceRequestRequest {
+                idempotency_key: "subscription-rm-request".into(),
+                project_id: delivered.initial.id.clone(),
+                role: "engagement-manager".into(),
+                bill_role: String::new(),
+                start_date: (today + Days::new(7)).to_string(),
+                end_date: (today + Days::new(48)).to_string(),
+                allocation_percent: "50".into(),
+                skills: vec![RequiredSkill {
+                    name: "sap-treasury".into(),
+                    min_proficiency: 3,
+                }],
+                certifications: vec!["pmp".into()],
+                languages: vec![RequiredLanguage {
+                    code: "de".into(),
+                    min_level: "c1".into(),
+                }],
+                region: "emea".into(),
+                location: "Frankfurt".into(),
+                requested_by: delivered.claire.id.clone(),
+                notes: "Second treasury lead".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let staffing = eventually(Duration::from_secs(30), || async {
+        let staffing = StaffingServiceClient::new(keel.channel())
+            .get_staffing(keel.request(
+                Role::ResourceManager,
+                GetStaffingRequest {
+                    resource_request_id: request.id.clone(),
+                },
+            ))
+            .await
+            .ok()?
+            .into_inner();
+        assert_ne!(staffing.status, "EXCEPTION", "{staffing:?}");
+        (staffing.status == "AWAITING_APPROVAL").then_some(staffing)
+    })
+    .await;
+    let economics = staffing.economics.clone().expect("economics");
+    assert!(!economics.approval_reasons.is_empty(), "{staffing:?}");
+
+    // The executive is told, with what the staffing decided and why it waits.
+    let told = ws::next_approval(&mut executive_ws).await;
+    assert_eq!(told["instanceId"], staffing.staffing_id.as_str(), "{told}");
+    assert_eq!(told["resourceRequestId"], request.id.as_str(), "{told}");
+    assert_eq!(told["projectId"], delivered.initial.id.as_str(), "{told}");
+    assert_eq!(told["projectName"], delivered.changed.name.as_str(), "{told}");
+    assert_eq!(told["reasons"], json!(economics.approval_reasons), "{told}");
+    let proposed = &staffing.candidates[0];
+    let summary = told["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!("Staff {} ({})", proposed.name, proposed.employee_id)),
+        "{told}"
+    );
+    let creator = request
+        .audit
+        .as_ref()
+        .map(|a| a.created_by.as_str())
+        .unwrap_or_default();
+    assert!(!creator.is_empty());
+    assert_eq!(told["requestedBy"], creator, "{told}");
+    let since = chrono::DateTime::parse_from_rfc3339(told["since"].as_str().unwrap()).unwrap();
+    let waited = chrono::Utc::now().signed_duration_since(since);
+    assert!(
+        waited >= chrono::Duration::zero() && waited < chrono::Duration::minutes(2),
+        "{told}"
+    );
+    let due = chrono::DateTime::parse_from_rfc3339(told["dueAt"].as_str().unwrap()).unwrap();
+    assert_eq!(due.signed_duration_since(since), chrono::Duration::hours(48), "{told}");
+
+    // Once: the approval still waits, and nothing more is sent.
+    assert!(ws::nothing_for(&mut executive_ws, Duration::from_secs(5)).await);
+    // Executives decide staffing approvals, so the resource manager hears nothing.
+    assert!(ws::nothing_for(&mut resource_manager_ws, Duration::from_secs(1)).await);
 }
 
 fn jonas_id(staffing: &keel_proto::staffing::Staffing) -> &str {
@@ -449,4 +567,66 @@ async fn a_resource_manager_sees_utilization_against_target_and_the_bench_ahead(
         .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
     assert_eq!(body["data"], Value::Null, "{body}");
+}
+
+/// `staffingApprovalRequested` over `graphql-transport-ws`.
+mod ws {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use keel_experience_resource_manager::STAFFING_APPROVAL_POLL_INTERVAL;
+    use serde_json::{Value, json};
+
+    use crate::common::ws::{Frame, WsClient};
+
+    /// The next text message within `wait`; `None` when none came. A close is a failure.
+    pub async fn text(client: &mut WsClient, wait: Duration) -> Option<Value> {
+        match client.receive(wait).await? {
+            Frame::Text(message) => Some(message),
+            Frame::Close(code, reason) => panic!("closed: {code} {reason}"),
+        }
+    }
+
+    /// A connection as the bearer of `token`, subscribed to `staffingApprovalRequested`, once
+    /// its first poll has had time to run.
+    pub async fn subscribe(addr: SocketAddr, token: &str) -> WsClient {
+        let mut client = WsClient::connect(addr, "/graphql/ws").await;
+        client
+            .send(&json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+            .await;
+        let ack = text(&mut client, Duration::from_secs(10))
+            .await
+            .expect("connection_ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+            .send(&json!({
+                "id": "1",
+                "type": "subscribe",
+                "payload": { "query": "subscription { staffingApprovalRequested { instanceId resourceRequestId
+                    projectId projectName reasons summary requestedBy since dueAt } }" },
+            }))
+            .await;
+        tokio::time::sleep(STAFFING_APPROVAL_POLL_INTERVAL + Duration::from_millis(500)).await;
+        client
+    }
+
+    /// The next staffing approval `client` is sent.
+    pub async fn next_approval(client: &mut WsClient) -> Value {
+        let message = text(client, STAFFING_APPROVAL_POLL_INTERVAL * 5)
+            .await
+            .expect("a staffing approval");
+        assert_eq!(message["type"], "next", "{message}");
+        message["payload"]["data"]["staffingApprovalRequested"].clone()
+    }
+
+    /// Whether `client` is sent nothing within `wait`.
+    pub async fn nothing_for(client: &mut WsClient, wait: Duration) -> bool {
+        match text(client, wait).await {
+            None => true,
+            Some(message) => {
+                eprintln!("unexpected: {message}");
+                false
+            }
+        }
+    }
 }

@@ -57,7 +57,11 @@ const GATEWAY_POLICY: &[FieldPolicy] = &[
 
 /// The Rust types merged into the root `Subscription`: async-graphql resolves their fields
 /// under their own names, and the table knows them as `Subscription`'s.
-const SUBSCRIPTION_PARTS: &[&str] = &["OperationsSubscription", "ProjectManagerSubscription"];
+const SUBSCRIPTION_PARTS: &[&str] = &[
+    "OperationsSubscription",
+    "ProjectManagerSubscription",
+    "ResourceManagerSubscription",
+];
 
 /// The Rust types merged into the root `Mutation`, likewise.
 const MUTATION_PARTS: &[&str] = &["OperationsMutation", "ConsultantMutation", "ProjectManagerMutation"];

@@ -11,7 +11,7 @@ use keel_experience_executive::ExecutiveView;
 use keel_experience_finance::FinanceView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
 use keel_experience_project_manager::{ProjectManagerMutation, ProjectManagerSubscription, ProjectManagerView};
-use keel_experience_resource_manager::ResourceManagerView;
+use keel_experience_resource_manager::{ResourceManagerSubscription, ResourceManagerView};
 
 use crate::limits::{DepthLimit, LimitMessages};
 use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
@@ -80,7 +80,11 @@ pub struct MutationRoot(OperationsMutation, ConsultantMutation, ProjectManagerMu
 /// Live updates, merged from the role views' subscriptions.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(OperationsSubscription, ProjectManagerSubscription);
+pub struct SubscriptionRoot(
+    OperationsSubscription,
+    ProjectManagerSubscription,
+    ResourceManagerSubscription,
+);
 
 /// `FORBIDDEN` unless the caller holds one of `allowed` (or is admin); `UNAUTHENTICATED`
 /// when the request carries no verified caller at all.

@@ -22,8 +22,10 @@ mod downstream;
 mod money;
 pub mod paging;
 mod policy;
+mod poll;
 
 pub use calls::{BackendCalls, RequestMemo};
 pub use downstream::Downstream;
 pub use money::{Money, non_empty};
 pub use policy::FieldPolicy;
+pub use poll::poll_stream;

@@ -6,17 +6,18 @@
 //! takes the baseline. At most [`MAX_WATCHED_SETUPS`] setups (the oldest, in creation order)
 //! are watched, which bounds both the work per poll and the memory per subscriber.
 //!
-//! A transient failure (the process API down or slow) is sent as an error item and polling
-//! goes on; any other failure (for instance the token expired) is sent and ends the stream.
+//! It polls with [`poll_stream`]: a transient failure (the process API down or slow) is sent
+//! as an error item and polling goes on; any other failure (for instance the token expired) is
+//! sent and ends the stream.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::Stream;
 use keel_core::Error;
+use keel_experience_common::poll_stream;
 use keel_proto::projectsetup as proto;
-use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::downstream::Downstream;
 use crate::model::Setup;
@@ -45,48 +46,18 @@ impl OperationsSubscription {
 /// The last `updatedAt` (seconds, nanos) seen of each setup, by id.
 type Stamps = HashMap<String, Option<(i64, i32)>>;
 
-struct Watch {
-    downstream: Downstream,
-    interval: Interval,
-    /// `None` until the first successful poll has taken the baseline.
-    seen: Option<Stamps>,
-    finished: bool,
-}
-
 fn watch(downstream: Downstream, period: Duration) -> impl Stream<Item = Result<Setup>> {
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let state = Watch {
-        downstream,
-        interval,
-        seen: None,
-        finished: false,
-    };
-    stream::unfold(state, |mut state| async move {
-        if state.finished {
-            return None;
-        }
-        loop {
-            state.interval.tick().await;
-            match poll(&state.downstream).await {
-                Ok(setups) => {
-                    let changed = changes(&mut state.seen, setups);
-                    if !changed.is_empty() {
-                        let items: Vec<Result<Setup>> = changed.into_iter().map(|s| Ok(Setup::from(s))).collect();
-                        return Some((items, state));
-                    }
-                }
-                Err(error) => {
-                    if !error.is_transient() {
-                        state.finished = true;
-                    }
-                    tracing::debug!(error = %error, "setupUpdates poll failed");
-                    return Some((vec![Err(error.extend())], state));
-                }
-            }
-        }
-    })
-    .flat_map(stream::iter)
+    poll_stream(
+        "setupUpdates",
+        period,
+        (downstream, None),
+        |(downstream, mut seen)| async move {
+            let changed = poll(&downstream)
+                .await
+                .map(|setups| changes(&mut seen, setups).into_iter().map(Setup::from).collect());
+            ((downstream, seen), changed)
+        },
+    )
 }
 
 /// Every watched setup, page by page.

@@ -15,17 +15,18 @@
 //! poll is sent, and on the first poll every entry already waiting. An entry sent, decided and
 //! submitted again (after a rejection) is sent again.
 //!
-//! A transient failure (the API down or slow) is sent as an error item and polling goes on;
-//! any other failure (for instance the token expired) is sent and ends the stream.
+//! Both poll with [`poll_stream`]: a transient failure (the API down or slow) is sent as an
+//! error item and polling goes on; any other failure (for instance the token expired) is sent
+//! and ends the stream.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::Stream;
 use keel_core::Error;
+use keel_experience_common::poll_stream;
 use keel_proto::health as proto;
-use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::downstream::Calls;
 use crate::model::{Alert, ApprovalRequest};
@@ -65,47 +66,17 @@ impl ProjectManagerSubscription {
     }
 }
 
-struct ApprovalWatch {
-    calls: Calls,
-    interval: Interval,
-    /// The entries waiting on the previous poll.
-    waiting: HashSet<String>,
-    finished: bool,
-}
-
 fn watch_approvals(calls: Calls, period: Duration) -> impl Stream<Item = Result<ApprovalRequest>> {
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let state = ApprovalWatch {
-        calls,
-        interval,
-        waiting: HashSet::new(),
-        finished: false,
-    };
-    stream::unfold(state, |mut state| async move {
-        if state.finished {
-            return None;
-        }
-        loop {
-            state.interval.tick().await;
-            match poll_approvals(&state.calls, &mut state.waiting).await {
-                Ok(requested) if requested.is_empty() => {}
-                Ok(requested) => {
-                    let items: Vec<Result<ApprovalRequest>> =
-                        requested.into_iter().map(|e| Ok(ApprovalRequest::from(e))).collect();
-                    return Some((items, state));
-                }
-                Err(error) => {
-                    if !error.is_transient() {
-                        state.finished = true;
-                    }
-                    tracing::debug!(error = %error, "approvalRequested poll failed");
-                    return Some((vec![Err(error.extend())], state));
-                }
-            }
-        }
-    })
-    .flat_map(stream::iter)
+    poll_stream(
+        "approvalRequested",
+        period,
+        (calls, HashSet::new()),
+        |(calls, mut waiting)| async move {
+            let requested = poll_approvals(&calls, &mut waiting).await;
+            let requested = requested.map(|entries| entries.into_iter().map(ApprovalRequest::from).collect());
+            ((calls, waiting), requested)
+        },
+    )
 }
 
 /// The entries submitted on the caller's projects that were not waiting on the previous poll.
@@ -138,46 +109,14 @@ fn newly_waiting(
     new
 }
 
-struct Watch {
-    calls: Calls,
-    interval: Interval,
-    /// The ids on the previous poll's page; `None` until the first poll took the baseline.
-    seen: Option<HashSet<String>>,
-    finished: bool,
-}
-
 fn watch(calls: Calls, period: Duration) -> impl Stream<Item = Result<Alert>> {
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let state = Watch {
-        calls,
-        interval,
-        seen: None,
-        finished: false,
-    };
-    stream::unfold(state, |mut state| async move {
-        if state.finished {
-            return None;
-        }
-        loop {
-            state.interval.tick().await;
-            match poll(&state.calls, &mut state.seen).await {
-                Ok(raised) if raised.is_empty() => {}
-                Ok(raised) => {
-                    let items: Vec<Result<Alert>> = raised.into_iter().map(|a| Ok(Alert::from(a))).collect();
-                    return Some((items, state));
-                }
-                Err(error) => {
-                    if !error.is_transient() {
-                        state.finished = true;
-                    }
-                    tracing::debug!(error = %error, "alertRaised poll failed");
-                    return Some((vec![Err(error.extend())], state));
-                }
-            }
-        }
+    poll_stream("alertRaised", period, (calls, None), |(calls, mut seen)| async move {
+        let raised = poll(&calls, &mut seen).await;
+        (
+            (calls, seen),
+            raised.map(|alerts| alerts.into_iter().map(Alert::from).collect()),
+        )
     })
-    .flat_map(stream::iter)
 }
 
 /// The alerts raised since the previous poll that the subscriber may see, oldest first.

@@ -6,7 +6,9 @@
 //! The gateway mounts [`ResourceManagerView`] on its root query (field `resourceManager`)
 //! after checking the caller against [`ALLOWED_ROLES`]. A page costs one call per service and
 //! kind of lookup whatever its length: the candidates of every request of a page come from
-//! one `RankCandidatesBatch`.
+//! one `RankCandidatesBatch`. [`ResourceManagerSubscription`], merged into the root
+//! subscription, streams the staffing approvals waiting for the subscriber
+//! (`staffingApprovalRequested`).
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
 //! are built, or any database. It reads PSA, HRIS, the staffing process API and its workflow
@@ -16,6 +18,7 @@
 
 mod capacity;
 mod model;
+mod subscription;
 mod view;
 
 use std::time::Duration;
@@ -31,8 +34,9 @@ use tonic::transport::Channel;
 pub use model::{
     Candidate, OpenRequest, OpenRequestConnection, RequestState, RequiredSkill, ResourceAvailability,
     ResourceAvailabilityConnection, ResourceUtilization, ResourceUtilizationConnection, ScoreComponent,
-    StaffingApproval, StaffingApprovalConnection,
+    StaffingApproval, StaffingApprovalConnection, StaffingApprovalRequest,
 };
+pub use subscription::{ResourceManagerSubscription, STAFFING_APPROVAL_POLL_INTERVAL};
 pub use view::ResourceManagerView;
 
 /// The roles that may open the resource manager view (admin passes every role check too).
@@ -92,6 +96,22 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
     ),
     FieldPolicy::new("OpenRequestConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
     FieldPolicy::new("StaffingApprovalConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
+    FieldPolicy::new("Subscription", &["staffingApprovalRequested"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "StaffingApprovalRequest",
+        &[
+            "instanceId",
+            "resourceRequestId",
+            "projectId",
+            "projectName",
+            "reasons",
+            "summary",
+            "requestedBy",
+            "since",
+            "dueAt",
+        ],
+        ALLOWED_ROLES,
+    ),
     FieldPolicy::new(
         "OpenRequest",
         &[

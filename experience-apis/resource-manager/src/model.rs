@@ -206,6 +206,85 @@ pub struct StaffingApproval {
     pub waiting_since: Option<String>,
 }
 
+/// A staffing approval as it starts waiting for the subscriber: who is proposed where and
+/// why leadership has to decide.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StaffingApprovalRequest {
+    /// The workflow instance id (what an approval decides).
+    pub instance_id: ID,
+    /// The PSA resource request being staffed.
+    pub resource_request_id: ID,
+    /// The PSA project of the request, as the staffing fetched it.
+    pub project_id: Option<ID>,
+    /// The project's name, likewise.
+    pub project_name: Option<String>,
+    /// Why the staffing policy needs a person's decision (cost above the threshold, margin
+    /// below the floor, ...), as the staffing process states them.
+    pub reasons: Vec<String>,
+    /// The whole request as the staffing process wrote it: who, where, when, and why.
+    pub summary: String,
+    /// Who asked for the staffing (they can never approve it).
+    pub requested_by: String,
+    /// When the approval started waiting, RFC 3339.
+    pub since: Option<String>,
+    /// When it escalates if nobody decides, RFC 3339.
+    pub due_at: Option<String>,
+}
+
+impl StaffingApprovalRequest {
+    /// The approval, placed by its staffing instance: its resource request, and the project
+    /// its `fetch` step journaled.
+    pub(crate) fn new(approval: workflow::Approval, instance: workflow::Instance) -> StaffingApprovalRequest {
+        let fetched = instance
+            .journal
+            .iter()
+            .find(|s| s.step == FETCH_STEP)
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s.result_json).ok());
+        let text = |key: &str| {
+            fetched
+                .as_ref()
+                .and_then(|f| f.get(key))
+                .and_then(|v| v.as_str())
+                .and_then(|v| non_empty(v.to_string()))
+        };
+        StaffingApprovalRequest {
+            resource_request_id: ID(instance.business_key),
+            project_id: text("project_id").map(ID),
+            project_name: text("project_name"),
+            reasons: reasons(&approval.summary),
+            instance_id: ID(approval.instance_id),
+            requested_by: approval.submitter,
+            since: rfc3339(approval.requested_at),
+            due_at: rfc3339(approval.due_at),
+            summary: approval.summary,
+        }
+    }
+}
+
+/// The step of a staffing instance that journals the request and its project.
+const FETCH_STEP: &str = "fetch";
+
+/// The reasons in a staffing approval's summary, which reads "Staff NAME (ID) on PROJECT as
+/// ROLE from START to END at N%: REASON; REASON".
+fn reasons(summary: &str) -> Vec<String> {
+    summary
+        .split_once("%: ")
+        .map(|(_, reasons)| {
+            reasons
+                .split("; ")
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rfc3339(t: Option<prost_types::Timestamp>) -> Option<String> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
 impl OpenRequest {
     /// The request if it is OPEN or PROPOSED; `None` for any other state.
     pub(crate) fn unfilled(request: psa::ResourceRequest) -> Option<OpenRequest> {
@@ -297,6 +376,21 @@ impl From<workflow::Instance> for StaffingApproval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reasons_are_read_from_the_summary_staffing_writes() {
+        let summary = "Staff Jonas Berg (E-7) on Atlas ERP: phase 2 as engagement manager from 2026-12-01 \
+                       to 2027-01-08 at 100%: labor cost 61200 EUR (240 hours at 255) is above the threshold \
+                       50000 EUR; margin 12.5% (revenue 69960 EUR, cost 61200 EUR) is below the floor 30%";
+        assert_eq!(
+            reasons(summary),
+            [
+                "labor cost 61200 EUR (240 hours at 255) is above the threshold 50000 EUR",
+                "margin 12.5% (revenue 69960 EUR, cost 61200 EUR) is below the floor 30%",
+            ]
+        );
+        assert!(reasons("an approval with no reasons stated").is_empty());
+    }
 
     #[test]
     fn only_open_and_proposed_requests_are_listed() {

@@ -27,7 +27,7 @@ use crate::model::{
 use crate::{ALLOWED_ROLES, Backends};
 
 /// The workflow kind of staffing instances.
-const STAFFING_KIND: &str = "staffing";
+pub(crate) const STAFFING_KIND: &str = "staffing";
 /// The most pages of a hundred a whole-list read follows (projects, people) before it refuses
 /// rather than read without bound.
 const MAX_PAGES: usize = 100;
@@ -212,7 +212,7 @@ impl ResourceManagerView {
     }
 }
 
-fn open<'a>(ctx: &Context<'a>) -> Result<(Downstream, &'a Backends)> {
+pub(crate) fn open<'a>(ctx: &Context<'a>) -> Result<(Downstream, &'a Backends)> {
     let backends = ctx
         .data_opt::<Backends>()
         .ok_or_else(|| Error::internal("the resource manager view was mounted without its backends").extend())?;
