@@ -19,19 +19,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keel_auth::{JwksAlgorithm, KeySource, Verifier, VerifierConfig};
-use keel_experience_operations as operations;
-use keel_experience_project_manager as project_manager;
 use keel_gateway::Readiness;
-use keel_proto::erp::erp_service_client::ErpServiceClient;
-use keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient;
-use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_telemetry::Metrics;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 use support::backends::Backends;
+use support::options;
 use support::ws_client::{Frame, WsClient};
-use support::{CALL_TIMEOUT, options};
 use tonic::transport::Endpoint;
 
 const ISSUER: &str = "https://id.keel.test";
@@ -211,70 +206,10 @@ impl RsGateway {
         let channel = Endpoint::from_shared(format!("http://{}", backends.addr))
             .unwrap()
             .connect_lazy();
-        let pm = project_manager::Backends {
-            psa: PsaServiceClient::new(channel.clone()),
-            erp: ErpServiceClient::new(channel.clone()),
-            health: keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient::new(
-                channel.clone(),
-            ),
-            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
-                channel.clone(),
-            ),
-            change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
-                channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let ops = operations::Backends {
-            project_setup: ProjectSetupServiceClient::new(channel.clone()),
-            workflows: Vec::new(),
-            timeout: CALL_TIMEOUT,
-        };
-        let consultant = keel_experience_consultant::Backends {
-            psa: PsaServiceClient::new(channel.clone()),
-            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
-                channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let finance = keel_experience_finance::Backends {
-            psa: PsaServiceClient::new(channel.clone()),
-            erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel.clone()),
-            billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(channel.clone()),
-            postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
-                channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let rm = keel_experience_resource_manager::Backends {
-            psa: PsaServiceClient::new(channel.clone()),
-            hris: keel_proto::hris::hris_service_client::HrisServiceClient::new(channel.clone()),
-            staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(channel.clone()),
-            workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
-                channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let executive = keel_experience_executive::Backends {
-            psa: PsaServiceClient::new(channel.clone()),
-            erp: ErpServiceClient::new(channel),
-            workflows: Vec::new(),
-            timeout: CALL_TIMEOUT,
-        };
         let options = options();
         let readiness = Readiness::new(Vec::new());
         readiness.mark_migrated();
-        let schema = keel_gateway::build_schema(
-            &options,
-            keel_gateway::ViewBackends {
-                project_manager: pm,
-                operations: ops,
-                consultant,
-                resource_manager: rm,
-                executive,
-                finance,
-            },
-        );
+        let schema = keel_gateway::build_schema(&options, support::view_backends(&channel, &channel));
         let router = keel_gateway::router(schema, Arc::clone(&verifier), Metrics::new(), readiness, &options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -104,23 +104,6 @@ impl Gateway {
         })
         .await
         .unwrap();
-        let pm = project_manager::Backends {
-            psa: PsaServiceClient::new(pm_channel.clone()),
-            erp: ErpServiceClient::new(pm_channel.clone()),
-            health: DeliveryHealthServiceClient::new(pm_channel.clone()),
-            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
-                ops_channel.clone(),
-            ),
-            change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
-                ops_channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let ops = operations::Backends {
-            workflows: Vec::new(),
-            project_setup: ProjectSetupServiceClient::new(ops_channel.clone()),
-            timeout: CALL_TIMEOUT,
-        };
         let readiness = Readiness::new(
             [
                 backends::PSA_SERVICE,
@@ -131,48 +114,7 @@ impl Gateway {
             .map(|name| (name.to_string(), channel(backends.addr)))
             .collect(),
         );
-        let consultant = keel_experience_consultant::Backends {
-            psa: PsaServiceClient::new(pm_channel.clone()),
-            time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
-                ops_channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let rm = keel_experience_resource_manager::Backends {
-            psa: PsaServiceClient::new(pm_channel.clone()),
-            hris: keel_proto::hris::hris_service_client::HrisServiceClient::new(pm_channel.clone()),
-            staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(ops_channel.clone()),
-            workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
-                ops_channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let executive = keel_experience_executive::Backends {
-            psa: PsaServiceClient::new(pm_channel.clone()),
-            erp: ErpServiceClient::new(pm_channel.clone()),
-            workflows: Vec::new(),
-            timeout: CALL_TIMEOUT,
-        };
-        let finance = keel_experience_finance::Backends {
-            psa: PsaServiceClient::new(pm_channel.clone()),
-            erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(pm_channel.clone()),
-            billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
-            postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
-                pm_channel.clone(),
-            ),
-            timeout: CALL_TIMEOUT,
-        };
-        let schema = keel_gateway::build_schema(
-            &options,
-            keel_gateway::ViewBackends {
-                project_manager: pm,
-                operations: ops,
-                consultant,
-                resource_manager: rm,
-                executive,
-                finance,
-            },
-        );
+        let schema = keel_gateway::build_schema(&options, view_backends(&pm_channel, &ops_channel));
         let router = keel_gateway::router(schema, Arc::new(verifier), Metrics::new(), readiness.clone(), &options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -221,4 +163,65 @@ pub fn first_error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// The views' backends: the project manager's and the read views' system APIs on
+/// `pm_channel`, the process APIs on `ops_channel`.
+pub fn view_backends(pm_channel: &Channel, ops_channel: &Channel) -> keel_gateway::ViewBackends {
+    let pm = project_manager::Backends {
+        psa: PsaServiceClient::new(pm_channel.clone()),
+        erp: ErpServiceClient::new(pm_channel.clone()),
+        health: DeliveryHealthServiceClient::new(pm_channel.clone()),
+        time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+            ops_channel.clone(),
+        ),
+        change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
+            ops_channel.clone(),
+        ),
+        timeout: CALL_TIMEOUT,
+    };
+    let ops = operations::Backends {
+        workflows: Vec::new(),
+        project_setup: ProjectSetupServiceClient::new(ops_channel.clone()),
+        timeout: CALL_TIMEOUT,
+    };
+    let consultant = keel_experience_consultant::Backends {
+        psa: PsaServiceClient::new(pm_channel.clone()),
+        time_capture: keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient::new(
+            ops_channel.clone(),
+        ),
+        timeout: CALL_TIMEOUT,
+    };
+    let rm = keel_experience_resource_manager::Backends {
+        psa: PsaServiceClient::new(pm_channel.clone()),
+        hris: keel_proto::hris::hris_service_client::HrisServiceClient::new(pm_channel.clone()),
+        staffing: keel_proto::staffing::staffing_service_client::StaffingServiceClient::new(ops_channel.clone()),
+        workflow: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+            ops_channel.clone(),
+        ),
+        timeout: CALL_TIMEOUT,
+    };
+    let executive = keel_experience_executive::Backends {
+        psa: PsaServiceClient::new(pm_channel.clone()),
+        erp: ErpServiceClient::new(pm_channel.clone()),
+        workflows: Vec::new(),
+        timeout: CALL_TIMEOUT,
+    };
+    let finance = keel_experience_finance::Backends {
+        psa: PsaServiceClient::new(pm_channel.clone()),
+        erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(pm_channel.clone()),
+        billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
+        postings: keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient::new(
+            pm_channel.clone(),
+        ),
+        timeout: CALL_TIMEOUT,
+    };
+    keel_gateway::ViewBackends {
+        project_manager: pm,
+        operations: ops,
+        consultant,
+        resource_manager: rm,
+        executive,
+        finance,
+    }
 }
