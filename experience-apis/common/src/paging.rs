@@ -4,12 +4,41 @@
 //! A list a system or process API pages itself is read with [`page_request`], and a paging
 //! error that API returns is renamed to the caller's arguments by [`rename_paging_fields`]. A
 //! list the view computes itself (figures by person, by week) is paged with [`page_of`], whose
-//! cursors are opaque, URL-safe keys of the last item read.
+//! cursors are opaque, URL-safe keys of the last item read. A view that needs a whole list a
+//! backend pages (every project, every person) reads it with [`every_page`].
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keel_core::Error;
 use keel_proto::common::PageRequest;
+
+/// The most backend pages of a hundred [`every_page`] follows before it refuses rather than
+/// read without bound.
+pub const MAX_PAGES: usize = 100;
+
+/// Reads every page of a backend's list through `read`, which answers one page's items and
+/// the next token (empty on the last); refuses as `UNAVAILABLE`, naming `what`, past
+/// [`MAX_PAGES`].
+pub async fn every_page<T, F, Fut>(what: &str, mut read: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), Error>>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    for _ in 0..MAX_PAGES {
+        let (page, next) = read(token).await?;
+        items.extend(page);
+        if next.is_empty() {
+            return Ok(items);
+        }
+        token = next;
+    }
+    Err(Error::Unavailable(format!(
+        "{what} holds more than {} records, more than this view reads at once",
+        MAX_PAGES * MAX_PAGE_SIZE as usize
+    )))
+}
 
 /// Items per page when the caller does not say.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;

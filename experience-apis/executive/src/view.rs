@@ -6,7 +6,7 @@ use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
 use chrono::NaiveDate;
 use keel_core::{Currency, Error};
 use keel_experience_common::paging::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, next_cursor, page_of, page_request, rename_paging_fields,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, next_cursor, page_of, page_request, page_size, rename_paging_fields,
 };
 use keel_experience_common::{Downstream, Money};
 use keel_proto::common::PageRequest;
@@ -25,10 +25,6 @@ use crate::model::{
     ExecutivePortfolioTotal, ExecutiveProject,
 };
 use crate::{ALLOWED_ROLES, Backends, WorkflowSource};
-
-/// The most pages of a hundred a whole-list read follows (journals, finished instances,
-/// exception episodes) before it refuses rather than read without bound.
-const MAX_PAGES: usize = 100;
 
 /// The executive's view: the portfolio's money and the operating KPIs. Open to executives.
 #[derive(Debug, Default, Clone, Copy)]
@@ -126,29 +122,6 @@ fn whole_page(token: String) -> Option<PageRequest> {
         page_size: MAX_PAGE_SIZE as u32,
         page_token: token,
     })
-}
-
-/// Reads every page of a list through `read`, which answers one page's items and the next
-/// token (empty on the last), refusing past [`MAX_PAGES`].
-async fn every_page<T, F, Fut>(what: &str, mut read: F) -> Result<Vec<T>, Error>
-where
-    F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, String), Error>>,
-{
-    let mut items = Vec::new();
-    let mut token = String::new();
-    for _ in 0..MAX_PAGES {
-        let (page, next) = read(token).await?;
-        items.extend(page);
-        if next.is_empty() {
-            return Ok(items);
-        }
-        token = next;
-    }
-    Err(Error::Unavailable(format!(
-        "{what} holds more than {} records, more than this view reads at once",
-        MAX_PAGES * MAX_PAGE_SIZE as usize
-    )))
 }
 
 /// What a portfolio query asks for beyond PSA's projects.
@@ -371,7 +344,7 @@ async fn cycle_times(
     after: Option<String>,
 ) -> Result<ExecutiveCycleTimeConnection, Error> {
     let since = since_date(since)?;
-    keel_experience_common::paging::page_size(first)?;
+    page_size(first)?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
         let instances = finished_instances(downstream, source).await?;
@@ -409,7 +382,7 @@ async fn approval_turnarounds(
     after: Option<String>,
 ) -> Result<ExecutiveApprovalTurnaroundConnection, Error> {
     let since = since_date(since)?;
-    keel_experience_common::paging::page_size(first)?;
+    page_size(first)?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
         let instances = finished_instances(downstream, source).await?;
@@ -462,7 +435,7 @@ async fn exception_rates(
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutiveExceptionRateConnection, Error> {
-    keel_experience_common::paging::page_size(first)?;
+    page_size(first)?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
         let request = downstream.request(GetCountsRequest {})?;

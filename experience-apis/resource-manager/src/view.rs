@@ -1,14 +1,13 @@
 //! The `resourceManager` field's type: the resource manager's queries.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions, Object, Result};
 use keel_core::Error;
 use keel_experience_common::Downstream;
 use keel_experience_common::paging::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, next_cursor, page_of, page_request, rename_paging_fields,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, next_cursor, page_of, page_request, rename_paging_fields,
 };
 use keel_proto::common::PageRequest;
 use keel_proto::hris::ListEmployeesRequest;
@@ -28,9 +27,6 @@ use crate::{ALLOWED_ROLES, Backends};
 
 /// The workflow kind of staffing instances.
 pub(crate) const STAFFING_KIND: &str = "staffing";
-/// The most pages of a hundred a whole-list read follows (projects, people) before it refuses
-/// rather than read without bound.
-const MAX_PAGES: usize = 100;
 /// Weeks the availability forecast covers when the caller does not say.
 const DEFAULT_WEEKS: i32 = 12;
 /// Free hours in a week that put a person on the bench when the caller does not say.
@@ -325,29 +321,6 @@ fn whole_page(token: String) -> Option<PageRequest> {
         page_size: MAX_PAGE_SIZE as u32,
         page_token: token,
     })
-}
-
-/// Reads every page of a list through `read`, which answers one page's items and the next
-/// token (empty on the last), refusing past [`MAX_PAGES`].
-async fn every_page<T, F, Fut>(what: &str, mut read: F) -> Result<Vec<T>, Error>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, String), Error>>,
-{
-    let mut items = Vec::new();
-    let mut token = String::new();
-    for _ in 0..MAX_PAGES {
-        let (page, next) = read(token).await?;
-        items.extend(page);
-        if next.is_empty() {
-            return Ok(items);
-        }
-        token = next;
-    }
-    Err(Error::Unavailable(format!(
-        "{what} holds more than {} records, more than this view reads at once",
-        MAX_PAGES * MAX_PAGE_SIZE as usize
-    )))
 }
 
 /// Everyone HRIS holds, read once per request.
