@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use keel_core::Error;
 use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
 use keel_proto::erp::BillingMilestone;
-use keel_workflow::{Engine, Status};
+use keel_workflow::Engine;
 use sea_orm::EntityTrait;
 use serde_json::json;
 use tracing::Instrument;
@@ -97,20 +97,19 @@ impl MilestoneReachedConsumer {
             }
             Some(at) => {
                 let key = at.business_key();
-                let last = self.engine.find(KIND, &key).await?;
-                if last.is_some_and(|view| view.status == Status::Done) {
+                let started = self
+                    .engine
+                    .start_once(
+                        KIND,
+                        &key,
+                        BillingReadiness::input(&at),
+                        json!({}),
+                        &format!("event:{}", event.id),
+                    )
+                    .await?;
+                if started.done {
                     Outcome::AlreadyPrepared
                 } else {
-                    let started = self
-                        .engine
-                        .start(
-                            KIND,
-                            &key,
-                            BillingReadiness::input(&at),
-                            json!({}),
-                            &format!("event:{}", event.id),
-                        )
-                        .await?;
                     tracing::info!(workflow.id = %started.id, milestone = %key, created = started.created, "invoice preparation started");
                     Outcome::Started(at)
                 }

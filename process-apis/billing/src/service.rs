@@ -278,32 +278,27 @@ impl BillingService for BillingGrpcService {
         }
         readiness::psa_milestone(&self.downstream, &at).await?;
         let business_key = at.business_key();
-        let last = self.engine.find(workflow::KIND, &business_key).await?;
-        let answer = match last {
-            // Prepared already: a new instance would only find the milestone invoiced.
-            Some(done) if done.status == WorkflowStatus::Done => PrepareInvoiceResponse {
-                preparation_id: done.id.to_string(),
-                created: false,
-                status: status_name(done.status),
-            },
-            _ => {
-                let started = self
-                    .engine
-                    .start(
-                        workflow::KIND,
-                        &business_key,
-                        ReadinessWorkflow::input(&at),
-                        serde_json::json!({}),
-                        &caller.subject,
-                    )
-                    .await?;
-                let status = self.engine.instance(started.id).await?.status;
-                PrepareInvoiceResponse {
-                    preparation_id: started.id.to_string(),
-                    created: started.created,
-                    status: status_name(status),
-                }
-            }
+        // Prepared already: the finished preparation answers, since a new instance would only
+        // find the milestone invoiced.
+        let started = self
+            .engine
+            .start_once(
+                workflow::KIND,
+                &business_key,
+                ReadinessWorkflow::input(&at),
+                serde_json::json!({}),
+                &caller.subject,
+            )
+            .await?;
+        let status = if started.done {
+            WorkflowStatus::Done
+        } else {
+            self.engine.instance(started.id).await?.status
+        };
+        let answer = PrepareInvoiceResponse {
+            preparation_id: started.id.to_string(),
+            created: started.created,
+            status: status_name(status),
         };
         let first = run_once(self.db(), PREPARE_SCOPE, &key, message, move |_| {
             Box::pin(async move { Ok(answer) })
@@ -367,17 +362,15 @@ impl BillingService for BillingGrpcService {
         })
         .await?;
         // Started after the run is recorded: a replay after a crash in between starts it.
-        if self.engine.find(reconciliation::KIND, &answer.run_id).await?.is_none() {
-            self.engine
-                .start(
-                    reconciliation::KIND,
-                    &answer.run_id,
-                    ReconciliationWorkflow::input(&answer.run_id, &project_id),
-                    serde_json::json!({}),
-                    &caller.subject,
-                )
-                .await?;
-        }
+        self.engine
+            .start_once(
+                reconciliation::KIND,
+                &answer.run_id,
+                ReconciliationWorkflow::input(&answer.run_id, &project_id),
+                serde_json::json!({}),
+                &caller.subject,
+            )
+            .await?;
         Ok(Response::new(answer))
     }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use keel_core::Error;
 use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
 use keel_proto::psa::{ChangeRequestChanged, ChangeRequestState};
-use keel_workflow::{Engine, Status};
+use keel_workflow::Engine;
 use sea_orm::EntityTrait;
 use tracing::Instrument;
 
@@ -67,21 +67,20 @@ impl ChangeRequestApprovedConsumer {
         let changed: ChangeRequestChanged = event.decode()?;
         let outcome = match changed.change_request {
             Some(request) if request.state == ChangeRequestState::Approved as i32 => {
-                let last = self.engine.find(KIND, &request.id).await?;
-                if last.is_some_and(|view| view.status == Status::Done) {
+                let key = format!("event:{}", event.id);
+                let started = self
+                    .engine
+                    .start_once(
+                        KIND,
+                        &request.id,
+                        ChangeOrder::input(&request.id, &key),
+                        serde_json::json!({}),
+                        &key,
+                    )
+                    .await?;
+                if started.done {
                     Outcome::AlreadyApplied
                 } else {
-                    let key = format!("event:{}", event.id);
-                    let started = self
-                        .engine
-                        .start(
-                            KIND,
-                            &request.id,
-                            ChangeOrder::input(&request.id, &key),
-                            serde_json::json!({}),
-                            &key,
-                        )
-                        .await?;
                     tracing::info!(workflow.id = %started.id, change_request.id = %request.id, created = started.created, "change order started");
                     Outcome::Started
                 }

@@ -164,7 +164,7 @@ impl ChangeOrderService for ChangeOrderGrpcService {
         }
         let started = self
             .engine
-            .start(
+            .start_once(
                 KIND,
                 &id,
                 workflow::ChangeOrder::input(&id, &key),

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use keel_core::Error;
 use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
 use keel_proto::erp::{InvoiceEvent, InvoiceStatus, MilestoneStatus};
-use keel_workflow::{Engine, Status};
+use keel_workflow::Engine;
 use sea_orm::EntityTrait;
 use tracing::Instrument;
 
@@ -91,14 +91,10 @@ impl InvoiceIssuedConsumer {
                 left,
             });
         }
-        let last = self.engine.find(KIND, &code.project_id).await?;
-        if last.is_some_and(|view| view.status == Status::Done) {
-            return Ok(Outcome::AlreadyClosedOut);
-        }
         let key = format!("event:{}", event.id);
         let started = self
             .engine
-            .start(
+            .start_once(
                 KIND,
                 &code.project_id,
                 CloseOut::input(&code.project_id, &key),
@@ -106,6 +102,9 @@ impl InvoiceIssuedConsumer {
                 &key,
             )
             .await?;
+        if started.done {
+            return Ok(Outcome::AlreadyClosedOut);
+        }
         tracing::info!(workflow.id = %started.id, project.id = %code.project_id, created = started.created, "close-out started");
         Ok(Outcome::Started {
             project_id: code.project_id,

@@ -111,7 +111,7 @@ impl CloseOutService for CloseOutGrpcService {
         }
         let started = self
             .engine
-            .start(
+            .start_once(
                 KIND,
                 &id,
                 workflow::CloseOut::input(&id, &key),

@@ -200,18 +200,8 @@ pub async fn start(
     submitter: &str,
     started_by: &str,
 ) -> Result<keel_workflow::Started, Error> {
-    if let Some(done) = engine
-        .find(KIND, resource_request_id)
-        .await?
-        .filter(|v| v.status == keel_workflow::Status::Done)
-    {
-        return Ok(keel_workflow::Started {
-            id: done.id,
-            created: false,
-        });
-    }
     engine
-        .start(
+        .start_once(
             KIND,
             resource_request_id,
             Staffing::input(resource_request_id, submitter),

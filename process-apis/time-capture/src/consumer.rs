@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use keel_core::Error;
 use keel_events::{EventEnvelope, EventHandler, SubscriptionSpec, inbox};
 use keel_proto::psa::{ExpenseChanged, ExpenseState, TimeEntryChanged, TimeEntryState};
-use keel_workflow::{Engine, Status};
+use keel_workflow::Engine;
 use sea_orm::EntityTrait;
 use serde_json::json;
 use tracing::Instrument;
@@ -68,20 +68,19 @@ impl TimeEntryApprovedConsumer {
         let changed: TimeEntryChanged = event.decode()?;
         let outcome = match changed.entry {
             Some(entry) if entry.state == TimeEntryState::Approved as i32 => {
-                let last = self.engine.find(KIND, &entry.id).await?;
-                if last.is_some_and(|view| view.status == Status::Done) {
+                let started = self
+                    .engine
+                    .start_once(
+                        KIND,
+                        &entry.id,
+                        TimePosting::input(&entry.id),
+                        json!({}),
+                        &format!("event:{}", event.id),
+                    )
+                    .await?;
+                if started.done {
                     Outcome::AlreadyPosted
                 } else {
-                    let started = self
-                        .engine
-                        .start(
-                            KIND,
-                            &entry.id,
-                            TimePosting::input(&entry.id),
-                            json!({}),
-                            &format!("event:{}", event.id),
-                        )
-                        .await?;
                     tracing::info!(workflow.id = %started.id, time_entry.id = %entry.id, created = started.created, "posting started");
                     Outcome::Started
                 }
@@ -145,19 +144,19 @@ impl ExpenseApprovedConsumer {
         let changed: ExpenseChanged = event.decode()?;
         let outcome = match changed.expense {
             Some(expense) if expense.state == ExpenseState::Approved as i32 => {
-                let last = self.engine.find(expenses::KIND, &expense.id).await?;
-                if last.is_some_and(|view| view.status == Status::Done) {
+                let started = self
+                    .engine
+                    .start_once(
+                        expenses::KIND,
+                        &expense.id,
+                        expenses::ExpensePostingWorkflow::input(&expense.id),
+                        json!({}),
+                        &format!("event:{}", event.id),
+                    )
+                    .await?;
+                if started.done {
                     Outcome::AlreadyPosted
                 } else {
-                    self.engine
-                        .start(
-                            expenses::KIND,
-                            &expense.id,
-                            expenses::ExpensePostingWorkflow::input(&expense.id),
-                            json!({}),
-                            &format!("event:{}", event.id),
-                        )
-                        .await?;
                     Outcome::Started
                 }
             }

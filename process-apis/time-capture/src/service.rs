@@ -236,7 +236,7 @@ impl TimeCaptureService for TimeCaptureGrpcService {
         for id in parsed {
             let started = self
                 .engine
-                .start(KIND, &id, TimePosting::input(&id), json!({}), &caller.subject)
+                .start_once(KIND, &id, TimePosting::input(&id), json!({}), &caller.subject)
                 .await?;
             accepted.push(AcceptedPosting {
                 time_entry_id: id,

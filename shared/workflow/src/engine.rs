@@ -62,11 +62,14 @@ pub const ENGINE_ACTOR: &str = "workflow-engine";
 /// The audit record type of instances.
 pub const RECORD_TYPE: &str = "workflow_instance";
 
-/// Whether [`Engine::start`] made a new instance or found the open one for the business key.
+/// Whether [`Engine::start`] made a new instance or found the open one for the business key;
+/// from [`Engine::start_once`], also whether the key's work had already finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Started {
     pub id: Uuid,
     pub created: bool,
+    /// The key's last instance had finished (`DONE`), so nothing was started and `id` names it.
+    pub done: bool,
 }
 
 /// How many claimed instances one replica advances at once, unless
@@ -158,6 +161,33 @@ impl Engine {
         versions: Value,
         actor: &str,
     ) -> Result<Started, Error> {
+        self.start_with(kind, business_key, input, versions, actor, false).await
+    }
+
+    /// Like [`Engine::start`], for work that is done once per business key (a milestone
+    /// invoiced, a request staffed): when the key's last instance finished, it answers that
+    /// instance (`done`) instead of starting another. The checks run in the start's own write
+    /// transaction, so an instance finishing while a start is asked for is found, not doubled.
+    pub async fn start_once(
+        &self,
+        kind: &str,
+        business_key: &str,
+        input: Value,
+        versions: Value,
+        actor: &str,
+    ) -> Result<Started, Error> {
+        self.start_with(kind, business_key, input, versions, actor, true).await
+    }
+
+    async fn start_with(
+        &self,
+        kind: &str,
+        business_key: &str,
+        input: Value,
+        versions: Value,
+        actor: &str,
+        once: bool,
+    ) -> Result<Started, Error> {
         let workflow = self.workflow(kind)?;
         if business_key.trim().is_empty() {
             return Err(Error::invalid("business_key", "is required"));
@@ -166,11 +196,24 @@ impl Engine {
             return Err(Error::invalid("business_key", "must be at most 200 characters"));
         }
         let open_key = format!("{kind}/{business_key}");
-        if let Some(open) = self.open_instance(&open_key).await? {
-            return Ok(Started {
-                id: parse_id(&open.id)?,
+        let existing = |row: instance::Model, done: bool| -> Result<Started, Error> {
+            Ok(Started {
+                id: parse_id(&row.id)?,
                 created: false,
-            });
+                done,
+            })
+        };
+        if let Some(open) = open_instance(&self.db, &open_key).await? {
+            return existing(open, false);
+        }
+        let txn = keel_store::begin_write(&self.db).await?;
+        // Read again inside the write transaction: the open instance may have finished (its
+        // open key cleared and its status set to DONE in one update) since the read above.
+        if let Some(open) = open_instance(&txn, &open_key).await? {
+            return existing(open, false);
+        }
+        if once && let Some(done) = finished_instance(&txn, kind, business_key).await? {
+            return existing(done, true);
         }
         let id = keel_core::ids::new_id();
         let now = Utc::now();
@@ -195,19 +238,14 @@ impl Engine {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let txn = keel_store::begin_write(&self.db).await?;
         match instance::Entity::insert(row).exec(&txn).await {
             Ok(_) => {}
             Err(e) if keel_store::is_unique_violation(&e) => {
                 drop(txn);
-                let open = self
-                    .open_instance(&open_key)
+                let open = open_instance(&self.db, &open_key)
                     .await?
                     .ok_or_else(|| Error::Unavailable("a concurrent start of the same instance is running".into()))?;
-                return Ok(Started {
-                    id: parse_id(&open.id)?,
-                    created: false,
-                });
+                return existing(open, false);
             }
             Err(e) => return Err(db_error(e)),
         }
@@ -224,15 +262,11 @@ impl Engine {
         .await?;
         txn.commit().await.map_err(db_error)?;
         self.waker.notify_one();
-        Ok(Started { id, created: true })
-    }
-
-    async fn open_instance(&self, open_key: &str) -> Result<Option<instance::Model>, Error> {
-        instance::Entity::find()
-            .filter(instance::Column::OpenKey.eq(open_key))
-            .one(&self.db)
-            .await
-            .map_err(db_error)
+        Ok(Started {
+            id,
+            created: true,
+            done: false,
+        })
     }
 
     /// Runs until `shutdown`: claims due instances and runs them, then waits for a wake-up or
@@ -970,4 +1004,28 @@ impl Engine {
 
 pub(crate) fn parse_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id).map_err(Error::internal)
+}
+
+async fn open_instance<C: ConnectionTrait>(db: &C, open_key: &str) -> Result<Option<instance::Model>, Error> {
+    instance::Entity::find()
+        .filter(instance::Column::OpenKey.eq(open_key))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+/// The key's latest finished instance, if its work is done.
+async fn finished_instance<C: ConnectionTrait>(
+    db: &C,
+    kind: &str,
+    business_key: &str,
+) -> Result<Option<instance::Model>, Error> {
+    instance::Entity::find()
+        .filter(instance::Column::Kind.eq(kind))
+        .filter(instance::Column::BusinessKey.eq(business_key))
+        .filter(instance::Column::Status.eq(Status::Done.as_str()))
+        .order_by_desc(instance::Column::CreatedAt)
+        .one(db)
+        .await
+        .map_err(db_error)
 }

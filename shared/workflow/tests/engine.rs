@@ -74,6 +74,57 @@ async fn steps_run_once_in_order_and_one_instance_holds_a_business_key() {
 }
 
 #[tokio::test]
+async fn work_done_once_per_key_answers_its_finished_instance_even_while_it_finishes() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    let engine = engine(&db, &ledger, "a");
+    let keys: Vec<String> = (0..40).map(|n| format!("milestone-{n}")).collect();
+    let mut first = Vec::new();
+    for key in &keys {
+        let started = engine
+            .start_once("posting", key, json!({ "amount": "1.00" }), json!({}), "alice")
+            .await
+            .unwrap();
+        assert!(started.created && !started.done);
+        first.push(started.id);
+    }
+    // Starts asked for while the worker finishes the instances: each answers the instance
+    // running or the instance done, never a second one.
+    let worker = async {
+        settle(&engine).await;
+    };
+    let askers = async {
+        for _ in 0..6 {
+            for (key, id) in keys.iter().zip(&first) {
+                let again = engine
+                    .start_once("posting", key, json!({ "amount": "1.00" }), json!({}), "bob")
+                    .await
+                    .unwrap();
+                assert_eq!(again.id, *id, "{key} was started twice");
+                assert!(!again.created);
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::join!(worker, askers);
+    settle(&engine).await;
+    for (key, id) in keys.iter().zip(&first) {
+        let again = engine
+            .start_once("posting", key, json!({ "amount": "1.00" }), json!({}), "bob")
+            .await
+            .unwrap();
+        assert_eq!((again.id, again.created, again.done), (*id, false, true), "{key}");
+        assert_eq!(ledger.live_postings(key).await, 2, "{key} posted once");
+    }
+    // Plain starts stay free to begin new work on a finished key.
+    let next = engine
+        .start("posting", &keys[0], json!({ "amount": "1.00" }), json!({}), "alice")
+        .await
+        .unwrap();
+    assert!(next.created && !next.done);
+}
+
+#[tokio::test]
 async fn while_the_system_is_down_work_waits_one_incident_is_raised_and_each_item_posts_once_when_it_returns() {
     let (_store, db) = store().await;
     let ledger = Ledger::new(db.clone());
