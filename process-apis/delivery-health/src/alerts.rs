@@ -253,10 +253,35 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: &str) -> Result<entity::Model, 
         .ok_or_else(|| Error::not_found("alert", id))
 }
 
-/// Marks an open alert acknowledged by `actor`, audited. An alert already acknowledged is
+/// Whether `caller` is among the people an alert goes to: named as a recipient, or holding the
+/// role of a recipient that names nobody. An admin passes.
+pub fn is_recipient(recipients: &[Recipient], caller: &keel_auth::Identity) -> bool {
+    caller.has_any(&[])
+        || recipients.iter().any(|r| {
+            if r.employee_id.is_empty() {
+                caller.roles.iter().any(|role| role.as_str() == r.role)
+            } else {
+                r.employee_id == caller.subject
+            }
+        })
+}
+
+/// Marks an open alert acknowledged by `caller`, audited. Only the alert's recipients (the
+/// project's manager, the finance partner) acknowledge it. An alert already acknowledged is
 /// answered as it is; a resolved one cannot be acknowledged.
-pub async fn acknowledge<C: ConnectionTrait>(txn: &C, id: &str, actor: &str) -> Result<entity::Model, Error> {
+pub async fn acknowledge<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+    caller: &keel_auth::Identity,
+) -> Result<entity::Model, Error> {
     let row = get(txn, id).await?;
+    if !is_recipient(&recipients_of(&row.recipients), caller) {
+        return Err(Error::Forbidden(format!(
+            "{} is not among the recipients of alert {id} on project {}, so may not acknowledge it",
+            caller.subject, row.project_id
+        )));
+    }
+    let actor = caller.subject.as_str();
     match row.state.as_str() {
         state::ACKNOWLEDGED => Ok(row),
         state::RESOLVED => Err(Error::FailedPrecondition(format!(

@@ -206,11 +206,10 @@ impl DeliveryHealthService for DeliveryHealthGrpcService {
             idempotency_key: key.clone(),
             alert_id: id.clone(),
         };
-        let actor = caller.subject.clone();
         let alert = keel_store::idempotency::run_once(self.evaluator.db(), "AcknowledgeAlert", &key, &parsed, {
             move |txn| {
                 Box::pin(async move {
-                    let row = alerts::acknowledge(txn, &id, &actor).await?;
+                    let row = alerts::acknowledge(txn, &id, &caller).await?;
                     Ok(alerts::to_proto(&row))
                 })
             }

@@ -132,6 +132,31 @@ async fn effort_over_the_baseline_raises_one_alert_to_the_pm_and_finance_kept_up
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
+    // A project manager the alert does not go to (not managing this project) is refused too.
+    let other_manager = uuid::Uuid::new_v4().to_string();
+    let refused = platform
+        .health()
+        .acknowledge_alert(platform.service.request_as(
+            &other_manager,
+            Role::ProjectManager,
+            AcknowledgeAlertRequest {
+                idempotency_key: "ack-other".into(),
+                alert_id: alert.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(
+        refused.message().contains("not among the recipients"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        platform.alerts().await[0].state,
+        "OPEN",
+        "a refused acknowledgement changes nothing"
+    );
     let acknowledged = platform
         .health()
         .acknowledge_alert(platform.service.request_as(
