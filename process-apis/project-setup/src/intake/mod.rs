@@ -11,7 +11,7 @@ pub mod policy;
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use keel_core::Error;
 use keel_insight::sow::{Decision, LabelledSow, Recommendation as SowRecommendation, RecommendedTemplate};
 use keel_insight::sow::{RecommenderConfig, TemplateRecommender};
@@ -181,7 +181,8 @@ pub async fn record<C: ConnectionTrait>(
         model_version: recommendation.model_version.clone(),
         policy_version: policy_version.to_string(),
         created_by: created_by.to_string(),
-        created_at: recommendation.made_at,
+        // As PostgreSQL keeps it (microseconds), so the answer is what a later read returns.
+        created_at: recommendation.made_at.trunc_subsecs(6),
         status: status.into(),
         decided_by: None,
         decided_at: None,
