@@ -243,6 +243,16 @@ impl Worker {
                         let txn = keel_store::begin_write(&self.db).await?;
                         setups::wait_for_decision(&txn, row, &recommendation_id).await?;
                         txn.commit().await.map_err(keel_store::db_error)?;
+                        // A decision committed between the read above and this wait woke a
+                        // setup that was not yet waiting; look again so it is not lost.
+                        if let Approval::Approved { .. } =
+                            crate::intake::approved_for(&self.db, &row.opportunity_id).await?
+                        {
+                            let txn = keel_store::begin_write(&self.db).await?;
+                            setups::wake_waiting(&txn, &row.opportunity_id).await?;
+                            txn.commit().await.map_err(keel_store::db_error)?;
+                            self.waker.notify_one();
+                        }
                         tracing::info!(recommendation.id = %recommendation_id, "setup waits for the intake decision");
                         return Ok(Outcome::Finished);
                     }
