@@ -475,6 +475,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         served.push(service);
     }
     if target.includes(Target::ProjectSetup) {
+        let intake = keel_project_setup::Intake::new(crate::process_apis::insight_policy(&config)?);
         let db = open_store(&config, ServiceName::ProjectSetup).await?;
         let downstream = keel_project_setup::Downstream::new(
             channel(&config, ServiceName::Crm)?,
@@ -493,7 +494,8 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         bus.subscribe(keel_project_setup::OpportunityWonConsumer::subscription(), consumer)
             .await
             .context("subscribing project setup to crm.opportunity.won")?;
-        let service = keel_project_setup::ProjectSetupGrpcService::new(db, downstream, worker.waker());
+        let service =
+            keel_project_setup::ProjectSetupGrpcService::new(db, downstream, worker.waker()).with_intake(intake);
         routes.add_service(keel_project_setup::service::server(service).max_decoding_message_size(max_message));
         tasks.spawn(named("project-setup worker", worker.run(shutdown.clone())));
         served.push(ServiceName::ProjectSetup);

@@ -45,6 +45,14 @@ fn policy_file<T>(
     Ok(policy)
 }
 
+/// Project setup's insight policy (`insight.toml`): the `[insight]` switches and the template
+/// recommender's confidence floor, checked at start.
+pub(crate) fn insight_policy(config: &KeelConfig) -> anyhow::Result<keel_project_setup::IntakePolicy> {
+    policy_file(config, "insight.toml", keel_project_setup::IntakePolicy::load, || {
+        Ok(keel_project_setup::IntakePolicy::default())
+    })
+}
+
 /// Time capture: the `time-posting` workflow, the approved-entry consumer and its service.
 pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     let policy = policy_file(

@@ -10,6 +10,10 @@
 //! retried step never creates twice. Transient failures retry with backoff; anything a person
 //! must fix puts the setup in the exception list with its reason.
 //!
+//! With a statement of work, intake (`intake`) recommends the delivery template first: the
+//! recommendation is recorded, a person other than the requester accepts or overrides it, and
+//! the setup waits at template selection until then and uses only the approved template.
+//!
 //! This crate owns setup state, never a system's records: it reaches CRM, PSA and ERP only
 //! through their gRPC APIs.
 
@@ -17,6 +21,7 @@
 
 pub mod clients;
 pub mod consumer;
+pub mod intake;
 pub mod migrations;
 pub mod policy;
 pub mod service;
@@ -25,6 +30,7 @@ pub mod worker;
 
 pub use clients::Downstream;
 pub use consumer::OpportunityWonConsumer;
+pub use intake::{Intake, IntakePolicy};
 pub use migrations::Migrator;
 pub use service::ProjectSetupGrpcService;
 pub use worker::{Worker, WorkerOptions};

@@ -223,6 +223,8 @@ pub struct Advance {
     pub template_id: Option<String>,
     pub project_id: Option<String>,
     pub project_code: Option<String>,
+    /// The intake recommendation whose decision chose the template, and who decided it.
+    pub approval: Option<(String, String)>,
 }
 
 /// Moves a setup to its next step (or to done), audited.
@@ -266,6 +268,8 @@ pub async fn advance<C: ConnectionTrait>(
             detail: serde_json::json!({
                 "from": row.step, "to": next.step, "template_id": next.template_id,
                 "project_id": next.project_id, "project_code": next.project_code,
+                "recommendation_id": advance.approval.as_ref().map(|a| a.0.as_str()),
+                "approved_by": advance.approval.as_ref().map(|a| a.1.as_str()),
             }),
         },
     )
@@ -302,6 +306,55 @@ pub async fn to_exception<C: ConnectionTrait>(
     )
     .await?;
     Ok(next)
+}
+
+/// How long a setup waiting on a person's decision sleeps before it looks again, should the
+/// decision's wake-up be lost.
+pub const DECISION_RECHECK: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Holds a setup at `select-template` until a person decides its intake recommendation: it
+/// stays running, releases its lease, and says what it waits for. Audited once per wait.
+pub async fn wait_for_decision<C: ConnectionTrait>(
+    txn: &C,
+    row: &entity::Model,
+    recommendation_id: &str,
+) -> Result<(), Error> {
+    let note = format!("waiting for a person to decide intake recommendation {recommendation_id}");
+    let first = row.exception_reason.as_deref() != Some(note.as_str());
+    let mut next = row.clone();
+    next.next_attempt_at = Utc::now() + DECISION_RECHECK;
+    next.lease_owner = None;
+    next.lease_until = None;
+    next.exception_reason = Some(note);
+    next.updated_at = Utc::now();
+    save(txn, &next).await?;
+    if first {
+        audit::append(
+            txn,
+            AuditEntry {
+                actor: crate::SERVICE_NAME,
+                record_type: "setup",
+                record_id: &row.id,
+                action: "awaiting_decision",
+                detail: serde_json::json!({ "step": row.step, "recommendation_id": recommendation_id }),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Makes a running setup of `opportunity_id` that waits at `select-template` due now.
+pub async fn wake_waiting<C: ConnectionTrait>(txn: &C, opportunity_id: &str) -> Result<(), Error> {
+    entity::Entity::update_many()
+        .col_expr(entity::Column::NextAttemptAt, Expr::value(Utc::now()))
+        .filter(entity::Column::OpportunityId.eq(opportunity_id))
+        .filter(entity::Column::State.eq(RUNNING))
+        .filter(entity::Column::Step.eq(step::SELECT_TEMPLATE))
+        .exec(txn)
+        .await
+        .map_err(keel_store::db_error)?;
+    Ok(())
 }
 
 /// Schedules another attempt of the current step after a transient failure.

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clients::Downstream;
+use crate::intake::Approval;
 use crate::policy::{self, ValidDeal};
 use crate::setups::{self, Advance, entity::Model as SetupRow, step};
 
@@ -236,6 +237,48 @@ impl Worker {
                 Ok(Outcome::Advanced(Box::new(self.advance(row, advance).await?)))
             }
             step::SELECT_TEMPLATE => {
+                match crate::intake::approved_for(&self.db, &row.opportunity_id).await? {
+                    Approval::NoIntake => {}
+                    Approval::Waiting { recommendation_id } => {
+                        let txn = keel_store::begin_write(&self.db).await?;
+                        setups::wait_for_decision(&txn, row, &recommendation_id).await?;
+                        txn.commit().await.map_err(keel_store::db_error)?;
+                        // A decision committed between the read above and this wait woke a
+                        // setup that was not yet waiting; look again so it is not lost.
+                        if let Approval::Approved { .. } =
+                            crate::intake::approved_for(&self.db, &row.opportunity_id).await?
+                        {
+                            let txn = keel_store::begin_write(&self.db).await?;
+                            setups::wake_waiting(&txn, &row.opportunity_id).await?;
+                            txn.commit().await.map_err(keel_store::db_error)?;
+                            self.waker.notify_one();
+                        }
+                        tracing::info!(recommendation.id = %recommendation_id, "setup waits for the intake decision");
+                        return Ok(Outcome::Finished);
+                    }
+                    Approval::Approved {
+                        recommendation_id,
+                        template_id,
+                        decided_by,
+                    } => {
+                        let templates = self.downstream.list_templates().await?;
+                        if !templates.iter().any(|t| t.id == template_id) {
+                            let reason = format!(
+                                "the template {template_id} {decided_by} approved (recommendation {recommendation_id}) is not a PSA delivery template"
+                            );
+                            self.fail(row, "NO_TEMPLATE", &reason, &["template_id".to_string()])
+                                .await;
+                            return Ok(Outcome::Finished);
+                        }
+                        let advance = Advance {
+                            step: step::CREATE_PROJECT,
+                            template_id: Some(template_id),
+                            approval: Some((recommendation_id, decided_by)),
+                            ..Default::default()
+                        };
+                        return Ok(Outcome::Advanced(Box::new(self.advance(row, advance).await?)));
+                    }
+                }
                 let templates = self.downstream.list_templates().await?;
                 match policy::select_template(&deal, &templates) {
                     Ok(template) => {

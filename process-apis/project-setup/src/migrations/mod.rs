@@ -1,8 +1,9 @@
-//! Project setup's schema: the shared tables, the inbox, and setups.
+//! Project setup's schema: the shared tables, the inbox, setups and intake's recommendation records.
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261125_020001_create_setups;
+mod m20261126_070001_create_recommendations;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         let mut all = keel_store::migrations::platform();
         all.extend(keel_events::migrations::events());
         all.push(Box::new(m20261125_020001_create_setups::Migration));
+        all.push(Box::new(m20261126_070001_create_recommendations::Migration));
         all
     }
 }

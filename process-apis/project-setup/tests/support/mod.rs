@@ -305,6 +305,18 @@ impl Harness {
         request
     }
 
+    /// A call as the named person holding `role`.
+    pub fn as_person<T>(&self, subject: &str, role: Role, message: T) -> Request<T> {
+        let token = self
+            .key
+            .issue(ISSUER, AUDIENCE, subject, &[role], Duration::from_secs(600));
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    }
+
     // --- project setup's pieces, wired as the platform wires them --------------------------
 
     /// Clients of CRM, PSA and ERP as project setup holds them (fresh channels: a new
@@ -343,9 +355,19 @@ impl Harness {
 
     /// Project setup's gRPC service on its own port, behind the authentication layer.
     pub async fn serve_project_setup(&self) -> ProjectSetupServiceClient<Channel> {
+        self.serve_project_setup_with(keel_project_setup::Intake::default())
+            .await
+    }
+
+    /// The service with intake under the given policy.
+    pub async fn serve_project_setup_with(
+        &self,
+        intake: keel_project_setup::Intake,
+    ) -> ProjectSetupServiceClient<Channel> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let service = ProjectSetupGrpcService::new(self.setups.clone(), self.downstream(), Arc::new(Notify::new()));
+        let service = ProjectSetupGrpcService::new(self.setups.clone(), self.downstream(), Arc::new(Notify::new()))
+            .with_intake(intake);
         spawn(
             listener,
             self.verifier.clone(),
