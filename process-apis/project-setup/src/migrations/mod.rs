@@ -3,6 +3,7 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261125_020001_create_setups;
+mod m20261126_090002_setup_template_version;
 
 pub struct Migrator;
 
@@ -11,6 +12,7 @@ impl MigratorTrait for Migrator {
         let mut all = keel_store::migrations::platform();
         all.extend(keel_events::migrations::events());
         all.push(Box::new(m20261125_020001_create_setups::Migration));
+        all.push(Box::new(m20261126_090002_setup_template_version::Migration));
         all
     }
 }
