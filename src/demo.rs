@@ -1,9 +1,13 @@
 //! `keel up --demo` and `keel seed`: seeds a small firm through the real gRPC APIs, as an
 //! administrator. Every call carries a fixed idempotency key, so seeding again changes nothing.
+//! The delivery templates come from the template files (`templates.dir`), read and checked at
+//! start by [`load_templates`]; [`push_templates`] upserts them into PSA, which versions them.
 
 use anyhow::Context;
+use keel_config::KeelConfig;
 use keel_proto::crm::crm_service_client::CrmServiceClient;
 use keel_proto::hris::hris_service_client::HrisServiceClient;
+use keel_proto::psa::DeliveryTemplate;
 use keel_proto::psa::UpsertDeliveryTemplateRequest;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use tonic::Request;
@@ -35,23 +39,57 @@ pub struct SeedTargets {
     pub crm: Channel,
 }
 
-/// Delivery templates into PSA, employees into HRIS, accounts and their opportunities into CRM.
-pub async fn seed(targets: SeedTargets, token: &str) -> anyhow::Result<Seeded> {
-    let mut psa = PsaServiceClient::new(targets.psa);
-    let mut hris = HrisServiceClient::new(targets.hris);
-    let mut crm = CrmServiceClient::new(targets.crm);
-    let mut seeded = Seeded::default();
+/// The delivery templates of `templates.dir`, each file checked, and its overrides checked
+/// against the template policy (`templates.toml` under `templates.policies_dir`; absent, a
+/// template may override nothing). An error names the file and the key. A missing
+/// `templates.dir` leaves the templates built into Keel (the shipped files).
+pub fn load_templates(config: &KeelConfig) -> anyhow::Result<Vec<DeliveryTemplate>> {
+    let dir = &config.templates.dir;
+    if !dir.is_dir() {
+        tracing::warn!(dir = %dir.display(), "template directory not found; using the built-in delivery templates");
+        return Ok(keel_psa::demo::templates());
+    }
+    let policy_path = config.templates.policies_dir.join("templates.toml");
+    let policy = if policy_path.is_file() {
+        keel_psa::templates::TemplatePolicy::load(&policy_path)?
+    } else {
+        keel_psa::templates::TemplatePolicy {
+            version: "default".into(),
+            overridable: Vec::new(),
+        }
+    };
+    let loaded = keel_psa::templates::load_dir(dir, &policy)?;
+    tracing::info!(dir = %dir.display(), templates = loaded.len(), policy = %policy.version, "delivery templates loaded");
+    Ok(loaded.into_iter().map(|t| t.template).collect())
+}
 
-    for template in keel_psa::demo::templates() {
+/// Upserts `templates` into PSA, each keyed by its id and content: PSA answers the same
+/// version for a file that did not change, and a new version for one that did.
+pub async fn push_templates(psa: Channel, token: &str, templates: &[DeliveryTemplate]) -> anyhow::Result<usize> {
+    let mut psa = PsaServiceClient::new(psa);
+    for template in templates {
+        let content = keel_store::idempotency::fingerprint(template);
         let request = UpsertDeliveryTemplateRequest {
-            idempotency_key: format!("demo-template-{}-v{}", template.id, template.version),
-            template: Some(template),
+            idempotency_key: format!("template-{}-{}", template.id, &content[..32]),
+            template: Some(template.clone()),
         };
         psa.upsert_delivery_template(authorized(token, request)?)
             .await
-            .context("seeding delivery templates")?;
-        seeded.templates += 1;
+            .with_context(|| format!("upserting delivery template {}", template.id))?;
     }
+    Ok(templates.len())
+}
+
+/// Delivery templates into PSA, employees into HRIS, accounts and their opportunities into CRM.
+pub async fn seed(targets: SeedTargets, token: &str, templates: &[DeliveryTemplate]) -> anyhow::Result<Seeded> {
+    let mut hris = HrisServiceClient::new(targets.hris);
+    let mut crm = CrmServiceClient::new(targets.crm);
+    let mut seeded = Seeded {
+        templates: push_templates(targets.psa, token, templates)
+            .await
+            .context("seeding delivery templates")?,
+        ..Seeded::default()
+    };
     for employee in keel_hris::demo::employees() {
         hris.create_employee(authorized(token, employee)?)
             .await

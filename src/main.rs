@@ -164,13 +164,16 @@ async fn seed_running(config: &KeelConfig) -> anyhow::Result<()> {
             config.auth.mode
         );
     }
+    let templates = demo::load_templates(config).context("loading the delivery templates")?;
     let token = platform::admin_token(config)?;
     let targets = demo::SeedTargets {
         psa: platform::channel(config, ServiceName::Psa)?,
         hris: platform::channel(config, ServiceName::Hris)?,
         crm: platform::channel(config, ServiceName::Crm)?,
     };
-    let seeded = demo::seed(targets, &token).await.context("seeding the demo firm")?;
+    let seeded = demo::seed(targets, &token, &templates)
+        .await
+        .context("seeding the demo firm")?;
     println!(
         "seeded the demo firm: {} delivery templates, {} employees, {} accounts, {} opportunities",
         seeded.templates,
@@ -184,25 +187,41 @@ async fn seed_running(config: &KeelConfig) -> anyhow::Result<()> {
 async fn serve(config: KeelConfig, target: Target, demo: bool) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
     let local_auth = config.auth.mode == AuthMode::Local;
-    let seed_token = if demo {
+    // The delivery templates are checked before anything starts: a bad file stops Keel,
+    // naming the file and the key.
+    let templates = demo::load_templates(&config).context("loading the delivery templates")?;
+    // `keel up` upserts them into its PSA (signed with the embedded key), so PSA holds what
+    // the files say, a new version for each file whose content changed.
+    let push_token = if demo || (local_auth && target == Target::All) {
         Some(platform::admin_token(&config)?)
     } else {
         None
     };
     let platform = platform::start(config, target).await?;
 
-    let seeded = match (seed_token, platform.grpc_addr) {
+    let seeded = match (push_token, platform.grpc_addr) {
         (Some(token), Some(addr)) => {
             let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
                 .connect()
                 .await
                 .context("connecting to gRPC")?;
-            let targets = demo::SeedTargets {
-                psa: channel.clone(),
-                hris: channel.clone(),
-                crm: channel,
-            };
-            Some(demo::seed(targets, &token).await.context("seeding the demo firm")?)
+            if demo {
+                let targets = demo::SeedTargets {
+                    psa: channel.clone(),
+                    hris: channel.clone(),
+                    crm: channel,
+                };
+                Some(
+                    demo::seed(targets, &token, &templates)
+                        .await
+                        .context("seeding the demo firm")?,
+                )
+            } else {
+                demo::push_templates(channel, &token, &templates)
+                    .await
+                    .context("upserting the delivery templates")?;
+                None
+            }
         }
         _ => None,
     };

@@ -328,7 +328,7 @@ fn calls(target: Target) -> &'static [ServiceName] {
 }
 
 /// The process APIs that run workflows on the engine and serve its admin API.
-const WORKFLOW_SERVICES: &[ServiceName] = &[
+pub(crate) const WORKFLOW_SERVICES: &[ServiceName] = &[
     ServiceName::TimeCapture,
     ServiceName::Staffing,
     ServiceName::Billing,

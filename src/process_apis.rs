@@ -150,7 +150,7 @@ pub(crate) async fn billing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
 }
 
 /// Delivery health: the evaluator under the delivery-health policy, its triggers, its periodic
-/// sweep and the notifications webhook. It runs no engine: an evaluation writes to no system.
+/// sweep, the approval feed and the notifications webhook. It runs no engine: an evaluation writes to no system.
 pub(crate) async fn delivery_health(
     w: &mut Wiring<'_>,
     background: &mut Vec<tokio::task::JoinHandle<()>>,
@@ -182,6 +182,30 @@ pub(crate) async fn delivery_health(
         w.call_timeout,
     );
     let notifier = keel_delivery_health::Notifier::new(settings.enabled());
+    // The decisions waiting in the process APIs that run workflows, read through their
+    // workflow admin (once per address: embedded, one admin serves every engine) and
+    // notified like alerts.
+    let mut sources: Vec<keel_delivery_health::ApprovalSource> = Vec::new();
+    let mut addresses = std::collections::HashSet::new();
+    for &service in crate::platform::WORKFLOW_SERVICES {
+        if addresses.insert(w.config.endpoint_for(service)) {
+            sources.push(keel_delivery_health::ApprovalSource {
+                name: service.to_string(),
+                channel: channel(w.config, service)?,
+            });
+        }
+    }
+    let feed = keel_delivery_health::ApprovalFeed::new(
+        db.clone(),
+        notifier.clone(),
+        sources,
+        credentials(w.config, w.local, keel_delivery_health::SERVICE_NAME)?,
+        w.call_timeout,
+    );
+    background.push(tokio::spawn(feed.run(
+        keel_delivery_health::notifications::approvals::DEFAULT_POLL_INTERVAL,
+        shutdown.clone(),
+    )));
     let evaluator = keel_delivery_health::Evaluator::new(db, downstream, policy, notifier);
     w.bus
         .subscribe(

@@ -33,6 +33,7 @@ pub use clients::Downstream;
 pub use consumer::HealthTrigger;
 pub use evaluator::Evaluator;
 pub use migrations::Migrator;
+pub use notifications::approvals::{ApprovalFeed, ApprovalSource};
 pub use notifications::{ApprovalRequest, Notifier, WebhookDelivery, WebhookSettings};
 pub use policy::HealthPolicy;
 pub use service::DeliveryHealthGrpcService;

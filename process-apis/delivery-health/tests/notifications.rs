@@ -276,3 +276,109 @@ async fn a_ticket_event_re_evaluates_its_project_once() {
     assert_eq!(platform.evaluator.sweep().await.unwrap(), 1);
     assert_eq!(platform.alerts().await[0].evaluations, 2);
 }
+
+/// The engine's store: the platform tables and the workflow tables.
+struct WorkflowStore;
+
+impl sea_orm_migration::MigratorTrait for WorkflowStore {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        let mut all = keel_store::migrations::platform();
+        all.extend(keel_workflow::migrations::workflow());
+        all
+    }
+}
+
+/// A staffing decision that waits for delivery leadership, as the staffing workflow's does.
+struct LeadershipApproval;
+
+#[async_trait::async_trait]
+impl keel_workflow::Workflow for LeadershipApproval {
+    fn kind(&self) -> &'static str {
+        "staffing"
+    }
+
+    fn steps(&self) -> &[keel_workflow::StepDef] {
+        const STEPS: &[keel_workflow::StepDef] = &[keel_workflow::StepDef::new("approve")];
+        STEPS
+    }
+
+    async fn run_step(&self, cx: &keel_workflow::StepContext) -> Result<keel_workflow::StepOutcome, keel_core::Error> {
+        Ok(keel_workflow::StepOutcome::AwaitApproval(
+            keel_workflow::ApprovalRequest {
+                role: "executive".into(),
+                submitter: cx.input["submitter"].as_str().unwrap_or_default().to_string(),
+                summary: "team labor cost 118000.00 EUR exceeds the 100000.00 EUR threshold".into(),
+                timeout: Duration::from_secs(3600),
+                escalate_to: None,
+            },
+        ))
+    }
+}
+
+/// Every notification the store holds.
+async fn notification_rows(platform: &Platform) -> Vec<keel_delivery_health::notifications::entity::Model> {
+    use sea_orm::EntityTrait;
+    keel_delivery_health::notifications::entity::Entity::find()
+        .all(&platform.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_engine_approval_waiting_in_a_process_api_reaches_the_webhook_signed_and_once() {
+    let (url, received) = serve_receiver(1).await;
+    let platform = Platform::start_with(policy(), true).await;
+
+    // A process API with one decision waiting, its admin service on loopback behind the
+    // authentication layer.
+    let (_workflow_store, workflow_db) = keel_conformance::migrated_store::<WorkflowStore>("staffing").await;
+    let engine = keel_workflow::Engine::new(
+        workflow_db,
+        vec![Arc::new(LeadershipApproval)],
+        keel_workflow::EngineOptions::default(),
+    );
+    let started = engine
+        .start(
+            "staffing",
+            "rr-7",
+            serde_json::json!({ "submitter": "rita" }),
+            serde_json::json!({}),
+            "rita",
+        )
+        .await
+        .unwrap();
+    while engine.tick().await.unwrap() > 0 {}
+    let admin = keel_conformance::Harness::serve(keel_workflow::admin::server(engine.clone())).await;
+
+    let feed = keel_delivery_health::ApprovalFeed::new(
+        platform.db.clone(),
+        platform.notifier.clone(),
+        vec![keel_delivery_health::ApprovalSource {
+            name: "staffing".into(),
+            channel: admin.channel(),
+        }],
+        support::credentials(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(feed.poll().await.unwrap(), 1);
+    assert_eq!(feed.poll().await.unwrap(), 1, "still waiting");
+    let stored = notification_rows(&platform).await;
+    assert_eq!(stored.len(), 1, "one notification however often the feed reads it");
+    assert_eq!(stored[0].kind, "APPROVAL_REQUEST");
+    assert_eq!(stored[0].subject_id, format!("staffing:{}:approve", started.id));
+    assert!(stored[0].recipients.contains("executive"), "{}", stored[0].recipients);
+
+    // Sent through the webhook: refused once, retried, delivered once, signed.
+    let worker = WebhookDelivery::new(platform.db.clone(), settings(&url))
+        .unwrap()
+        .unwrap();
+    deliver_until(&worker, || received.lock().unwrap().len() >= 2).await;
+    for _ in 0..5 {
+        worker.deliver_due().await.unwrap();
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "one failure, then one delivery");
+    assert!(received.iter().all(signature_is_valid));
+    assert!(received[1].body.contains("118000.00 EUR"), "{}", received[1].body);
+    assert!(received[1].body.contains("rita"), "{}", received[1].body);
+}

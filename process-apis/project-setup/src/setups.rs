@@ -26,6 +26,8 @@ pub mod entity {
         pub state: String,
         pub step: String,
         pub template_id: String,
+        /// The PSA version of the template the setup selected (0 before it selects one).
+        pub template_version: i64,
         pub project_id: String,
         pub project_code: String,
         pub exception_code: Option<String>,
@@ -79,6 +81,7 @@ pub fn to_proto(row: &entity::Model) -> Setup {
         template_id: row.template_id.clone(),
         project_id: row.project_id.clone(),
         project_code: row.project_code.clone(),
+        template_version: u32::try_from(row.template_version).unwrap_or(0),
         exception_reason: row.exception_reason.clone().unwrap_or_default(),
         exception_code: row.exception_code.clone().unwrap_or_default(),
         exception_fields: serde_json::from_str(&row.exception_fields).unwrap_or_default(),
@@ -113,6 +116,7 @@ pub async fn start<C: ConnectionTrait>(
         state: RUNNING.into(),
         step: step::VALIDATE.into(),
         template_id: String::new(),
+        template_version: 0,
         project_id: String::new(),
         project_code: String::new(),
         exception_code: None,
@@ -221,6 +225,8 @@ pub async fn claim<C: ConnectionTrait>(
 pub struct Advance {
     pub step: &'static str,
     pub template_id: Option<String>,
+    /// The selected template's PSA version, with `template_id`.
+    pub template_version: Option<u32>,
     pub project_id: Option<String>,
     pub project_code: Option<String>,
     /// The intake recommendation whose decision chose the template, and who decided it.
@@ -240,6 +246,9 @@ pub async fn advance<C: ConnectionTrait>(
     next.exception_reason = None;
     if let Some(t) = advance.template_id {
         next.template_id = t;
+    }
+    if let Some(v) = advance.template_version {
+        next.template_version = i64::from(v);
     }
     if let Some(p) = advance.project_id {
         next.project_id = p;
@@ -267,6 +276,7 @@ pub async fn advance<C: ConnectionTrait>(
             },
             detail: serde_json::json!({
                 "from": row.step, "to": next.step, "template_id": next.template_id,
+                "template_version": next.template_version,
                 "project_id": next.project_id, "project_code": next.project_code,
                 "recommendation_id": advance.approval.as_ref().map(|a| a.0.as_str()),
                 "approved_by": advance.approval.as_ref().map(|a| a.1.as_str()),
@@ -380,6 +390,7 @@ async fn save<C: ConnectionTrait>(db: &C, row: &entity::Model) -> Result<(), Err
         state: Set(row.state.clone()),
         step: Set(row.step.clone()),
         template_id: Set(row.template_id.clone()),
+        template_version: Set(row.template_version),
         project_id: Set(row.project_id.clone()),
         project_code: Set(row.project_code.clone()),
         exception_code: Set(row.exception_code.clone()),

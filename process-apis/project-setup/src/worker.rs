@@ -285,6 +285,7 @@ impl Worker {
                         let advance = Advance {
                             step: step::CREATE_PROJECT,
                             template_id: Some(template.id.clone()),
+                            template_version: Some(template.version),
                             ..Default::default()
                         };
                         Ok(Outcome::Advanced(Box::new(self.advance(row, advance).await?)))
@@ -297,10 +298,13 @@ impl Worker {
                 }
             }
             step::CREATE_PROJECT => {
-                let project_id = self.create_project(row, &deal).await?;
+                let (project_id, template_version) = self.create_project(row, &deal).await?;
                 let advance = Advance {
                     step: step::OPEN_PROJECT_CODE,
                     project_id: Some(project_id),
+                    // The version PSA built the project from (a newer one than selected when
+                    // the template changed in between).
+                    template_version: Some(template_version),
                     ..Default::default()
                 };
                 Ok(Outcome::Advanced(Box::new(self.advance(row, advance).await?)))
@@ -346,7 +350,8 @@ impl Worker {
         }
     }
 
-    async fn create_project(&self, row: &SetupRow, deal: &ValidDeal) -> Result<String, Error> {
+    /// The project's id and the version of the template PSA created it from.
+    async fn create_project(&self, row: &SetupRow, deal: &ValidDeal) -> Result<(String, u32), Error> {
         let request = CreateProjectRequest {
             idempotency_key: Self::key(row, step::CREATE_PROJECT),
             opportunity_id: deal.opportunity_id.clone(),
@@ -361,10 +366,13 @@ impl Worker {
             start_date: deal.close_date.to_string(),
         };
         match self.downstream.create_project(request).await {
-            Ok(project) => Ok(project.id),
+            Ok(project) => Ok((project.id, project.template_version)),
             // PSA already holds this opportunity's project (made by an earlier attempt whose
             // answer was lost): adopt it rather than fail.
-            Err(Error::AlreadyExists(_)) => Ok(self.downstream.project_for_opportunity(&deal.opportunity_id).await?.id),
+            Err(Error::AlreadyExists(_)) => {
+                let project = self.downstream.project_for_opportunity(&deal.opportunity_id).await?;
+                Ok((project.id, project.template_version))
+            }
             Err(e) => Err(e),
         }
     }

@@ -6,11 +6,13 @@ mod support;
 
 use std::time::Duration;
 
+use keel_auth::Role;
 use keel_project_setup::WorkerOptions;
 use keel_project_setup::setups;
 use keel_proto::projectsetup::{ListExceptionsRequest, SetupState};
-use keel_proto::psa::CreateProjectRequest;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::psa::{CreateProjectRequest, UpsertDeliveryTemplateRequest};
+use keel_psa::templates::{self, TemplatePolicy};
 use keel_store::audit::{self, ChainReport};
 use support::{CONTRACT_VALUE, EMEA_TEMPLATE, Erp, Harness, decimal, fast_options, won_event};
 
@@ -485,4 +487,68 @@ async fn the_audit_log_of_a_full_run_is_intact_and_tells_its_story() {
     let last: serde_json::Value = serde_json::from_str(&history[8].detail).unwrap();
     assert_eq!(last["project_code"], setup.project_code.as_str());
     assert_eq!(last["project_id"], setup.project_id.as_str());
+}
+
+#[tokio::test]
+async fn a_template_file_edited_gives_a_new_version_in_psa_and_the_next_setup_records_it() {
+    let h = Harness::start().await;
+    let worker = h.worker(fast_options());
+    let mut psa = PsaServiceClient::new(support::channel(h.psa.addr));
+
+    let (first_deal, event) = h.won_deal(|_| {}).await;
+    h.deliver(&event).await;
+    let first = h.settle(&worker, &first_deal.id, 5).await;
+    assert_eq!(first.state(), SetupState::Completed, "{first:?}");
+    assert_eq!(first.template_id, EMEA_TEMPLATE);
+    assert!(first.template_version >= 1, "{first:?}");
+
+    // The firm edits the template's file: the blueprint takes 96 hours, not 80. Read and
+    // checked as `keel up` reads it, then upserted keyed by its content.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let policy = TemplatePolicy::load(&root.join("config/policies/templates.toml")).unwrap();
+    let path = root.join("config/templates/erp-fixed-fee-emea.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(
+        r#"{ name = "Solution blueprint", role = "solution-architect", hours = "80" }"#,
+        r#"{ name = "Solution blueprint", role = "solution-architect", hours = "96" }"#,
+    );
+    assert_ne!(edited, text, "the edit applies to the shipped file");
+    let template = templates::parse(&path, &edited, &policy).unwrap().template;
+    let upserted = psa
+        .upsert_delivery_template(h.as_role(
+            Role::Admin,
+            UpsertDeliveryTemplateRequest {
+                idempotency_key: format!(
+                    "template-{}-{}",
+                    template.id,
+                    keel_store::idempotency::fingerprint(&template)
+                ),
+                template: Some(template),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        upserted.version,
+        first.template_version + 1,
+        "a new version for new content"
+    );
+
+    let (second_deal, event) = h.won_deal(|_| {}).await;
+    h.deliver(&event).await;
+    let second = h.settle(&worker, &second_deal.id, 5).await;
+    assert_eq!(second.state(), SetupState::Completed, "{second:?}");
+    assert_eq!(
+        second.template_version, upserted.version,
+        "the new setup records the new version"
+    );
+    assert_eq!(
+        h.setup(&first_deal.id).await.template_version,
+        first.template_version,
+        "the first setup keeps the version it ran under"
+    );
+    let projects = h.projects().await;
+    let second_project = projects.iter().find(|p| p.id == second.project_id).unwrap();
+    assert_eq!(second_project.template_version, upserted.version);
 }

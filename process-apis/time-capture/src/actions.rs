@@ -4,6 +4,12 @@
 //! each action once per idempotency key (its answer stored in time capture's store, so a
 //! replay answers the same entry even after it moved on).
 //!
+//! Approval in steps: the policy's [`ApprovalChain`](crate::policy::ApprovalChain) may ask a
+//! second approval of an entry after its project manager's. Each step given is kept in time
+//! capture's store ([`approvals`]) and audited (`approval_step_given`); only the last step
+//! approves the entry in PSA, so only then is it posted. The same person never gives two
+//! steps; a rejection at any step returns the entry to its person with the reason.
+//!
 //! Segregation of duties: nobody decides their own time. Time capture refuses it before PSA
 //! would, and appends the refusal to its audit log (`self_approval_refused`).
 
@@ -12,23 +18,33 @@ use keel_core::Error;
 use keel_core::validate::Violations;
 use keel_proto::psa::{
     ApproveTimeEntryRequest, RecordTimeEntryRequest, RejectTimeEntryRequest, SubmitTimeEntriesRequest,
-    SubmitTimeEntriesResponse, TimeEntry,
+    SubmitTimeEntriesResponse, TimeEntry, TimeEntryState,
 };
 use keel_proto::timecapture::{RecordTimeRequest, SubmitTimeRequest};
 use keel_store::audit::{self, AuditEntry};
 use keel_store::idempotency;
 use serde_json::json;
 
+use crate::approvals;
 use crate::service::{TimeCaptureGrpcService, parse_proposed};
 
 /// Who may record and submit time (their own).
 pub(crate) const RECORD_ROLES: &[Role] = &[Role::Consultant];
-/// Who may approve or reject time (on the projects they manage).
-pub(crate) const DECIDE_ROLES: &[Role] = &[Role::ProjectManager];
+/// Who may approve or reject time: on the projects they manage, or at a later step of the
+/// approval chain where their assignment on the project says so.
+pub(crate) const DECIDE_ROLES: &[Role] = &[Role::ProjectManager, Role::Finance];
 /// Entry ids one `SubmitTime` may carry.
 pub const MAX_SUBMIT: usize = 100;
 /// The record type of time entries in time capture's audit log.
 pub const AUDIT_RECORD_TYPE: &str = "psa.time_entry";
+
+/// What part of a project's approval chain a person holds there.
+struct ProjectRoles {
+    /// A project-manager assignment: the first step.
+    manages: bool,
+    /// A second-step assignment (finance partner, engagement lead, as the policy names).
+    second_step: bool,
+}
 
 /// Whether to approve, or reject with a reason.
 pub(crate) enum Decision {
@@ -195,36 +211,131 @@ impl TimeCaptureGrpcService {
                 caller.subject
             )));
         }
-        if !caller.has_any(&[]) && !self.manages(&approver, &entry.project_id).await? {
-            return Err(Error::Forbidden(format!(
-                "{} does not manage project {}, so may not {verb} its time",
-                caller.subject, entry.project_id
-            )));
-        }
-        let downstream = self.downstream.clone();
+        let hours: rust_decimal::Decimal = entry.hours.trim().parse().unwrap_or_default();
+        let steps_required = self.policy.approval.steps_for(hours);
+        let admin = caller.has_any(&[]);
+        // Who holds which part of the chain on the project, read before the change: the
+        // chain's own progress is read again inside it.
+        let roles = if admin {
+            ProjectRoles {
+                manages: true,
+                second_step: true,
+            }
+        } else {
+            self.project_roles(&approver, &entry.project_id).await?
+        };
+        let service = self.clone();
+        let subject = caller.subject.clone();
         let psa_key = format!("time-capture-{verb}-{idempotency_key}");
-        let version = entry.version;
-        idempotency::run_once(self.engine.db(), scope, &idempotency_key, fingerprint, move |_txn| {
+        idempotency::run_once(self.engine.db(), scope, &idempotency_key, fingerprint, move |txn| {
             Box::pin(async move {
+                let given = approvals::given(txn, &entry.id, entry.version).await?;
+                let step = given.len() as u32 + 1;
+                if steps_required > 1 && entry.state != TimeEntryState::Submitted as i32 {
+                    return Err(Error::FailedPrecondition(format!(
+                        "time entry {} is not submitted, so there is nothing to {verb}",
+                        entry.id
+                    )));
+                }
+                if let Some(earlier) = given.iter().find(|g| g.approver_id == approver) {
+                    return Err(Error::Forbidden(format!(
+                        "{subject} already approved step {} of time entry {}: step {step} needs a different person",
+                        earlier.step, entry.id
+                    )));
+                }
+                let allowed = if step == 1 {
+                    roles.manages
+                } else {
+                    roles.second_step || (matches!(decision, Decision::Reject { .. }) && roles.manages)
+                };
+                if !allowed {
+                    if step == 1 {
+                        return Err(Error::Forbidden(format!(
+                            "{subject} does not manage project {}, so may not {verb} its time",
+                            entry.project_id
+                        )));
+                    }
+                    let who = {
+                        format!(
+                            "a person assigned to the project as {}",
+                            service.policy.approval.second_step_assignment_roles.join(" or ")
+                        )
+                    };
+                    return Err(Error::Forbidden(format!(
+                        "{subject} may not {verb} step {step} of time entry {} on project {}: {who} must",
+                        entry.id, entry.project_id
+                    )));
+                }
+                let steps_required = steps_required.max(step);
                 match decision {
                     Decision::Approve => {
-                        downstream
+                        let approval = approvals::StepApproval {
+                            step,
+                            steps_required,
+                            approver_id: approver.clone(),
+                            approved_at: chrono::Utc::now(),
+                        };
+                        approvals::record(txn, &entry.id, entry.version, &approval).await?;
+                        audit::append(
+                            txn,
+                            AuditEntry {
+                                actor: &subject,
+                                record_type: AUDIT_RECORD_TYPE,
+                                record_id: &entry.id,
+                                action: "approval_step_given",
+                                detail: json!({
+                                    "step": step,
+                                    "steps_required": steps_required,
+                                    "approver_id": approver,
+                                    "project_id": entry.project_id,
+                                    "entry_version": entry.version,
+                                }),
+                            },
+                        )
+                        .await?;
+                        if step < steps_required {
+                            // Awaiting the next step: PSA keeps the entry submitted.
+                            return Ok(entry);
+                        }
+                        service
+                            .downstream
                             .approve_time_entry(ApproveTimeEntryRequest {
                                 idempotency_key: psa_key,
-                                id,
+                                id: entry.id.clone(),
                                 approver_id: approver,
-                                expected_version: version,
+                                expected_version: entry.version,
                             })
                             .await
                     }
                     Decision::Reject { reason } => {
-                        downstream
+                        if steps_required > 1 {
+                            audit::append(
+                                txn,
+                                AuditEntry {
+                                    actor: &subject,
+                                    record_type: AUDIT_RECORD_TYPE,
+                                    record_id: &entry.id,
+                                    action: "approval_step_rejected",
+                                    detail: json!({
+                                        "step": step,
+                                        "steps_required": steps_required,
+                                        "approver_id": approver,
+                                        "project_id": entry.project_id,
+                                        "entry_version": entry.version,
+                                        "reason": reason.trim(),
+                                    }),
+                                },
+                            )
+                            .await?;
+                        }
+                        service
+                            .downstream
                             .reject_time_entry(RejectTimeEntryRequest {
                                 idempotency_key: psa_key,
-                                id,
+                                id: entry.id.clone(),
                                 approver_id: approver,
                                 reason: reason.trim().to_string(),
-                                expected_version: version,
+                                expected_version: entry.version,
                             })
                             .await
                     }
@@ -234,14 +345,15 @@ impl TimeCaptureGrpcService {
         .await
     }
 
-    /// Whether PSA assigns `employee_id` to `project_id` in a project-manager role.
-    async fn manages(&self, employee_id: &str, project_id: &str) -> Result<bool, Error> {
-        Ok(self
-            .downstream
-            .assignments_of(employee_id)
-            .await?
-            .iter()
-            .any(|a| a.project_id == project_id && self.policy.manages(&a.role)))
+    /// The parts of the approval chain `employee_id` holds on `project_id`, from their PSA
+    /// assignments.
+    async fn project_roles(&self, employee_id: &str, project_id: &str) -> Result<ProjectRoles, Error> {
+        let assignments = self.downstream.assignments_of(employee_id).await?;
+        let on_project = || assignments.iter().filter(|a| a.project_id == project_id);
+        Ok(ProjectRoles {
+            manages: on_project().any(|a| self.policy.manages(&a.role)),
+            second_step: on_project().any(|a| self.policy.approval.approves_second_step(&a.role)),
+        })
     }
 
     /// Appends a refused self-approval to the audit log, in a transaction of its own.

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod approvals;
 pub mod clients;
 pub mod consumer;
 pub mod expenses;

@@ -1,8 +1,10 @@
 //! Time capture's schema: the shared platform tables (audit chain, idempotency), the event
-//! inbox, and the workflow engine's instances, journal, approvals and incidents. Time capture
-//! keeps no tables of its own: its state is the `time-posting` instances.
+//! inbox, the workflow engine's instances, journal, approvals and incidents, and its own
+//! `time_approval_steps`: the approvals given so far in each entry's approval chain.
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261126_090001_create_approval_steps;
 
 /// Migrates time capture's store.
 #[derive(Debug)]
@@ -13,6 +15,7 @@ impl MigratorTrait for Migrator {
         let mut all = keel_store::migrations::platform();
         all.extend(keel_events::migrations::events());
         all.extend(keel_workflow::migrations::workflow());
+        all.push(Box::new(m20261126_090001_create_approval_steps::Migration));
         all
     }
 }

@@ -28,6 +28,49 @@ pub struct TimePolicy {
     /// time. Default: `project-manager`, `engagement-manager` (delivery health's
     /// `recipients.project_manager_assignment_roles`).
     pub project_manager_assignment_roles: Vec<String>,
+    /// The approval chain (`[approval]`): when an entry needs a second approval after its
+    /// project manager's, and who gives it. Default: one step for every entry.
+    pub approval: ApprovalChain,
+}
+
+/// The approval chain: the project manager approves first; an entry the chain names then
+/// needs a second approval by a holder of one of `second_step_assignment_roles` on the
+/// project, never the entry's own person and never the person who approved the first step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalChain {
+    /// An entry of more hours than this needs the second step. Default: unset, no entry does.
+    pub second_step_above_hours: Option<Decimal>,
+    /// The PSA assignment roles whose holder on the project gives the second approval.
+    /// Default: `finance-partner`, `engagement-lead`.
+    pub second_step_assignment_roles: Vec<String>,
+}
+
+impl Default for ApprovalChain {
+    fn default() -> Self {
+        ApprovalChain {
+            second_step_above_hours: None,
+            second_step_assignment_roles: vec!["finance-partner".into(), "engagement-lead".into()],
+        }
+    }
+}
+
+impl ApprovalChain {
+    /// How many approvals an entry of `hours` needs: 1, or 2 where the chain says so.
+    pub fn steps_for(&self, hours: Decimal) -> u32 {
+        match self.second_step_above_hours {
+            Some(above) if hours > above => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether a PSA assignment role makes its person a second-step approver (trimmed,
+    /// ignoring case).
+    pub fn approves_second_step(&self, assignment_role: &str) -> bool {
+        self.second_step_assignment_roles
+            .iter()
+            .any(|r| r.trim().eq_ignore_ascii_case(assignment_role.trim()))
+    }
 }
 
 impl Default for TimePolicy {
@@ -39,6 +82,7 @@ impl Default for TimePolicy {
             min_billable_narrative_chars: 10,
             closed_through: None,
             project_manager_assignment_roles: vec!["project-manager".into(), "engagement-manager".into()],
+            approval: ApprovalChain::default(),
         }
     }
 }
@@ -94,6 +138,25 @@ impl TimePolicy {
                 "must be at least max_daily_hours and at most 168",
             ));
         }
+        if let Some(above) = self.approval.second_step_above_hours {
+            if above <= Decimal::ZERO || above >= Decimal::from(24) {
+                return Err(Error::invalid(
+                    "time_policy.approval.second_step_above_hours",
+                    "must be above 0 and below 24",
+                ));
+            }
+            if self
+                .approval
+                .second_step_assignment_roles
+                .iter()
+                .all(|r| r.trim().is_empty())
+            {
+                return Err(Error::invalid(
+                    "time_policy.approval.second_step_assignment_roles",
+                    "must name at least one assignment role when second_step_above_hours is set",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -118,6 +181,19 @@ mod tests {
             bad.validate().unwrap_err().field_violations()[0].field,
             "time_policy.max_daily_hours"
         );
+    }
+
+    #[test]
+    fn the_approval_chain_adds_a_second_step_only_above_its_hours() {
+        let policy = TimePolicy::parse(
+            "version = \"x\"\n[approval]\nsecond_step_above_hours = \"8\"\nsecond_step_assignment_roles = [\"finance-partner\"]",
+        )
+        .unwrap();
+        assert_eq!(policy.approval.steps_for(Decimal::from(8)), 1);
+        assert_eq!(policy.approval.steps_for(Decimal::new(85, 1)), 2);
+        assert!(policy.approval.approves_second_step(" Finance-Partner "));
+        assert!(!policy.approval.approves_second_step("project-manager"));
+        assert_eq!(TimePolicy::default().approval.steps_for(Decimal::from(20)), 1);
     }
 
     #[test]
@@ -146,6 +222,14 @@ mod tests {
         assert_eq!(
             field("version = \"x\"\nproject_manager_assignment_roles = []"),
             "time_policy.project_manager_assignment_roles"
+        );
+        assert_eq!(
+            field("version = \"x\"\n[approval]\nsecond_step_above_hours = \"0\""),
+            "time_policy.approval.second_step_above_hours"
+        );
+        assert_eq!(
+            field("version = \"x\"\n[approval]\nsecond_step_above_hours = \"8\"\nsecond_step_assignment_roles = []"),
+            "time_policy.approval.second_step_assignment_roles"
         );
         let unknown = TimePolicy::parse("version = \"x\"\nmax_daly_hours = \"9\"").unwrap_err();
         assert!(unknown.to_string().contains("max_daly_hours"), "{unknown}");

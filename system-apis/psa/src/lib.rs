@@ -10,7 +10,9 @@
 //! - [`reference::ReferencePsa`]: the complete adapter persisted with sea-orm, so Keel runs
 //!   without a vendor PSA; [`reference::Migrator`] creates its tables.
 //! - [`service::PsaGrpcService`]: the tonic service: authorize, parse, call the adapter.
-//! - [`demo::templates`]: believable delivery templates for `keel up --demo` and tests.
+//! - [`templates`]: delivery templates as versioned files (`config/templates/`), checked at
+//!   start against the template policy's allowed overrides.
+//! - [`demo::templates`]: the shipped template files, built in, for `keel up --demo` and tests.
 //!
 //! What this crate deliberately does not know: CRM or ERP records, which template a deal
 //! should use (the project-setup process API picks it), or the richer rules of time capture
@@ -23,6 +25,7 @@ pub mod demo;
 pub mod domain;
 pub mod reference;
 pub mod service;
+pub mod templates;
 
 pub use adapter::PsaAdapter;
 pub use reference::ReferencePsa;

@@ -4,6 +4,7 @@
 //! and, when an outbound webhook is configured, queued for [`webhook::WebhookDelivery`],
 //! which sends it from the table until it is delivered.
 
+pub mod approvals;
 pub mod slack;
 pub mod webhook;
 

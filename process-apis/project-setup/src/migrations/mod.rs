@@ -4,6 +4,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261125_020001_create_setups;
 mod m20261126_070001_create_recommendations;
+mod m20261126_090002_setup_template_version;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         all.extend(keel_events::migrations::events());
         all.push(Box::new(m20261125_020001_create_setups::Migration));
         all.push(Box::new(m20261126_070001_create_recommendations::Migration));
+        all.push(Box::new(m20261126_090002_setup_template_version::Migration));
         all
     }
 }

@@ -115,6 +115,11 @@ impl Platform {
     /// PSA with a staffed project (architect assigned for December 2026, 185.00 EUR an hour),
     /// ERP with a legal entity and the project's code, time capture's store and service.
     pub async fn start() -> Platform {
+        Platform::start_with(TimePolicy::default()).await
+    }
+
+    /// As [`Platform::start`], time capture's service under `policy`.
+    pub async fn start_with(policy: TimePolicy) -> Platform {
         let (psa_store, psa_db) = migrated_store::<keel_psa::reference::Migrator>("psa").await;
         let psa = keel_conformance::psa::Context::new(Arc::new(keel_psa::ReferencePsa::new(
             psa_db.clone(),
@@ -226,7 +231,7 @@ impl Platform {
         );
         let service_engine = engine(&db, &downstream, "rpc");
         let service = Harness::serve(
-            TimeCaptureGrpcService::new(service_engine, downstream.clone(), TimePolicy::default())
+            TimeCaptureGrpcService::new(service_engine, downstream.clone(), policy)
                 .with_today(today)
                 .into_server(),
         )
@@ -255,7 +260,7 @@ impl Platform {
         TimeCaptureServiceClient::new(self.service.channel())
     }
 
-    fn psa_client(&self) -> PsaServiceClient<Channel> {
+    pub fn psa_client(&self) -> PsaServiceClient<Channel> {
         PsaServiceClient::new(self.psa.harness.channel())
     }
 
