@@ -16,12 +16,14 @@
 mod kpis;
 mod margin;
 mod model;
+mod operating;
 mod view;
 
 use std::time::Duration;
 
 use keel_auth::Role;
 use keel_experience_common::FieldPolicy;
+use keel_proto::billing::billing_service_client::BillingServiceClient;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
@@ -29,7 +31,9 @@ use tonic::transport::Channel;
 
 pub use model::{
     ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
-    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutivePortfolio,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutiveInvoiceReadiness,
+    ExecutiveInvoiceReadinessConnection, ExecutiveMarginVariance, ExecutiveMarginVarianceConnection,
+    ExecutiveMarginVarianceRollup, ExecutiveMarginVarianceRollupConnection, ExecutivePortfolio,
     ExecutivePortfolioTotal, ExecutiveProject,
 };
 pub use view::ExecutiveView;
@@ -46,6 +50,9 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "workflowCycleTimes",
             "approvalTurnarounds",
             "exceptionRates",
+            "invoiceReadiness",
+            "marginVariances",
+            "marginVarianceRollups",
         ],
         ALLOWED_ROLES,
     ),
@@ -113,6 +120,72 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         &["source", "kind", "instances", "withException", "rate"],
         ALLOWED_ROLES,
     ),
+    FieldPolicy::new(
+        "ExecutiveInvoiceReadinessConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveInvoiceReadiness",
+        &[
+            "weekStarting",
+            "serviceLine",
+            "region",
+            "milestones",
+            "reached",
+            "drafted",
+            "blocked",
+            "readinessRate",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVarianceConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVariance",
+        &[
+            "projectId",
+            "name",
+            "serviceLine",
+            "region",
+            "projectCode",
+            "revenue",
+            "cost",
+            "margin",
+            "marginPercent",
+            "baselineMargin",
+            "baselineMarginPercent",
+            "variance",
+            "variancePoints",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVarianceRollupConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVarianceRollup",
+        &[
+            "serviceLine",
+            "region",
+            "currency",
+            "projects",
+            "projectsWithoutVariance",
+            "revenue",
+            "cost",
+            "margin",
+            "marginPercent",
+            "baselineMarginPercent",
+            "variance",
+            "variancePoints",
+        ],
+        ALLOWED_ROLES,
+    ),
 ];
 
 /// One workflow admin service the KPIs are read from: embedded, the one every engine of the
@@ -131,6 +204,8 @@ pub struct Backends {
     pub psa: PsaServiceClient<Channel>,
     /// The ERP system API: project codes and the journals booked to them.
     pub erp: ErpServiceClient<Channel>,
+    /// The billing process API: each milestone's readiness and invoice.
+    pub billing: BillingServiceClient<Channel>,
     /// The workflow admins the KPIs come from.
     pub workflows: Vec<WorkflowSource>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.

@@ -39,7 +39,7 @@ pub use model::{
     FinanceBlocker, FinanceDifferenceKind, FinanceDifferenceState, FinanceInvoice, FinanceInvoiceConnection,
     FinanceMargin, FinanceMilestone, FinanceMilestoneInvoice, FinancePostingKind, FinancePostingQueue, FinanceProject,
     FinanceProjectConnection, FinanceReconciliationDifference, FinanceReconciliationDifferenceConnection,
-    FinanceRevenue, FinanceServiceLineMargin, FinanceWip,
+    FinanceRevenue, FinanceServiceLineMargin, FinanceServiceLineRevenue, FinanceWip,
 };
 pub use view::{DEFAULT_PAGE_SIZE, FinanceView};
 
@@ -55,7 +55,7 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
     ),
     FieldPolicy::new(
         "FinanceProjectConnection",
-        &["nodes", "nextCursor", "serviceLines"],
+        &["nodes", "nextCursor", "serviceLines", "revenueByServiceLine"],
         ALLOWED_ROLES,
     ),
     FieldPolicy::new(
@@ -118,6 +118,22 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         &[
             "hasSchedule",
             "method",
+            "contractValue",
+            "scheduled",
+            "scheduleVariance",
+            "recognized",
+            "remainingToRecognize",
+            "recognizedPercent",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "FinanceServiceLineRevenue",
+        &[
+            "serviceLine",
+            "currency",
+            "projects",
+            "withSchedule",
             "contractValue",
             "scheduled",
             "scheduleVariance",
