@@ -497,7 +497,10 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
     let r = &rollups[0];
     assert_eq!(r["serviceLine"], delivered.initial.service_line.as_str());
     assert_eq!(r["region"], delivered.initial.region.as_str());
-    assert_eq!((&r["currency"], &r["projects"], &r["projectsWithoutVariance"]), (&json!("EUR"), &json!(1), &json!(0)));
+    assert_eq!(
+        (&r["currency"], &r["projects"], &r["projectsWithoutVariance"]),
+        (&json!("EUR"), &json!(1), &json!(0))
+    );
     assert_eq!(r["revenue"]["amount"], v["revenue"]["amount"]);
     assert_eq!(r["margin"], v["margin"]);
     assert_eq!(r["marginPercent"], v["marginPercent"]);

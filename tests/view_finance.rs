@@ -128,7 +128,9 @@ async fn read_with_revenue(keel: &Keel, delivered: &Delivered) -> (Value, Value,
 /// The revenue against plan by service line, as the one project's revenue sums it.
 fn revenue_line(project: &Value, recognized: Decimal, contract_value: Decimal) -> Value {
     let revenue = &project["revenue"];
-    let percent = (recognized / contract_value * Decimal::ONE_HUNDRED).round_dp(2).normalize();
+    let percent = (recognized / contract_value * Decimal::ONE_HUNDRED)
+        .round_dp(2)
+        .normalize();
     json!([{ "serviceLine": project["serviceLine"], "currency": "EUR", "projects": 1, "withSchedule": 1,
              "contractValue": { "amount": revenue["contractValue"]["amount"], "currency": "EUR" },
              "scheduled": { "amount": format!("{contract_value:.2}") },

@@ -1,15 +1,19 @@
 //! The executive's view of Keel, as an async-graphql module: the portfolio's contract value,
 //! revenue, cost and margin as ERP booked them, and the operating KPIs the process APIs'
 //! workflow records hold (workflow cycle time and approval turnaround by kind and week,
-//! exception rate by kind).
+//! exception rate by kind) and the system records hold (invoice readiness by week, service
+//! line and region; margin against the baseline per project and by service line and region).
 //!
 //! The gateway mounts [`ExecutiveView`] on its root query (field `executive`) after checking
 //! the caller against [`ALLOWED_ROLES`]. A page of the portfolio costs one PSA call for its
 //! projects, one ERP call for their project codes and one ERP call per hundred journals;
-//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin.
+//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin; invoice
+//! readiness one PSA call and one billing `ListMilestoneReadiness` per hundred projects; margin
+//! variance one ERP `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` per
+//! hundred projects.
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
-//! are built, or any database. It reads PSA, ERP and the workflow admins, and changes nothing.
+//! are built, or any database. It reads PSA, ERP, billing and the workflow admins, and changes nothing.
 
 #![forbid(unsafe_code)]
 

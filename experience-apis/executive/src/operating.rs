@@ -46,7 +46,8 @@ fn amount(what: &str, money: Option<&MoneyMessage>) -> Result<Decimal, Error> {
 
 /// `part ÷ whole × 100` to two places, half to even; `None` when `whole` is zero.
 pub fn percent(part: Decimal, whole: Decimal) -> Option<Decimal> {
-    (!whole.is_zero()).then(|| (part / whole * Decimal::ONE_HUNDRED).round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven))
+    (!whole.is_zero())
+        .then(|| (part / whole * Decimal::ONE_HUNDRED).round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven))
 }
 
 /// Invoice readiness of the milestones due in one week, of projects of one service line and
@@ -374,14 +375,24 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let cloud = &rows[0];
         assert_eq!(
-            (cloud.week_starting.to_string().as_str(), cloud.service_line.as_str(), cloud.region.as_str()),
+            (
+                cloud.week_starting.to_string().as_str(),
+                cloud.service_line.as_str(),
+                cloud.region.as_str()
+            ),
             ("2026-11-16", "Cloud", "EMEA")
         );
-        assert_eq!((cloud.milestones, cloud.reached, cloud.drafted, cloud.blocked), (3, 2, 1, 1));
+        assert_eq!(
+            (cloud.milestones, cloud.reached, cloud.drafted, cloud.blocked),
+            (3, 2, 1, 1)
+        );
         assert_eq!(cloud.rate(), Some(d("0.5")));
         let data = &rows[1];
         assert_eq!(data.week_starting.to_string(), "2026-11-23");
-        assert_eq!((data.milestones, data.reached, data.drafted, data.blocked), (2, 2, 1, 0));
+        assert_eq!(
+            (data.milestones, data.reached, data.drafted, data.blocked),
+            (2, 2, 1, 0)
+        );
 
         let since = NaiveDate::from_ymd_opt(2026, 11, 21);
         assert_eq!(invoice_readiness(&projects, &milestones, since).unwrap().len(), 1);

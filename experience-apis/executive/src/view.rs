@@ -9,9 +9,11 @@ use keel_experience_common::paging::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, next_cursor, page_of, page_request, page_size, rename_paging_fields,
 };
 use keel_experience_common::{Downstream, Money};
-use keel_proto::common::PageRequest;
 use keel_proto::billing::ListMilestoneReadinessRequest;
-use keel_proto::erp::{Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode, ProjectFinancials};
+use keel_proto::common::PageRequest;
+use keel_proto::erp::{
+    Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode, ProjectFinancials,
+};
 use keel_proto::psa::{self, ListProjectsRequest};
 use keel_proto::workflow::{
     ExceptionEpisode, GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest,
@@ -19,7 +21,6 @@ use keel_proto::workflow::{
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::kpis::{self, ExceptionRate, WeeklyDurations};
-use crate::operating::{self, MarginVariance, VarianceRollup};
 use crate::margin::{self, Booked};
 use crate::model::{
     ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
@@ -28,6 +29,7 @@ use crate::model::{
     ExecutiveMarginVarianceRollup, ExecutiveMarginVarianceRollupConnection, ExecutivePortfolio,
     ExecutivePortfolioTotal, ExecutiveProject,
 };
+use crate::operating::{self, MarginVariance, VarianceRollup};
 use crate::{ALLOWED_ROLES, Backends, WorkflowSource};
 
 /// The executive's view: the portfolio's money and the operating KPIs. Open to executives.
@@ -637,7 +639,11 @@ fn percent_text(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
 }
 
-fn variance_node(project: psa::Project, code: Option<&ProjectFinancials>, variance: Option<MarginVariance>) -> ExecutiveMarginVariance {
+fn variance_node(
+    project: psa::Project,
+    code: Option<&ProjectFinancials>,
+    variance: Option<MarginVariance>,
+) -> ExecutiveMarginVariance {
     let currency = variance.as_ref().map(|v| v.currency.clone()).unwrap_or_default();
     let m = |amount: Decimal| money(amount, &currency);
     ExecutiveMarginVariance {
@@ -719,9 +725,7 @@ async fn margin_variance_rollups(
     let actuals = actuals_of(downstream, backends, &projects).await?;
     let mut variances = Vec::new();
     for project in &projects {
-        if let Some(v) =
-            operating::margin_variance(project, financials.get(&project.id), actuals.get(&project.id))?
-        {
+        if let Some(v) = operating::margin_variance(project, financials.get(&project.id), actuals.get(&project.id))? {
             variances.push((project, v));
         }
     }

@@ -22,7 +22,8 @@ use rust_decimal::Decimal;
 
 use crate::Money;
 use crate::model::{
-    FinanceMargin, FinancePostingKind, FinancePostingQueue, FinanceRevenue, FinanceServiceLineMargin, FinanceServiceLineRevenue, FinanceWip,
+    FinanceMargin, FinancePostingKind, FinancePostingQueue, FinanceRevenue, FinanceServiceLineMargin,
+    FinanceServiceLineRevenue, FinanceWip,
 };
 
 fn decimal(what: &str, text: &str) -> Result<Decimal, Error> {
@@ -323,15 +324,13 @@ mod tests {
         let a = revenue(&planned("404000.00"), &erp("0", "0", "0")).unwrap();
         let b = revenue(&planned("100000.00"), &unscheduled).unwrap();
         let c = revenue(&planned("50000.00"), &erp("0", "0", "0")).unwrap();
-        let lines = revenue_by_service_line(&[
-            ("Cloud".into(), a),
-            ("Data".into(), c),
-            ("Cloud".into(), b),
-        ])
-        .unwrap();
+        let lines = revenue_by_service_line(&[("Cloud".into(), a), ("Data".into(), c), ("Cloud".into(), b)]).unwrap();
         assert_eq!(lines.len(), 2);
         let cloud = &lines[0];
-        assert_eq!((cloud.service_line.as_str(), cloud.projects, cloud.with_schedule), ("Cloud", 2, 1));
+        assert_eq!(
+            (cloud.service_line.as_str(), cloud.projects, cloud.with_schedule),
+            ("Cloud", 2, 1)
+        );
         assert_eq!(cloud.contract_value.amount, "504000.00");
         assert_eq!(cloud.scheduled.amount, "400000.00");
         assert_eq!(cloud.schedule_variance.amount, "-104000.00");

@@ -1,8 +1,8 @@
 //! The finance partner's view of Keel, as an async-graphql module: every project's billing
 //! milestones with their readiness to invoice (and exactly what blocks each one), unbilled
-//! effort (WIP), revenue against plan and margin, the margin by service line, ERP's
-//! invoices, the queue of approved time and expenses waiting to post to ERP, and the
-//! differences reconciliation found between PSA and ERP.
+//! effort (WIP), revenue against plan and margin, the margin and the revenue against plan by
+//! service line, ERP's invoices, the queue of approved time and expenses waiting to post to
+//! ERP, and the differences reconciliation found between PSA and ERP.
 //!
 //! The gateway mounts [`FinanceView`] on its root query (field `finance`) after checking the
 //! caller against [`ALLOWED_ROLES`]. Resolvers read two things from the async-graphql context:

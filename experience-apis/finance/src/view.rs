@@ -160,10 +160,11 @@ async fn enrich(
     let wants_lines = selection.field("serviceLines").exists();
     let wants_revenue_lines = selection.field("revenueByServiceLine").exists();
     let wants_erp = wants("code") || wants("legalEntity") || wants("wip") || wants("margin") || wants("revenue");
+    let wants_financials = wants_erp || wants_lines || wants_revenue_lines;
     let ids: Vec<String> = projects.iter().map(|p| p.id.clone()).collect();
     let (readiness, financials, actuals) = futures::try_join!(
         when(wants("milestones"), || calls.readiness(ids.clone())),
-        when(wants_erp || wants_lines || wants_revenue_lines, || calls.financials(ids.clone())),
+        when(wants_financials, || calls.financials(ids.clone())),
         when(wants("wip"), || calls.actuals(ids.clone())),
     )?;
     let mut milestones: HashMap<String, Vec<FinanceMilestone>> = HashMap::new();
