@@ -714,6 +714,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             let executive = keel_experience_executive::Backends {
                 psa: keel_proto::psa::psa_service_client::PsaServiceClient::new(channel(&config, ServiceName::Psa)?),
                 erp: keel_proto::erp::erp_service_client::ErpServiceClient::new(channel(&config, ServiceName::Erp)?),
+                billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(channel(
+                    &config,
+                    ServiceName::Billing,
+                )?),
                 workflows: workflow_services
                     .iter()
                     .map(|&service| {

@@ -6,12 +6,14 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Days, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use common::Keel;
 use keel_auth::Role;
+use keel_proto::billing::ListMilestoneReadinessRequest;
+use keel_proto::billing::billing_service_client::BillingServiceClient;
 use keel_proto::common::PageRequest;
 use keel_proto::erp::{IssueInvoiceRequest, ListInvoicesRequest, RecognizeRevenueRequest};
 use keel_proto::psa::{ListTimeEntriesRequest, TimeEntryState};
@@ -368,6 +370,166 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
     assert_eq!(
         body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "since",
+        "{body}"
+    );
+
+    // Invoice readiness: the scenario's milestones as billing reads them, by due week.
+    let readiness = BillingServiceClient::new(keel.channel())
+        .list_milestone_readiness(keel.request(
+            Role::Finance,
+            ListMilestoneReadinessRequest {
+                project_ids: vec![delivered.initial.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .milestones;
+    assert_eq!(readiness.len(), delivered.changed.milestones.len());
+    // By week: (due, reached, drafted, blocked).
+    let mut expected: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    for listed in &readiness {
+        let r = listed.readiness.as_ref().unwrap();
+        let due = NaiveDate::parse_from_str(&r.due_date, "%Y-%m-%d").unwrap();
+        let monday = due - Days::new(u64::from(due.weekday().num_days_from_monday()));
+        let row = expected.entry(monday.to_string()).or_default();
+        row.0 += 1;
+        if matches!(listed.erp_status.as_str(), "REACHED" | "INVOICED") {
+            row.1 += 1;
+            if listed.invoice.is_some() {
+                row.2 += 1;
+            } else if !r.blockers.is_empty() {
+                row.3 += 1;
+            }
+        }
+    }
+    assert_eq!(
+        expected.values().map(|r| r.2).sum::<u64>(),
+        1,
+        "the first milestone was reached and invoiced: {readiness:?}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { invoiceReadiness(first: 100) { nextCursor nodes {
+                 weekStarting serviceLine region milestones reached drafted blocked readinessRate } } } }",
+        )
+        .await;
+    let rows = body["data"]["executive"]["invoiceReadiness"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(rows.len(), expected.len(), "{body}");
+    for (row, (week, (due, reached, drafted, blocked))) in rows.iter().zip(&expected) {
+        assert_eq!(row["weekStarting"], week.as_str(), "{body}");
+        assert_eq!(row["serviceLine"], delivered.initial.service_line.as_str());
+        assert_eq!(row["region"], delivered.initial.region.as_str());
+        assert_eq!(
+            (&row["milestones"], &row["reached"], &row["drafted"], &row["blocked"]),
+            (&json!(due), &json!(reached), &json!(drafted), &json!(blocked)),
+            "{row}"
+        );
+        let rate = (*reached > 0).then(|| (Decimal::from(*drafted) / Decimal::from(*reached)).round_dp(4));
+        assert_eq!(row["readinessRate"].as_str().map(|r| dec(&json!(r))), rate, "{row}");
+    }
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "Billing ListMilestoneReadiness": 1 }),
+        "{body}"
+    );
+
+    // Margin against the baseline: the baseline hours at the cost per hour the posted time
+    // had, against the contract value; compared on the revenue recognised so far.
+    let contract = Decimal::from_str(&contract.amount).unwrap();
+    let baseline_hours = Decimal::from_str(&delivered.changed.budget_baseline.as_ref().unwrap().total_hours).unwrap();
+    let baseline_cost = baseline_hours * (cost / hours);
+    let baseline_margin = contract - baseline_cost;
+    let baseline_share = baseline_margin / contract;
+    let margin = revenue - cost;
+    let variance = margin - revenue * baseline_share;
+    let points = (variance / revenue * Decimal::ONE_HUNDRED).round_dp(2);
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { marginVariances(first: 100) { nextCursor nodes {
+                 projectId projectCode revenue { amount currency } cost { amount } margin { amount }
+                 marginPercent baselineMargin { amount } baselineMarginPercent variance { amount }
+                 variancePoints } } } }",
+        )
+        .await;
+    let nodes = body["data"]["executive"]["marginVariances"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(nodes.len(), 1, "{body}");
+    let v = &nodes[0];
+    assert_eq!(v["projectId"], delivered.initial.id.as_str());
+    assert_eq!(v["projectCode"], delivered.code.as_str());
+    assert_eq!(dec(&v["revenue"]["amount"]), revenue, "{v}");
+    assert_eq!(v["revenue"]["currency"], "EUR");
+    assert_eq!(dec(&v["cost"]["amount"]), cost);
+    assert_eq!(dec(&v["margin"]["amount"]), margin);
+    assert_eq!(dec(&v["baselineMargin"]["amount"]), baseline_margin.round_dp(2), "{v}");
+    assert_eq!(
+        dec(&v["baselineMarginPercent"]),
+        (baseline_share * Decimal::ONE_HUNDRED).round_dp(2),
+        "{v}"
+    );
+    assert_eq!(dec(&v["variance"]["amount"]), variance.round_dp(2), "{v}");
+    assert_eq!(dec(&v["variancePoints"]), points, "{v}");
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "ERP ListProjectFinancialsOfProjects": 1, "PSA ListActualsOfProjects": 1 }),
+        "{body}"
+    );
+
+    // Rolled up by service line and region: the one project's figures.
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { marginVarianceRollups(first: 100) { nextCursor nodes {
+                 serviceLine region currency projects projectsWithoutVariance revenue { amount }
+                 margin { amount } marginPercent baselineMarginPercent variance { amount } variancePoints } } } }",
+        )
+        .await;
+    let rollups = body["data"]["executive"]["marginVarianceRollups"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(rollups.len(), 1, "{body}");
+    let r = &rollups[0];
+    assert_eq!(r["serviceLine"], delivered.initial.service_line.as_str());
+    assert_eq!(r["region"], delivered.initial.region.as_str());
+    assert_eq!(
+        (&r["currency"], &r["projects"], &r["projectsWithoutVariance"]),
+        (&json!("EUR"), &json!(1), &json!(0))
+    );
+    assert_eq!(r["revenue"]["amount"], v["revenue"]["amount"]);
+    assert_eq!(r["margin"], v["margin"]);
+    assert_eq!(r["marginPercent"], v["marginPercent"]);
+    assert_eq!(r["baselineMarginPercent"], v["baselineMarginPercent"], "{body}");
+    assert_eq!(r["variance"], v["variance"]);
+    assert_eq!(r["variancePoints"], v["variancePoints"]);
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "ERP ListProjectFinancialsOfProjects": 1, "PSA ListActualsOfProjects": 1 }),
+        "{body}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            r#"{ executive { invoiceReadiness(since: "soon") { nodes { weekStarting } } } }"#,
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "since",
+        "{body}"
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { marginVarianceRollups(first: 101) { nodes { region } } } }",
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "first",
         "{body}"
     );
 

@@ -51,6 +51,9 @@ const QUERY: &str = "query { finance {
                 recognized { amount } remainingToRecognize { amount } recognizedPercent }
     }
     serviceLines { serviceLine projects revenue { amount } cost { amount } margin { amount currency } marginPercent }
+    revenueByServiceLine { serviceLine currency projects withSchedule contractValue { amount currency }
+                           scheduled { amount } scheduleVariance { amount } recognized { amount }
+                           remainingToRecognize { amount } recognizedPercent }
   }
   invoices(first: 10) { nextCursor nodes { id number projectCode status total { amount currency } issueDate } }
   postingQueue { waiting failed done abandoned kinds { kind waiting failed done abandoned } }
@@ -71,7 +74,8 @@ fn money_amount(money: &Option<keel_proto::common::Money>) -> Decimal {
 }
 
 /// The finance view as finance reads it: the one project, and its invoices.
-async fn read(keel: &Keel, delivered: &Delivered) -> (Value, Value, Value) {
+/// And the revenue against plan by service line.
+async fn read_with_revenue(keel: &Keel, delivered: &Delivered) -> (Value, Value, Value, Value) {
     let finance = keel.token_as("finance-partner", Role::Finance);
     let (status, body) = keel.graphql_with(Some(finance), QUERY, json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -117,7 +121,23 @@ async fn read(keel: &Keel, delivered: &Delivered) -> (Value, Value, Value) {
         project,
         view["projects"]["serviceLines"].clone(),
         view["invoices"].clone(),
+        view["projects"]["revenueByServiceLine"].clone(),
     )
+}
+
+/// The revenue against plan by service line, as the one project's revenue sums it.
+fn revenue_line(project: &Value, recognized: Decimal, contract_value: Decimal) -> Value {
+    let revenue = &project["revenue"];
+    let percent = (recognized / contract_value * Decimal::ONE_HUNDRED)
+        .round_dp(2)
+        .normalize();
+    json!([{ "serviceLine": project["serviceLine"], "currency": "EUR", "projects": 1, "withSchedule": 1,
+             "contractValue": { "amount": revenue["contractValue"]["amount"], "currency": "EUR" },
+             "scheduled": { "amount": format!("{contract_value:.2}") },
+             "scheduleVariance": { "amount": "0.00" },
+             "recognized": { "amount": format!("{recognized:.2}") },
+             "remainingToRecognize": { "amount": format!("{:.2}", contract_value - recognized) },
+             "recognizedPercent": percent.to_string() }])
 }
 
 #[tokio::test]
@@ -131,7 +151,12 @@ async fn finance_sees_readiness_wip_revenue_and_margin_from_the_scenarios_own_fi
     let time_cost = worked * dec(COST_RATE);
     let contract_value = money_amount(&changed.contract_value);
 
-    let (project, service_lines, invoices) = read(&keel, &delivered).await;
+    let (project, service_lines, invoices, revenue_lines) = read_with_revenue(&keel, &delivered).await;
+    assert_eq!(
+        revenue_lines,
+        revenue_line(&project, Decimal::ZERO, contract_value),
+        "revenue against plan by service line"
+    );
 
     // Billing readiness: the reached, accepted first milestone is blocked only by its own
     // draft, for its amount; every later one is not reached yet.
@@ -257,7 +282,8 @@ async fn finance_sees_readiness_wip_revenue_and_margin_from_the_scenarios_own_fi
         .await
         .unwrap();
 
-    let (project, service_lines, invoices) = read(&keel, &delivered).await;
+    let (project, service_lines, invoices, revenue_lines) = read_with_revenue(&keel, &delivered).await;
+    assert_eq!(revenue_lines, revenue_line(&project, first_amount, contract_value));
     let first = &project["milestones"][0];
     assert_eq!(first["state"], "INVOICED");
     assert_eq!(first["invoice"]["status"], "ISSUED");

@@ -1,27 +1,33 @@
 //! The executive's view of Keel, as an async-graphql module: the portfolio's contract value,
 //! revenue, cost and margin as ERP booked them, and the operating KPIs the process APIs'
 //! workflow records hold (workflow cycle time and approval turnaround by kind and week,
-//! exception rate by kind).
+//! exception rate by kind) and the system records hold (invoice readiness by week, service
+//! line and region; margin against the baseline per project and by service line and region).
 //!
 //! The gateway mounts [`ExecutiveView`] on its root query (field `executive`) after checking
 //! the caller against [`ALLOWED_ROLES`]. A page of the portfolio costs one PSA call for its
 //! projects, one ERP call for their project codes and one ERP call per hundred journals;
-//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin.
+//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin; invoice
+//! readiness one PSA call and one billing `ListMilestoneReadiness` per hundred projects; margin
+//! variance one ERP `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` per
+//! hundred projects.
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
-//! are built, or any database. It reads PSA, ERP and the workflow admins, and changes nothing.
+//! are built, or any database. It reads PSA, ERP, billing and the workflow admins, and changes nothing.
 
 #![forbid(unsafe_code)]
 
 mod kpis;
 mod margin;
 mod model;
+mod operating;
 mod view;
 
 use std::time::Duration;
 
 use keel_auth::Role;
 use keel_experience_common::FieldPolicy;
+use keel_proto::billing::billing_service_client::BillingServiceClient;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
@@ -29,7 +35,9 @@ use tonic::transport::Channel;
 
 pub use model::{
     ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
-    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutivePortfolio,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutiveInvoiceReadiness,
+    ExecutiveInvoiceReadinessConnection, ExecutiveMarginVariance, ExecutiveMarginVarianceConnection,
+    ExecutiveMarginVarianceRollup, ExecutiveMarginVarianceRollupConnection, ExecutivePortfolio,
     ExecutivePortfolioTotal, ExecutiveProject,
 };
 pub use view::ExecutiveView;
@@ -46,6 +54,9 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "workflowCycleTimes",
             "approvalTurnarounds",
             "exceptionRates",
+            "invoiceReadiness",
+            "marginVariances",
+            "marginVarianceRollups",
         ],
         ALLOWED_ROLES,
     ),
@@ -113,6 +124,72 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         &["source", "kind", "instances", "withException", "rate"],
         ALLOWED_ROLES,
     ),
+    FieldPolicy::new(
+        "ExecutiveInvoiceReadinessConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveInvoiceReadiness",
+        &[
+            "weekStarting",
+            "serviceLine",
+            "region",
+            "milestones",
+            "reached",
+            "drafted",
+            "blocked",
+            "readinessRate",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVarianceConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVariance",
+        &[
+            "projectId",
+            "name",
+            "serviceLine",
+            "region",
+            "projectCode",
+            "revenue",
+            "cost",
+            "margin",
+            "marginPercent",
+            "baselineMargin",
+            "baselineMarginPercent",
+            "variance",
+            "variancePoints",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVarianceRollupConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveMarginVarianceRollup",
+        &[
+            "serviceLine",
+            "region",
+            "currency",
+            "projects",
+            "projectsWithoutVariance",
+            "revenue",
+            "cost",
+            "margin",
+            "marginPercent",
+            "baselineMarginPercent",
+            "variance",
+            "variancePoints",
+        ],
+        ALLOWED_ROLES,
+    ),
 ];
 
 /// One workflow admin service the KPIs are read from: embedded, the one every engine of the
@@ -131,6 +208,8 @@ pub struct Backends {
     pub psa: PsaServiceClient<Channel>,
     /// The ERP system API: project codes and the journals booked to them.
     pub erp: ErpServiceClient<Channel>,
+    /// The billing process API: each milestone's readiness and invoice.
+    pub billing: BillingServiceClient<Channel>,
     /// The workflow admins the KPIs come from.
     pub workflows: Vec<WorkflowSource>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.

@@ -115,3 +115,95 @@ pub struct ExecutiveExceptionRate {
     /// `withException ÷ instances`, a decimal fraction to four places.
     pub rate: String,
 }
+
+keel_experience_common::connection!(
+    /// A page of invoice readiness, by week, service line and region.
+    ExecutiveInvoiceReadinessConnection,
+    ExecutiveInvoiceReadiness
+);
+
+keel_experience_common::connection!(
+    /// A page of projects' margins against their baselines, in PSA's order.
+    ExecutiveMarginVarianceConnection,
+    ExecutiveMarginVariance
+);
+
+keel_experience_common::connection!(
+    /// A page of margin variances by service line, region and currency.
+    ExecutiveMarginVarianceRollupConnection,
+    ExecutiveMarginVarianceRollup
+);
+
+/// How many of the billing milestones due in one week, of the projects of one service line
+/// and region, were ready to invoice once reached.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveInvoiceReadiness {
+    /// The Monday of the week the milestones were due in, `YYYY-MM-DD`.
+    pub week_starting: String,
+    pub service_line: String,
+    pub region: String,
+    /// Billing milestones due that week.
+    pub milestones: u64,
+    /// Of those, the ones ERP marked reached (or invoiced).
+    pub reached: u64,
+    /// Of the reached, the ones with an invoice billing drafted, checked against the
+    /// milestone's amount (or issued since).
+    pub drafted: u64,
+    /// Of the reached without an invoice, the ones billing finds blocked.
+    pub blocked: u64,
+    /// `drafted ÷ reached`, a decimal fraction to four places; null while none was reached.
+    pub readiness_rate: Option<String>,
+}
+
+/// A project's margin as ERP booked it against the margin its baseline plans.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveMarginVariance {
+    pub project_id: ID,
+    pub name: String,
+    pub service_line: String,
+    pub region: String,
+    /// The ERP project code; null until project setup opened one (and then every figure is
+    /// null).
+    pub project_code: Option<String>,
+    /// Revenue ERP recognised.
+    pub revenue: Option<Money>,
+    /// Time and expense cost booked to the code.
+    pub cost: Option<Money>,
+    pub margin: Option<Money>,
+    /// Margin ÷ revenue × 100, two places; null without revenue.
+    pub margin_percent: Option<String>,
+    /// PSA's contract value less the baseline hours at the cost per hour the project's posted
+    /// time had; null before any time is posted.
+    pub baseline_margin: Option<Money>,
+    /// Baseline margin ÷ contract value × 100, two places.
+    pub baseline_margin_percent: Option<String>,
+    /// The margin less the baseline percentage of the revenue recognised so far; null without
+    /// revenue or a baseline margin.
+    pub variance: Option<Money>,
+    /// The margin percentage less the baseline's, in points to two places.
+    pub variance_points: Option<String>,
+}
+
+/// The margin against the baseline of one service line and region's projects, in one
+/// currency.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveMarginVarianceRollup {
+    pub service_line: String,
+    pub region: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Projects with a variance, summed here.
+    pub projects: u64,
+    /// Projects with an ERP code but no variance yet: no revenue recognised or no time posted.
+    pub projects_without_variance: u64,
+    pub revenue: Money,
+    pub cost: Money,
+    pub margin: Money,
+    pub margin_percent: Option<String>,
+    /// The baseline margin each project would have earned on its revenue, summed, ÷ revenue.
+    pub baseline_margin_percent: Option<String>,
+    /// The margin less the baseline margin on the same revenue.
+    pub variance: Option<Money>,
+    /// In points, two places.
+    pub variance_points: Option<String>,
+}

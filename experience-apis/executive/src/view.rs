@@ -9,8 +9,11 @@ use keel_experience_common::paging::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, next_cursor, page_of, page_request, page_size, rename_paging_fields,
 };
 use keel_experience_common::{Downstream, Money};
+use keel_proto::billing::ListMilestoneReadinessRequest;
 use keel_proto::common::PageRequest;
-use keel_proto::erp::{Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode};
+use keel_proto::erp::{
+    Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode, ProjectFinancials,
+};
 use keel_proto::psa::{self, ListProjectsRequest};
 use keel_proto::workflow::{
     ExceptionEpisode, GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest,
@@ -21,9 +24,12 @@ use crate::kpis::{self, ExceptionRate, WeeklyDurations};
 use crate::margin::{self, Booked};
 use crate::model::{
     ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
-    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutivePortfolio,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutiveInvoiceReadiness,
+    ExecutiveInvoiceReadinessConnection, ExecutiveMarginVariance, ExecutiveMarginVarianceConnection,
+    ExecutiveMarginVarianceRollup, ExecutiveMarginVarianceRollupConnection, ExecutivePortfolio,
     ExecutivePortfolioTotal, ExecutiveProject,
 };
+use crate::operating::{self, MarginVariance, VarianceRollup};
 use crate::{ALLOWED_ROLES, Backends, WorkflowSource};
 
 /// The executive's view: the portfolio's money and the operating KPIs. Open to executives.
@@ -104,6 +110,55 @@ impl ExecutiveView {
     ) -> Result<ExecutiveExceptionRateConnection> {
         let (downstream, backends) = open(ctx)?;
         exception_rates(&downstream, backends, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// Invoice readiness by the week (Monday) billing milestones were due in, and the service
+    /// line and region of their project, in that order: of the milestones ERP marked reached,
+    /// the ones with an invoice billing drafted, and the ones still blocked; `since`
+    /// (`YYYY-MM-DD`) leaves out milestones due before it. One PSA call per hundred projects,
+    /// and one billing `ListMilestoneReadiness` per hundred projects.
+    async fn invoice_readiness(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveInvoiceReadinessConnection> {
+        let (downstream, backends) = open(ctx)?;
+        invoice_readiness(&downstream, backends, since, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// Each project's margin as ERP booked it against its baseline margin, in PSA's order,
+    /// `first` (at most 100) at a time. One PSA call for the page, one ERP
+    /// `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` for its projects.
+    async fn margin_variances(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveMarginVarianceConnection> {
+        let (downstream, backends) = open(ctx)?;
+        margin_variances(&downstream, backends, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// The margin against the baseline of every project, summed by service line, region and
+    /// currency, in that order. One PSA call per hundred projects, and one ERP
+    /// `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` per hundred
+    /// projects.
+    async fn margin_variance_rollups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveMarginVarianceRollupConnection> {
+        let (downstream, backends) = open(ctx)?;
+        margin_variance_rollups(&downstream, backends, first, after)
             .await
             .map_err(|e| e.extend())
     }
@@ -469,4 +524,220 @@ fn exception_rate_node(source: &str, rate: ExceptionRate) -> ExecutiveExceptionR
         with_exception: rate.with_exception,
         kind: rate.kind,
     }
+}
+
+/// Every PSA project, a hundred a call, read once per request.
+async fn every_project(downstream: &Downstream, backends: &Backends) -> Result<Vec<psa::Project>, Error> {
+    downstream
+        .once("PSA ListProjects every", || {
+            every_page("PSA's projects", |token| async move {
+                let request = downstream.request(ListProjectsRequest {
+                    page: whole_page(token),
+                })?;
+                let answer = downstream
+                    .call("PSA ListProjects", backends.psa.clone().list_projects(request))
+                    .await?;
+                Ok((
+                    answer.projects,
+                    answer.page.map(|p| p.next_page_token).unwrap_or_default(),
+                ))
+            })
+        })
+        .await
+}
+
+/// The ids of `projects`, a hundred at a time: what the batch lookups take.
+fn batches(projects: &[psa::Project]) -> Vec<Vec<String>> {
+    projects
+        .chunks(MAX_PAGE_SIZE as usize)
+        .map(|chunk| chunk.iter().map(|p| p.id.clone()).collect())
+        .collect()
+}
+
+async fn financials_of(
+    downstream: &Downstream,
+    backends: &Backends,
+    projects: &[psa::Project],
+) -> Result<HashMap<String, ProjectFinancials>, Error> {
+    let mut out = HashMap::new();
+    for ids in batches(projects) {
+        let request = downstream.request(ListProjectCodesOfProjectsRequest { project_ids: ids })?;
+        let answer = downstream
+            .call(
+                "ERP ListProjectFinancialsOfProjects",
+                backends.erp.clone().list_project_financials_of_projects(request),
+            )
+            .await?;
+        out.extend(answer.financials.into_iter().map(|f| (f.project_id.clone(), f)));
+    }
+    Ok(out)
+}
+
+async fn actuals_of(
+    downstream: &Downstream,
+    backends: &Backends,
+    projects: &[psa::Project],
+) -> Result<HashMap<String, psa::ProjectActuals>, Error> {
+    let mut out = HashMap::new();
+    for ids in batches(projects) {
+        let request = downstream.request(psa::ProjectIdsRequest { project_ids: ids })?;
+        let answer = downstream
+            .call(
+                "PSA ListActualsOfProjects",
+                backends.psa.clone().list_actuals_of_projects(request),
+            )
+            .await?;
+        out.extend(answer.actuals.into_iter().map(|a| (a.project_id.clone(), a)));
+    }
+    Ok(out)
+}
+
+async fn invoice_readiness(
+    downstream: &Downstream,
+    backends: &Backends,
+    since: Option<String>,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveInvoiceReadinessConnection, Error> {
+    let since = since_date(since)?;
+    page_size(first)?;
+    let projects = every_project(downstream, backends).await?;
+    let mut milestones = Vec::new();
+    for ids in batches(&projects) {
+        let request = downstream.request(ListMilestoneReadinessRequest { project_ids: ids })?;
+        let answer = downstream
+            .call(
+                "Billing ListMilestoneReadiness",
+                backends.billing.clone().list_milestone_readiness(request),
+            )
+            .await?;
+        milestones.extend(answer.milestones);
+    }
+    let rows = operating::invoice_readiness(&projects, &milestones, since)?
+        .into_iter()
+        .map(|r| ExecutiveInvoiceReadiness {
+            week_starting: r.week_starting.to_string(),
+            readiness_rate: r.rate().map(|rate| rate.to_string()),
+            milestones: r.milestones,
+            reached: r.reached,
+            drafted: r.drafted,
+            blocked: r.blocked,
+            service_line: r.service_line,
+            region: r.region,
+        })
+        .collect();
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r: &ExecutiveInvoiceReadiness| format!("{}\u{1f}{}\u{1f}{}", r.week_starting, r.service_line, r.region),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveInvoiceReadinessConnection { nodes, next_cursor })
+}
+
+fn percent_text(value: Option<Decimal>) -> Option<String> {
+    value.map(|v| v.to_string())
+}
+
+fn variance_node(
+    project: psa::Project,
+    code: Option<&ProjectFinancials>,
+    variance: Option<MarginVariance>,
+) -> ExecutiveMarginVariance {
+    let currency = variance.as_ref().map(|v| v.currency.clone()).unwrap_or_default();
+    let m = |amount: Decimal| money(amount, &currency);
+    ExecutiveMarginVariance {
+        project_id: ID(project.id),
+        name: project.name,
+        service_line: project.service_line,
+        region: project.region,
+        project_code: code.map(|c| c.project_code.clone()),
+        revenue: variance.as_ref().map(|v| m(v.revenue)),
+        cost: variance.as_ref().map(|v| m(v.cost)),
+        margin: variance.as_ref().map(|v| m(v.margin())),
+        margin_percent: percent_text(variance.as_ref().and_then(MarginVariance::margin_percent)),
+        baseline_margin: variance.as_ref().and_then(MarginVariance::baseline_margin).map(m),
+        baseline_margin_percent: percent_text(variance.as_ref().and_then(MarginVariance::baseline_margin_percent)),
+        variance: variance.as_ref().and_then(MarginVariance::variance_amount).map(m),
+        variance_points: percent_text(variance.as_ref().and_then(MarginVariance::variance_points)),
+    }
+}
+
+async fn margin_variances(
+    downstream: &Downstream,
+    backends: &Backends,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveMarginVarianceConnection, Error> {
+    let request = downstream.request(ListProjectsRequest {
+        page: Some(page_request(first, after)?),
+    })?;
+    let answer = downstream
+        .call("PSA ListProjects", backends.psa.clone().list_projects(request))
+        .await
+        .map_err(rename_paging_fields)?;
+    let next_cursor = next_cursor(answer.page);
+    let projects = answer.projects;
+    if projects.is_empty() {
+        return Ok(ExecutiveMarginVarianceConnection {
+            nodes: Vec::new(),
+            next_cursor,
+        });
+    }
+    let financials = financials_of(downstream, backends, &projects).await?;
+    let actuals = actuals_of(downstream, backends, &projects).await?;
+    let mut nodes = Vec::with_capacity(projects.len());
+    for project in projects {
+        let erp = financials.get(&project.id);
+        let variance = operating::margin_variance(&project, erp, actuals.get(&project.id))?;
+        nodes.push(variance_node(project, erp, variance));
+    }
+    Ok(ExecutiveMarginVarianceConnection { nodes, next_cursor })
+}
+
+fn rollup_node(r: VarianceRollup) -> ExecutiveMarginVarianceRollup {
+    let m = |amount: Decimal| money(amount, &r.currency);
+    ExecutiveMarginVarianceRollup {
+        projects: r.projects,
+        projects_without_variance: r.without_variance,
+        revenue: m(r.revenue),
+        cost: m(r.cost),
+        margin: m(r.margin()),
+        margin_percent: percent_text(r.margin_percent()),
+        baseline_margin_percent: percent_text(r.baseline_margin_percent()),
+        variance: r.variance_amount().map(m),
+        variance_points: percent_text(r.variance_points()),
+        service_line: r.service_line.clone(),
+        region: r.region.clone(),
+        currency: r.currency.clone(),
+    }
+}
+
+async fn margin_variance_rollups(
+    downstream: &Downstream,
+    backends: &Backends,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveMarginVarianceRollupConnection, Error> {
+    page_size(first)?;
+    let projects = every_project(downstream, backends).await?;
+    let financials = financials_of(downstream, backends, &projects).await?;
+    let actuals = actuals_of(downstream, backends, &projects).await?;
+    let mut variances = Vec::new();
+    for project in &projects {
+        if let Some(v) = operating::margin_variance(project, financials.get(&project.id), actuals.get(&project.id))? {
+            variances.push((project, v));
+        }
+    }
+    let rows = operating::rollups(variances.iter().map(|(p, v)| (*p, v)))
+        .into_iter()
+        .map(rollup_node)
+        .collect();
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r: &ExecutiveMarginVarianceRollup| format!("{}\u{1f}{}\u{1f}{}", r.service_line, r.region, r.currency),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveMarginVarianceRollupConnection { nodes, next_cursor })
 }

@@ -22,7 +22,8 @@ use rust_decimal::Decimal;
 
 use crate::Money;
 use crate::model::{
-    FinanceMargin, FinancePostingKind, FinancePostingQueue, FinanceRevenue, FinanceServiceLineMargin, FinanceWip,
+    FinanceMargin, FinancePostingKind, FinancePostingQueue, FinanceRevenue, FinanceServiceLineMargin,
+    FinanceServiceLineRevenue, FinanceWip,
 };
 
 fn decimal(what: &str, text: &str) -> Result<Decimal, Error> {
@@ -156,6 +157,47 @@ pub(crate) fn by_service_line(projects: &[(String, FinanceMargin)]) -> Result<Ve
         .collect())
 }
 
+/// The revenue against plan of many projects summed by service line and currency (amounts in
+/// different currencies are never added), in service-line then currency order.
+pub(crate) fn revenue_by_service_line(
+    projects: &[(String, FinanceRevenue)],
+) -> Result<Vec<FinanceServiceLineRevenue>, Error> {
+    #[derive(Default)]
+    struct Sums {
+        projects: i32,
+        with_schedule: i32,
+        plan: Decimal,
+        scheduled: Decimal,
+        recognized: Decimal,
+    }
+    let mut lines: BTreeMap<(String, String), Sums> = BTreeMap::new();
+    for (service_line, revenue) in projects {
+        let sums = lines
+            .entry((service_line.clone(), revenue.contract_value.currency.clone()))
+            .or_default();
+        sums.projects += 1;
+        sums.with_schedule += i32::from(revenue.has_schedule);
+        sums.plan += decimal("contract value", &revenue.contract_value.amount)?;
+        sums.scheduled += decimal("scheduled", &revenue.scheduled.amount)?;
+        sums.recognized += decimal("recognised", &revenue.recognized.amount)?;
+    }
+    Ok(lines
+        .into_iter()
+        .map(|((service_line, currency), s)| FinanceServiceLineRevenue {
+            service_line,
+            projects: s.projects,
+            with_schedule: s.with_schedule,
+            contract_value: money(s.plan, &currency),
+            scheduled: money(s.scheduled, &currency),
+            schedule_variance: money(s.scheduled - s.plan, &currency),
+            recognized: money(s.recognized, &currency),
+            remaining_to_recognize: money(s.scheduled - s.recognized, &currency),
+            recognized_percent: percent(s.recognized, s.scheduled),
+            currency,
+        })
+        .collect())
+}
+
 /// The workflow kinds that post approved work to ERP, in the order they are shown.
 pub(crate) const POSTING_KINDS: &[&str] = &["time-posting", "expense-posting"];
 
@@ -267,6 +309,37 @@ mod tests {
             assert_eq!(m.margin.amount, margin_amount, "{invoiced} {time} {expense}");
             assert_eq!(m.margin_percent.as_deref(), margin_percent);
         }
+    }
+
+    #[test]
+    fn revenue_by_service_line_sums_plan_forecast_and_recognised_per_currency() {
+        let planned = |value: &str| Project {
+            contract_value: eur(value),
+            ..Project::default()
+        };
+        let unscheduled = ProjectFinancials {
+            currency: "EUR".into(),
+            ..ProjectFinancials::default()
+        };
+        let a = revenue(&planned("404000.00"), &erp("0", "0", "0")).unwrap();
+        let b = revenue(&planned("100000.00"), &unscheduled).unwrap();
+        let c = revenue(&planned("50000.00"), &erp("0", "0", "0")).unwrap();
+        let lines = revenue_by_service_line(&[("Cloud".into(), a), ("Data".into(), c), ("Cloud".into(), b)]).unwrap();
+        assert_eq!(lines.len(), 2);
+        let cloud = &lines[0];
+        assert_eq!(
+            (cloud.service_line.as_str(), cloud.projects, cloud.with_schedule),
+            ("Cloud", 2, 1)
+        );
+        assert_eq!(cloud.contract_value.amount, "504000.00");
+        assert_eq!(cloud.scheduled.amount, "400000.00");
+        assert_eq!(cloud.schedule_variance.amount, "-104000.00");
+        assert_eq!(cloud.recognized.amount, "84000.00");
+        assert_eq!(cloud.remaining_to_recognize.amount, "316000.00");
+        assert_eq!(cloud.recognized_percent.as_deref(), Some("21"));
+        let data = &lines[1];
+        assert_eq!(data.schedule_variance.amount, "350000.00");
+        assert_eq!(data.recognized_percent.as_deref(), Some("21"));
     }
 
     #[test]

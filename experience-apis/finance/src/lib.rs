@@ -1,8 +1,8 @@
 //! The finance partner's view of Keel, as an async-graphql module: every project's billing
 //! milestones with their readiness to invoice (and exactly what blocks each one), unbilled
-//! effort (WIP), revenue against plan and margin, the margin by service line, ERP's
-//! invoices, the queue of approved time and expenses waiting to post to ERP, and the
-//! differences reconciliation found between PSA and ERP.
+//! effort (WIP), revenue against plan and margin, the margin and the revenue against plan by
+//! service line, ERP's invoices, the queue of approved time and expenses waiting to post to
+//! ERP, and the differences reconciliation found between PSA and ERP.
 //!
 //! The gateway mounts [`FinanceView`] on its root query (field `finance`) after checking the
 //! caller against [`ALLOWED_ROLES`]. Resolvers read two things from the async-graphql context:
@@ -39,7 +39,7 @@ pub use model::{
     FinanceBlocker, FinanceDifferenceKind, FinanceDifferenceState, FinanceInvoice, FinanceInvoiceConnection,
     FinanceMargin, FinanceMilestone, FinanceMilestoneInvoice, FinancePostingKind, FinancePostingQueue, FinanceProject,
     FinanceProjectConnection, FinanceReconciliationDifference, FinanceReconciliationDifferenceConnection,
-    FinanceRevenue, FinanceServiceLineMargin, FinanceWip,
+    FinanceRevenue, FinanceServiceLineMargin, FinanceServiceLineRevenue, FinanceWip,
 };
 pub use view::{DEFAULT_PAGE_SIZE, FinanceView};
 
@@ -55,7 +55,7 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
     ),
     FieldPolicy::new(
         "FinanceProjectConnection",
-        &["nodes", "nextCursor", "serviceLines"],
+        &["nodes", "nextCursor", "serviceLines", "revenueByServiceLine"],
         ALLOWED_ROLES,
     ),
     FieldPolicy::new(
@@ -118,6 +118,22 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         &[
             "hasSchedule",
             "method",
+            "contractValue",
+            "scheduled",
+            "scheduleVariance",
+            "recognized",
+            "remainingToRecognize",
+            "recognizedPercent",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "FinanceServiceLineRevenue",
+        &[
+            "serviceLine",
+            "currency",
+            "projects",
+            "withSchedule",
             "contractValue",
             "scheduled",
             "scheduleVariance",

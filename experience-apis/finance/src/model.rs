@@ -24,6 +24,32 @@ pub struct FinanceProjectConnection {
     /// The margin of this page's projects by service line (and currency): pass `first: 100`
     /// and page on to cover more projects.
     pub service_lines: Vec<FinanceServiceLineMargin>,
+    /// The revenue forecast against plan of this page's projects with an ERP code, by service
+    /// line (and currency): pass `first: 100` and page on to cover more projects.
+    pub revenue_by_service_line: Vec<FinanceServiceLineRevenue>,
+}
+
+/// The revenue forecast against plan of a service line's projects in one currency: the sums
+/// of their [`FinanceRevenue`].
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FinanceServiceLineRevenue {
+    pub service_line: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// How many projects it sums.
+    pub projects: i32,
+    /// Of those, the ones ERP holds a revenue schedule for.
+    pub with_schedule: i32,
+    /// The plan: PSA's contract values, after applied change orders.
+    pub contract_value: Money,
+    /// The forecast: the contract values ERP's revenue schedules hold.
+    pub scheduled: Money,
+    /// Scheduled less the plan.
+    pub schedule_variance: Money,
+    pub recognized: Money,
+    pub remaining_to_recognize: Money,
+    /// Recognised ÷ scheduled × 100 to two places; null when nothing is scheduled.
+    pub recognized_percent: Option<String>,
 }
 
 /// One project as finance reads it.

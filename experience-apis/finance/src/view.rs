@@ -47,13 +47,14 @@ impl FinanceView {
             .await
             .map_err(|e| paging::rename_paging_fields(e).extend())?;
         let selection = ctx.look_ahead();
-        let (nodes, service_lines) = enrich(&calls, answer.projects, &selection)
+        let (nodes, service_lines, revenue_by_service_line) = enrich(&calls, answer.projects, &selection)
             .await
             .map_err(|e| e.extend())?;
         Ok(FinanceProjectConnection {
             nodes,
             next_cursor: paging::next_cursor(answer.page),
             service_lines,
+            revenue_by_service_line,
         })
     }
 
@@ -143,18 +144,27 @@ async fn enrich(
     calls: &Calls,
     projects: Vec<psa::Project>,
     selection: &async_graphql::Lookahead<'_>,
-) -> Result<(Vec<FinanceProject>, Vec<crate::model::FinanceServiceLineMargin>), Error> {
+) -> Result<
+    (
+        Vec<FinanceProject>,
+        Vec<crate::model::FinanceServiceLineMargin>,
+        Vec<crate::model::FinanceServiceLineRevenue>,
+    ),
+    Error,
+> {
     if projects.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
     }
     let nodes = selection.field("nodes");
     let wants = |field: &str| nodes.field(field).exists();
     let wants_lines = selection.field("serviceLines").exists();
+    let wants_revenue_lines = selection.field("revenueByServiceLine").exists();
     let wants_erp = wants("code") || wants("legalEntity") || wants("wip") || wants("margin") || wants("revenue");
+    let wants_financials = wants_erp || wants_lines || wants_revenue_lines;
     let ids: Vec<String> = projects.iter().map(|p| p.id.clone()).collect();
     let (readiness, financials, actuals) = futures::try_join!(
         when(wants("milestones"), || calls.readiness(ids.clone())),
-        when(wants_erp || wants_lines, || calls.financials(ids.clone())),
+        when(wants_financials, || calls.financials(ids.clone())),
         when(wants("wip"), || calls.actuals(ids.clone())),
     )?;
     let mut milestones: HashMap<String, Vec<FinanceMilestone>> = HashMap::new();
@@ -172,6 +182,7 @@ async fn enrich(
     let financials: HashMap<String, _> = financials.into_iter().map(|f| (f.project_id.clone(), f)).collect();
     let actuals: HashMap<String, _> = actuals.into_iter().map(|a| (a.project_id.clone(), a)).collect();
     let mut margins = Vec::new();
+    let mut revenues = Vec::new();
     let mut out = Vec::with_capacity(projects.len());
     for project in &projects {
         let mut node = FinanceProject::new(project);
@@ -183,7 +194,9 @@ async fn enrich(
             margins.push((project.service_line.clone(), margin.clone()));
             node.margin = Some(margin);
             node.wip = Some(figures::wip(actuals.get(&project.id), erp)?);
-            node.revenue = Some(figures::revenue(project, erp)?);
+            let revenue = figures::revenue(project, erp)?;
+            revenues.push((project.service_line.clone(), revenue.clone()));
+            node.revenue = Some(revenue);
         }
         out.push(node);
     }
@@ -192,5 +205,10 @@ async fn enrich(
     } else {
         Vec::new()
     };
-    Ok((out, service_lines))
+    let revenue_lines = if wants_revenue_lines {
+        figures::revenue_by_service_line(&revenues)?
+    } else {
+        Vec::new()
+    };
+    Ok((out, service_lines, revenue_lines))
 }

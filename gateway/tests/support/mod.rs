@@ -204,6 +204,7 @@ pub fn view_backends(pm_channel: &Channel, ops_channel: &Channel) -> keel_gatewa
     let executive = keel_experience_executive::Backends {
         psa: PsaServiceClient::new(pm_channel.clone()),
         erp: ErpServiceClient::new(pm_channel.clone()),
+        billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
         workflows: Vec::new(),
         timeout: CALL_TIMEOUT,
     };
