@@ -237,3 +237,32 @@ fn medians_and_quantiles() {
     assert_eq!(quantile(&ms, 1.0), Duration::from_millis(100));
     assert_eq!(quantile(&[], 0.5), Duration::ZERO);
 }
+
+#[test]
+fn the_backend_profile_says_where_the_time_between_two_snapshots_went() {
+    use xtask::bench::{parse_grpc_time, profile};
+    let before = parse_grpc_time(
+        r#"# TYPE keel_grpc_request_duration_seconds histogram
+keel_grpc_request_duration_seconds_sum{service="keel.psa.v1.PsaService",method="ListProjects"} 1.0
+keel_grpc_request_duration_seconds_count{service="keel.psa.v1.PsaService",method="ListProjects"} 10
+keel_grpc_request_duration_seconds_bucket{le="0.005",service="keel.psa.v1.PsaService",method="ListProjects"} 10
+keel_grpc_requests_total{service="keel.psa.v1.PsaService",method="ListProjects",code="0"} 10
+"#,
+    );
+    assert_eq!(before, [("PsaService ListProjects".to_string(), 1.0, 10.0)]);
+    let after = parse_grpc_time(
+        r#"keel_grpc_request_duration_seconds_sum{service="keel.psa.v1.PsaService",method="ListProjects"} 4.0
+keel_grpc_request_duration_seconds_count{service="keel.psa.v1.PsaService",method="ListProjects"} 110
+keel_grpc_request_duration_seconds_sum{service="keel.erp.v1.ErpService",method="ListProjectCodesOfProjects"} 1.0
+keel_grpc_request_duration_seconds_count{service="keel.erp.v1.ErpService",method="ListProjectCodesOfProjects"} 100
+keel_grpc_request_duration_seconds_sum{service="keel.crm.v1.CrmService",method="GetAccount"} 9.0
+keel_grpc_request_duration_seconds_count{service="keel.crm.v1.CrmService",method="GetAccount"} 5
+"#,
+    );
+    // Between the snapshots: PSA 3 s over 100 calls, ERP 1 s over 100, CRM 9 s over 5.
+    assert_eq!(
+        profile(&before, &after),
+        "CrmService GetAccount 69% (1800.0 ms a call), PsaService ListProjects 23% (30.0 ms a call), ErpService ListProjectCodesOfProjects 8% (10.0 ms a call)"
+    );
+    assert_eq!(profile(&after, &after), "no backend call was timed");
+}

@@ -40,6 +40,8 @@ pub struct Keel {
     pub grpc: String,
     /// From launch to `/readyz` answering 200.
     pub ready_after: Duration,
+    /// From launch to the HTTP port answering at all (`/readyz` with any status).
+    pub http_after: Duration,
 }
 
 /// A free loopback port (the OS picks it; it is released for Keel to bind).
@@ -93,6 +95,7 @@ impl Keel {
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             http,
             ready_after: Duration::ZERO,
+            http_after: Duration::ZERO,
         };
         let client = reqwest::Client::new();
         let deadline = launched + timeout;
@@ -108,8 +111,13 @@ impl Keel {
                     .timeout(Duration::from_secs(2))
                     .send()
                     .await;
-                if matches!(answer, Ok(ref a) if a.status() == 200) {
-                    ready_at = Some(launched.elapsed());
+                if let Ok(answer) = answer {
+                    if keel.http_after.is_zero() {
+                        keel.http_after = launched.elapsed();
+                    }
+                    if answer.status() == 200 {
+                        ready_at = Some(launched.elapsed());
+                    }
                 }
             }
             printed = printed || ready_rx.try_recv().is_ok();

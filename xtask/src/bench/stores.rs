@@ -3,7 +3,6 @@
 //! exists and fails, or prints no row, is a failure.
 
 use std::path::Path;
-use std::process::Command;
 
 use super::row::{Row, parse_rows};
 
@@ -103,9 +102,7 @@ pub fn collect(target: &Target, stdout: &str, stderr: &str, success: bool) -> Co
 
 /// Runs a target from the workspace root and collects its rows.
 pub fn run(root: &Path, target: &Target, smoke: bool) -> Collected {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.current_dir(root);
+    let mut command = super::cargo(root);
     if smoke {
         command
             .env("KEEL_BENCH_SMOKE", "1")
