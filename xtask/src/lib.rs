@@ -1,5 +1,6 @@
 //! Keel's developer tasks, run as `cargo xtask <task>` (the alias is in `.cargo/config.toml`).
 
+pub mod bench;
 pub mod new_adapter;
 
 /// The workspace root: the parent of this crate's directory.

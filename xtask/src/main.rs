@@ -1,7 +1,7 @@
 //! `cargo xtask`: Keel's developer tasks.
 
 use clap::{Parser, Subcommand};
-use xtask::new_adapter;
+use xtask::{bench, new_adapter};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Keel's developer tasks")]
@@ -23,10 +23,46 @@ enum Task {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Measures Keel against baselines in the same run (gateway, memory, start-up, and the
+    /// store-level bench targets) and writes the table to docs/performance.md.
+    Bench {
+        /// Tiny durations on the debug build, to prove the benchmarks work; writes to
+        /// `--out` or a temporary file, never to docs/.
+        #[arg(long)]
+        smoke: bool,
+        /// Where to write the table (default: docs/performance.md; with --smoke, a
+        /// temporary file).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// PostgreSQL for the figures on PostgreSQL.
+        #[arg(
+            long,
+            env = "KEEL_BENCH_DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/test"
+        )]
+        database_url: String,
+    },
+    /// The bench's load generator (run by `bench`, pinned to its own core): one load, given
+    /// as JSON, printed back as one JSON line.
+    #[command(hide = true)]
+    BenchLoad { spec: String },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
+        Task::Bench {
+            smoke,
+            out,
+            database_url,
+        } => bench::run(
+            &xtask::workspace_root(),
+            &bench::Options {
+                smoke,
+                out,
+                database_url,
+            },
+        ),
+        Task::BenchLoad { spec } => bench::load::main(&spec),
         Task::NewAdapter { system, name, dry_run } => {
             let root = xtask::workspace_root();
             let generated = new_adapter::generate(&root, &system, &name)?;

@@ -1,0 +1,615 @@
+//! `cargo xtask bench [--smoke] [--out FILE]`: Keel's benchmark suite. It measures the
+//! gateway (a project manager's dashboard against `{ __typename }` on the same server), the
+//! memory and start-up of `keel up --demo`, on SQLite and on PostgreSQL, runs the store-level
+//! bench targets, and writes every row with the machine and the date to `docs/performance.md`.
+
+pub mod load;
+pub mod platform;
+pub mod row;
+pub mod stores;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use load::{LoadResult, LoadSpec, median};
+use platform::{Keel, Store};
+use row::Row;
+
+/// The project manager's dashboard: every project with its ERP code, team, burn, estimate at
+/// completion, health, open alerts, time awaiting approval and change requests.
+pub const DASHBOARD: &str = "query { projectManager { projects(first: 50) { nextCursor nodes {
+    id name code status erpBudgetPosted
+    team { personId personName role billRole active }
+    burn { budget { amount currency } budgetHours approvedHours approvedAmount { amount currency } burnRatio burnPercent }
+    estimateAtCompletion { amount { amount currency } hours varianceToBudget { amount } method }
+    health { effortBaselineHours effortActualHours effortBurnPercent effortOverBaselinePercent
+             moneyBurnPercent scheduleVarianceDays unapprovedHours openHighSeverityTickets
+             breaches { kind measured threshold } policyVersion }
+    alerts { id kind state measured threshold summary }
+    timeAwaitingApproval { id hours }
+    changeRequests { title role deltaHours deltaAmount { amount currency } state }
+} } } }";
+
+/// The trivial query the dashboard is measured against.
+pub const TRIVIAL: &str = "{ __typename }";
+
+/// How long and how hard a run measures.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub smoke: bool,
+    pub warmup_seconds: f64,
+    pub seconds: f64,
+    pub concurrency: usize,
+    pub runs: usize,
+    pub projects: usize,
+}
+
+impl Settings {
+    pub fn new(smoke: bool) -> Settings {
+        if smoke {
+            Settings {
+                smoke,
+                warmup_seconds: 0.3,
+                seconds: 1.0,
+                concurrency: 8,
+                runs: 3,
+                projects: 3,
+            }
+        } else {
+            Settings {
+                smoke,
+                warmup_seconds: 2.0,
+                seconds: 8.0,
+                concurrency: 16,
+                runs: 3,
+                projects: 20,
+            }
+        }
+    }
+}
+
+/// What `cargo xtask bench` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub smoke: bool,
+    pub out: Option<PathBuf>,
+    /// PostgreSQL for the embedded-mode figure on PostgreSQL.
+    pub database_url: String,
+}
+
+/// Runs the suite and writes the table; fails (after writing it) if a figure could not be
+/// measured at all.
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let settings = Settings::new(options.smoke);
+    let out = match &options.out {
+        Some(out) => out.clone(),
+        None if options.smoke => std::env::temp_dir().join("keel-performance-smoke.md"),
+        None => root.join("docs/performance.md"),
+    };
+    let release = !options.smoke;
+    let started = Instant::now();
+
+    let mut build = cargo(root);
+    build.args(["build", "-p", "keel"]);
+    if release {
+        build.arg("--release");
+    }
+    eprintln!("bench: cargo build -p keel{}", if release { " --release" } else { "" });
+    let status = build.status().context("running cargo build -p keel")?;
+    if !status.success() {
+        bail!("cargo build -p keel failed");
+    }
+    let binary = platform::binary(root, release);
+    anyhow::ensure!(binary.exists(), "no keel binary at {}", binary.display());
+
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let stores = [
+        Store::Sqlite,
+        Store::Postgres {
+            url: options.database_url.clone(),
+            prefix: format!("bench{}_", std::process::id()),
+        },
+    ];
+    for store in &stores {
+        let mode = store.mode();
+        eprintln!("bench: gateway, memory and start-up on {mode}");
+        match runtime.block_on(platform_figures(&binary, store, &settings)) {
+            Ok(mut measured) => rows.append(&mut measured),
+            Err(e) => {
+                let why = format!("could not be measured: {e:#}");
+                eprintln!("bench: {mode}: {why}");
+                failures.push(format!("gateway/memory/start-up on {mode}: {e:#}"));
+                for (figure, metric, goal) in [
+                    ("gateway", "requests/s", ">= 0.30"),
+                    ("gateway", "p99 ms", "<= 5.0"),
+                    ("memory", "idle RSS MiB", "<= 150"),
+                    ("memory", "RSS under load MiB", "<= 400"),
+                    ("start-up", "ready s", "< 2"),
+                ] {
+                    rows.push(Row::not_run(figure, mode, metric, goal, why.clone()));
+                }
+            }
+        }
+        if let Store::Postgres { url, prefix } = store {
+            drop_schemas(url, prefix);
+        }
+    }
+
+    for target in &stores::TARGETS {
+        let collected = stores::run(root, target, options.smoke);
+        rows.extend(collected.rows);
+        failures.extend(collected.failure);
+    }
+
+    rows.sort_by_key(|r| order(&r.figure));
+    let reproduce = reproduce(&settings);
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let document = table::document(&rows, &table::Machine::detect(), &date, options.smoke, &reproduce);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, document).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "bench: wrote {} ({} rows) in {:.0} s",
+        out.display(),
+        rows.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", table::table(&rows));
+    if !failures.is_empty() {
+        bail!(
+            "{} figure(s) could not be measured:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// `cargo` in the workspace root, without the variables `cargo run` set for xtask itself:
+/// a build script that watches one of them (ring watches `CARGO_MANIFEST_DIR`) would
+/// otherwise rebuild, and everything above it with it, on every bench.
+pub fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&name.as_ref())
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
+/// The table's order: the issue's figures in turn.
+fn order(figure: &str) -> usize {
+    [
+        "gateway",
+        "system-api-read",
+        "time-capture",
+        "workflow",
+        "memory",
+        "start-up",
+    ]
+    .iter()
+    .position(|f| *f == figure)
+    .unwrap_or(usize::MAX)
+}
+
+fn reproduce(settings: &Settings) -> String {
+    let mut text = String::from(
+        "On an otherwise idle machine with at least 2 cores, PostgreSQL at \
+         `postgres://postgres@127.0.0.1:5432/test` (or `KEEL_BENCH_DATABASE_URL`):\n\n```sh\n\
+         cargo xtask bench                      # release build; writes docs/performance.md\n\
+         cargo xtask bench --smoke --out /tmp/performance.md   # seconds, debug build: proves it works\n",
+    );
+    for target in &stores::TARGETS {
+        text.push_str(&format!(
+            "{}   # one store-level figure alone\n",
+            stores::command_line(target, false)
+        ));
+    }
+    text.push_str("```\n\n");
+    text.push_str(&format!(
+        "The gateway figures: `keel up --demo` on a fresh data directory (`taskset -c 0`), {} \
+         projects made by winning demo opportunities through CRM (project setup creates each), \
+         and the load generator (`xtask bench-load`, HTTP/1.1 keep-alive, one thread) on \
+         `taskset -c 1`. Rate: a closed loop of {} clients for {} s after {} s of warm-up. \
+         Latency: an open loop at half the lower of the two queries' closed-loop rates, \
+         measured from when each request was due. Each figure is the median of {} runs, the \
+         two queries taking turns. Memory: VmRSS and VmHWM of the Keel process from \
+         `/proc/<pid>/status`. Start-up: from launch to `/readyz` answering 200, restarting on \
+         the data directory the gateway run left.\n",
+        settings.projects, settings.concurrency, settings.seconds, settings.warmup_seconds, settings.runs
+    ));
+    text
+}
+
+/// Drops the schemas a PostgreSQL run made.
+fn drop_schemas(url: &str, prefix: &str) {
+    let sql = format!(
+        "DO $$ DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE '{prefix}%' \
+         LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $$;"
+    );
+    let dropped = Command::new("psql")
+        .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", &sql])
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .stdout(Stdio::null())
+        .status();
+    if !matches!(dropped, Ok(s) if s.success()) {
+        eprintln!("bench: could not drop the schemas {prefix}* (drop them by hand)");
+    }
+}
+
+/// Runs one load in its own process pinned to core 1, sampling Keel's memory meanwhile.
+/// Returns the result and the highest VmRSS seen (MiB).
+fn load(spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(LoadResult, f64)> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(exe)
+        .arg("bench-load")
+        .arg(serde_json::to_string(spec)?)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the load generator under taskset -c 1")?;
+    let mut peak: f64 = 0.0;
+    while child.try_wait()?.is_none() {
+        if let Ok((rss, _)) = platform::memory_mib(keel_pid) {
+            peak = peak.max(rss);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!("the load generator failed ({})", output.status);
+    }
+    let result: LoadResult = serde_json::from_slice(&output.stdout).context("the load generator's result")?;
+    Ok((result, peak))
+}
+
+async fn graphql(http: &str, token: &str, query: &str) -> anyhow::Result<Value> {
+    let answer = reqwest::Client::new()
+        .post(format!("{http}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await?;
+    let status = answer.status();
+    let body: Value = answer.json().await?;
+    if status != 200 || !body["errors"].is_null() {
+        bail!("GraphQL answered {status}: {body}");
+    }
+    Ok(body)
+}
+
+/// The sum of `keel_grpc_requests_total` in `/metrics`: every gRPC call the process answered.
+async fn grpc_calls(http: &str) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("{http}/metrics")).await?.text().await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("keel_grpc_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Time spent answering each gRPC method so far, from `/metrics`'
+/// `keel_grpc_request_duration_seconds` histogram: `(service method, seconds, calls)`.
+async fn grpc_time(http: &str) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let text = reqwest::get(format!("{http}/metrics")).await?.text().await?;
+    Ok(parse_grpc_time(&text))
+}
+
+/// Reads the `_sum` and `_count` of `keel_grpc_request_duration_seconds` by method.
+pub fn parse_grpc_time(text: &str) -> Vec<(String, f64, f64)> {
+    let mut by_method: Vec<(String, f64, f64)> = Vec::new();
+    for line in text.lines() {
+        let (is_sum, rest) = if let Some(rest) = line.strip_prefix("keel_grpc_request_duration_seconds_sum{") {
+            (true, rest)
+        } else if let Some(rest) = line.strip_prefix("keel_grpc_request_duration_seconds_count{") {
+            (false, rest)
+        } else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.trim().strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').rsplit('.').next().unwrap_or(v).to_string())
+                .unwrap_or_default()
+        };
+        let key = format!("{} {}", label("service"), label("method"));
+        let entry = match by_method.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(entry) => entry,
+            None => {
+                by_method.push((key, 0.0, 0.0));
+                by_method.last_mut().expect("just pushed")
+            }
+        };
+        if is_sum {
+            entry.1 += value;
+        } else {
+            entry.2 += value;
+        }
+    }
+    by_method
+}
+
+/// Where the time of the backend calls between two snapshots went: the methods taking the
+/// most, with their mean time per call.
+pub fn profile(before: &[(String, f64, f64)], after: &[(String, f64, f64)]) -> String {
+    let mut spent: Vec<(String, f64, f64)> = after
+        .iter()
+        .map(|(k, s, c)| {
+            let (s0, c0) = before
+                .iter()
+                .find(|(k0, _, _)| k0 == k)
+                .map_or((0.0, 0.0), |(_, s0, c0)| (*s0, *c0));
+            (k.clone(), s - s0, c - c0)
+        })
+        .filter(|(_, _, calls)| *calls > 0.0)
+        .collect();
+    spent.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = spent.iter().map(|(_, s, _)| s).sum();
+    if total <= 0.0 {
+        return "no backend call was timed".into();
+    }
+    spent
+        .iter()
+        .take(4)
+        .map(|(k, s, c)| format!("{k} {:.0}% ({:.1} ms a call)", 100.0 * s / total, 1000.0 * s / c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The gateway, memory and start-up figures of one store.
+async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> anyhow::Result<Vec<Row>> {
+    let mode = store.mode();
+    let data_dir = tempfile::Builder::new().prefix("keel-bench-").tempdir()?;
+    let keel = Keel::start(binary, data_dir.path(), store, Duration::from_secs(120)).await?;
+    let admin = platform::token(binary, data_dir.path(), "admin", "bench-admin")?;
+    let executive = platform::token(binary, data_dir.path(), "executive", "bench-executive")?;
+
+    // Projects to show: won opportunities, set up by project setup.
+    let won = platform::win_projects(&keel.grpc, &admin, settings.projects).await?;
+    let count_query = "{ projectManager { projects(first: 100) { nodes { id } } } }";
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let projects = loop {
+        let body = graphql(&keel.http, &executive, count_query).await?;
+        let n = body["data"]["projectManager"]["projects"]["nodes"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if n >= won || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    anyhow::ensure!(
+        projects > 0,
+        "project setup made no project of the {won} opportunities won"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (idle_rss, _) = platform::memory_mib(keel.pid())?;
+
+    // Backend calls per dashboard request: the gateway's own count, and /metrics.
+    let body = graphql(&keel.http, &executive, DASHBOARD).await?;
+    let calls = body["extensions"]["backendCalls"]
+        .as_object()
+        .context("the dashboard's answer has no extensions.backendCalls")?;
+    let per_request: f64 = calls.values().filter_map(Value::as_f64).sum();
+    let kinds = calls.keys().cloned().collect::<Vec<_>>().join(", ");
+    let before = grpc_calls(&keel.http).await?;
+    let sample = 20;
+    for _ in 0..sample {
+        graphql(&keel.http, &executive, DASHBOARD).await?;
+    }
+    let after = grpc_calls(&keel.http).await?;
+    let metered = (after - before) / sample as f64;
+
+    // Rate: closed loops, the two queries taking turns.
+    let spec = |query: &str, rate: Option<f64>, warmup: f64| LoadSpec {
+        url: format!("{}/graphql", keel.http),
+        token: executive.clone(),
+        query: query.to_string(),
+        concurrency: settings.concurrency,
+        rate,
+        warmup_seconds: warmup,
+        seconds: settings.seconds,
+    };
+    let pid = keel.pid();
+    let mut trivial_rates = Vec::new();
+    let mut dashboard_rates = Vec::new();
+    let mut load_rss: f64 = 0.0;
+    let mut errors = Vec::new();
+    let mut dashboard_calls_before = Vec::new();
+    let mut dashboard_calls_after = Vec::new();
+    for i in 0..settings.runs {
+        let warmup = if i == 0 { settings.warmup_seconds } else { 0.0 };
+        let (t, _) = load(&spec(TRIVIAL, None, warmup), pid)?;
+        let snapshot = grpc_time(&keel.http).await?;
+        let (d, peak) = load(&spec(DASHBOARD, None, warmup), pid)?;
+        if i == 0 {
+            dashboard_calls_before = snapshot;
+            dashboard_calls_after = grpc_time(&keel.http).await?;
+        }
+        load_rss = load_rss.max(peak);
+        for (name, r) in [("trivial", &t), ("dashboard", &d)] {
+            if r.errors > 0 {
+                errors.push(format!(
+                    "{name}: {} errors, first: {}",
+                    r.errors,
+                    r.first_error.clone().unwrap_or_default()
+                ));
+            }
+        }
+        anyhow::ensure!(
+            t.requests > 0 && d.requests > 0,
+            "a closed loop answered nothing: {}",
+            errors.join("; ")
+        );
+        trivial_rates.push(t.requests_per_second);
+        dashboard_rates.push(d.requests_per_second);
+    }
+    let trivial_rate = median(&trivial_rates);
+    let dashboard_rate = median(&dashboard_rates);
+
+    // Latency: open loops at a rate both sustain.
+    let rate = (trivial_rate.min(dashboard_rate) * 0.5).max(1.0);
+    let (mut t50, mut t99, mut d50, mut d99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..settings.runs {
+        let (t, _) = load(&spec(TRIVIAL, Some(rate), settings.warmup_seconds.min(1.0)), pid)?;
+        let (d, peak) = load(&spec(DASHBOARD, Some(rate), settings.warmup_seconds.min(1.0)), pid)?;
+        load_rss = load_rss.max(peak);
+        anyhow::ensure!(t.requests > 0 && d.requests > 0, "an open loop answered nothing");
+        if t.errors + d.errors > 0 {
+            errors.push(format!("open loop: {} errors", t.errors + d.errors));
+        }
+        t50.push(t.p50_ms);
+        t99.push(t.p99_ms);
+        d50.push(d.p50_ms);
+        d99.push(d.p99_ms);
+    }
+    let (_, hwm) = platform::memory_mib(pid)?;
+    keel.stop()?;
+
+    // Start-up on the existing data directory.
+    let mut ready = Vec::new();
+    let mut listening = Vec::new();
+    for _ in 0..settings.runs {
+        let again = Keel::start(binary, data_dir.path(), store, Duration::from_secs(60)).await?;
+        ready.push(again.ready_after.as_secs_f64());
+        listening.push(again.http_after.as_secs_f64());
+        again.stop()?;
+    }
+
+    let backend_profile = profile(&dashboard_calls_before, &dashboard_calls_after);
+    let errors = if errors.is_empty() {
+        String::new()
+    } else {
+        format!(" Errors: {}.", errors.join("; "))
+    };
+    let shape = format!(
+        "{projects} projects (of {won} won), closed loop of {} clients, {} s per run, median of {}; \
+         `{{ __typename }}` on the same server in the same run.",
+        settings.concurrency, settings.seconds, settings.runs
+    );
+    let mut rows = vec![
+        Row::measured(
+            "gateway",
+            mode,
+            "requests/s",
+            dashboard_rate,
+            Some((trivial_rate, "{ __typename }")),
+            ">= 0.30",
+            format!(
+                "{shape} Where the backend time of the dashboard's first closed loop went (gRPC handler time from `/metrics`): {backend_profile}.{errors}"
+            ),
+        ),
+        Row::measured(
+            "gateway",
+            mode,
+            "p50 ms",
+            median(&d50),
+            Some((median(&t50), "{ __typename }")),
+            "",
+            format!(
+                "Open loop at {rate:.0} requests/s (half the lower closed-loop rate), latency from when each request was due; median of {} runs.",
+                settings.runs
+            ),
+        ),
+        Row::measured(
+            "gateway",
+            mode,
+            "p99 ms",
+            median(&d99),
+            Some((median(&t99), "{ __typename }")),
+            "<= 5.0",
+            format!(
+                "Open loop at {rate:.0} requests/s (half the lower closed-loop rate), latency from when each request was due; median of {} runs.",
+                settings.runs
+            ),
+        ),
+        Row::measured(
+            "gateway",
+            mode,
+            "backend calls/request",
+            per_request,
+            None,
+            "",
+            format!(
+                "Per dashboard request, from the answer's `extensions.backendCalls` (one per service and kind of lookup, whatever the page holds: {kinds}). \
+                 `/metrics` agrees within background work: `keel_grpc_requests_total` rose by {metered:.1} per request over {sample} requests."
+            ),
+        ),
+        Row::measured(
+            "memory",
+            mode,
+            "idle RSS MiB",
+            idle_rss,
+            None,
+            "<= 150",
+            format!("VmRSS of `keel up --demo` with {projects} projects, 2 s after setting them up, before any load."),
+        ),
+        Row::measured(
+            "memory",
+            mode,
+            "RSS under load MiB",
+            load_rss.max(hwm),
+            None,
+            "<= 400",
+            format!(
+                "The higher of VmHWM and the VmRSS sampled every 200 ms during the dashboard loads ({} clients closed loop, then the open loop).",
+                settings.concurrency
+            ),
+        ),
+        Row::measured(
+            "start-up",
+            mode,
+            "ready s",
+            median(&ready),
+            None,
+            "< 2",
+            format!(
+                "From launch to `/readyz` answering 200, `keel up --demo` on the data directory the gateway run left; runs: {}. The HTTP port first answered (any status) after {} s: the rest is the stores' connections and migration checks and the backends' health.",
+                ready.iter().map(|s| format!("{s:.2} s")).collect::<Vec<_>>().join(", "),
+                listening
+                    .iter()
+                    .map(|s| format!("{s:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ];
+    for row in &mut rows {
+        if row.keel.is_some_and(|k| !k.is_finite()) {
+            *row = Row::not_run(
+                &row.figure,
+                mode,
+                &row.metric,
+                &row.goal,
+                "no finite figure measured".into(),
+            );
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,268 @@
+//! `cargo xtask bench`'s reading of the store-level targets' `BENCH` lines, its verdicts on
+//! goals, and the table it writes to docs/performance.md.
+
+use xtask::bench::load::{median, quantile};
+use xtask::bench::row::{Goal, Row, parse_rows};
+use xtask::bench::stores::{TARGETS, collect};
+use xtask::bench::table::{Machine, document, table};
+
+const OUTPUT: &str = r#"   Compiling keel-psa v0.1.0
+warming up
+BENCH {"figure":"system-api-read","mode":"postgres","metric":"requests/s","keel":1234.5,"baseline":2345.6,"baseline_name":"pgbench -S -c 8","ratio":0.53,"goal":">= 0.40","met":true,"notes":"concurrency 8, 10 s, median of 3"}
+some other line mentioning BENCH in the middle
+BENCH {"figure":"system-api-read","mode":"sqlite","metric":"requests/s","keel":900,"baseline":2345.6,"baseline_name":"pgbench -S -c 8","ratio":0.38,"goal":">= 0.40","met":false,"notes":"the SQLite pool serializes writes"}
+BENCH {"figure":"time-capture","mode":"postgres","metric":"RSS MiB","keel":80.5,"goal":"","notes":"at 10,000 entries"}
+"#;
+
+#[test]
+fn bench_lines_are_read_into_rows_and_other_lines_are_ignored() {
+    let (rows, bad) = parse_rows(OUTPUT);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].figure, "system-api-read");
+    assert_eq!(rows[0].mode, "postgres");
+    assert_eq!(rows[0].keel, Some(1234.5));
+    assert_eq!(rows[0].baseline, Some(2345.6));
+    assert_eq!(rows[0].baseline_name, "pgbench -S -c 8");
+    assert_eq!(rows[0].ratio, Some(0.53));
+    assert_eq!(rows[0].met, Some(true));
+    assert_eq!(rows[1].met, Some(false));
+    assert_eq!(rows[1].keel, Some(900.0));
+    // A memory row carries no baseline, ratio or verdict: they default to none.
+    assert_eq!(rows[2].baseline, None);
+    assert_eq!(rows[2].ratio, None);
+    assert_eq!(rows[2].met, None);
+}
+
+#[test]
+fn a_bench_line_that_is_not_a_row_is_named_by_line_and_problem() {
+    let output = "BENCH {\"figure\":\"workflow\"\nBENCH {\"figure\":\"\",\"mode\":\"sqlite\",\"metric\":\"steps/s\",\"keel\":1}\nBENCH {\"mode\":\"sqlite\",\"metric\":\"steps/s\",\"keel\":1}\nBENCH {\"figure\":\"workflow\",\"mode\":\"sqlite\",\"metric\":\"steps/s\",\"keel\":\"fast\"}\n";
+    let (rows, bad) = parse_rows(output);
+    assert!(rows.is_empty(), "{rows:?}");
+    let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
+    assert_eq!(lines, [1, 2, 3, 4]);
+    assert!(bad[1].problem.contains("`figure` is empty"), "{}", bad[1].problem);
+    assert!(bad[2].problem.contains("missing field `figure`"), "{}", bad[2].problem);
+    assert!(bad[3].problem.contains("invalid type"), "{}", bad[3].problem);
+}
+
+#[test]
+fn goals_are_checked_against_the_ratio_or_against_keels_own_figure() {
+    let rate = Row::measured(
+        "gateway",
+        "sqlite",
+        "requests/s",
+        300.0,
+        Some((1000.0, "{ __typename }")),
+        ">= 0.30",
+        String::new(),
+    );
+    assert_eq!(rate.ratio, Some(0.3));
+    assert_eq!(rate.met, Some(true));
+    let slow = Row::measured(
+        "gateway",
+        "sqlite",
+        "requests/s",
+        299.0,
+        Some((1000.0, "{ __typename }")),
+        ">= 0.30",
+        String::new(),
+    );
+    assert_eq!(slow.met, Some(false));
+    let p99 = Row::measured(
+        "gateway",
+        "sqlite",
+        "p99 ms",
+        12.0,
+        Some((2.0, "{ __typename }")),
+        "<= 5.0",
+        String::new(),
+    );
+    assert_eq!(p99.ratio, Some(6.0));
+    assert_eq!(p99.met, Some(false));
+    // No baseline: the goal is Keel's figure itself.
+    let idle = Row::measured("memory", "sqlite", "idle RSS MiB", 151.0, None, "<= 150", String::new());
+    assert_eq!((idle.ratio, idle.met), (None, Some(false)));
+    let ready = Row::measured("start-up", "sqlite", "ready s", 1.99, None, "< 2", String::new());
+    assert_eq!(ready.met, Some(true));
+    let reported = Row::measured(
+        "gateway",
+        "sqlite",
+        "backend calls/request",
+        9.0,
+        None,
+        "",
+        String::new(),
+    );
+    assert_eq!(reported.met, None);
+    assert_eq!(Goal::parse("at least 30%"), None);
+    assert_eq!(
+        Goal::parse(">= 0.3"),
+        Some(Goal {
+            op: ">=",
+            threshold: 0.3
+        })
+    );
+}
+
+#[test]
+fn a_missing_target_is_a_not_run_row_and_a_failing_one_is_a_failure() {
+    let psa = &TARGETS[0];
+    let missing = collect(
+        psa,
+        "",
+        "error: no bench target named `get_project` in `keel-psa` package\n",
+        false,
+    );
+    assert!(missing.failure.is_none());
+    assert_eq!(missing.rows.len(), 1);
+    assert_eq!(missing.rows[0].figure, "system-api-read");
+    assert_eq!(missing.rows[0].keel, None);
+    assert!(missing.rows[0].notes.contains("not run"), "{}", missing.rows[0].notes);
+
+    let failed = collect(
+        psa,
+        "warming up\n",
+        "thread 'main' panicked at PostgreSQL unreachable\n",
+        false,
+    );
+    let why = failed.failure.expect("a failure");
+    assert!(why.contains("PostgreSQL unreachable"), "{why}");
+    assert_eq!(failed.rows[0].keel, None);
+
+    let silent = collect(psa, "done\n", "", true);
+    assert!(silent.failure.expect("a failure").contains("printed no BENCH row"));
+
+    let fine = collect(psa, OUTPUT, "", true);
+    assert!(fine.failure.is_none());
+    assert_eq!(fine.rows.len(), 3);
+}
+
+fn machine() -> Machine {
+    Machine {
+        cpu: "Example CPU @ 3.0GHz".into(),
+        cores: "2".into(),
+        ram: "23.5 GiB".into(),
+        kernel: "6.1.0-test".into(),
+    }
+}
+
+#[test]
+fn the_table_shows_each_row_beside_its_baseline_and_lists_every_missed_goal() {
+    let (mut rows, _) = parse_rows(OUTPUT);
+    rows.push(Row::not_run(
+        "workflow",
+        "-",
+        "-",
+        "",
+        "not run: `keel-workflow` has no bench target `engine` in this tree".into(),
+    ));
+    let text = table(&rows);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| Figure | Mode | Metric | Keel | Baseline | Ratio | Goal | Met |"
+    );
+    assert_eq!(
+        lines[2],
+        "| system-api-read | postgres | requests/s | 1234 | 2346 (pgbench -S -c 8) | 0.53 | >= 0.40 | yes |"
+    );
+    assert_eq!(
+        lines[3],
+        "| system-api-read | sqlite | requests/s | 900.0 | 2346 (pgbench -S -c 8) | 0.38 | >= 0.40 | **no** |"
+    );
+    assert_eq!(
+        lines[4],
+        "| time-capture | postgres | RSS MiB | 80.50 | — | — | reported | — |"
+    );
+    assert_eq!(lines[5], "| workflow | - | - | not run | — | — | reported | not run |");
+    assert_eq!(lines.len(), 6);
+
+    let doc = document(
+        &rows,
+        &machine(),
+        "2026-11-26 13:40 UTC",
+        false,
+        "```sh\ncargo xtask bench\n```\n",
+    );
+    assert!(doc.contains("- Date: 2026-11-26 13:40 UTC"), "{doc}");
+    assert!(doc.contains("- CPU: Example CPU @ 3.0GHz (2 CPUs)"), "{doc}");
+    assert!(doc.contains("- Kernel: 6.1.0-test"), "{doc}");
+    assert!(!doc.contains("Smoke run"));
+    let missed = doc
+        .split("## Where a goal is missed")
+        .nth(1)
+        .expect("the missed section");
+    assert!(
+        missed.contains("**system-api-read / sqlite / requests/s**: ratio 0.38 against a goal of >= 0.40. the SQLite pool serializes writes"),
+        "{missed}"
+    );
+    assert!(
+        !missed.contains("postgres / requests/s**: ratio"),
+        "a met goal is not missed: {missed}"
+    );
+    assert!(missed.contains("Not measured in this run"), "{missed}");
+    assert!(missed.contains("no bench target `engine`"), "{missed}");
+    let reproduce = doc.split("## How to reproduce").nth(1).unwrap();
+    assert!(reproduce.contains("cargo xtask bench"));
+
+    let smoke = document(&rows, &machine(), "today", true, "");
+    assert!(smoke.contains("Smoke run"));
+}
+
+#[test]
+fn a_table_cell_cannot_break_the_table() {
+    let row = Row::measured(
+        "gateway",
+        "sqlite",
+        "requests/s",
+        10.0,
+        Some((20.0, "a | b")),
+        "",
+        "x".into(),
+    );
+    let text = table(&[row]);
+    assert!(text.lines().nth(2).unwrap().contains("20.00 (a \\| b)"), "{text}");
+}
+
+#[test]
+fn medians_and_quantiles() {
+    use std::time::Duration;
+    assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    assert!(median(&[]).is_nan());
+    let ms: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+    assert_eq!(quantile(&ms, 0.5), Duration::from_millis(50));
+    assert_eq!(quantile(&ms, 0.99), Duration::from_millis(99));
+    assert_eq!(quantile(&ms, 1.0), Duration::from_millis(100));
+    assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+}
+
+#[test]
+fn the_backend_profile_says_where_the_time_between_two_snapshots_went() {
+    use xtask::bench::{parse_grpc_time, profile};
+    let before = parse_grpc_time(
+        r#"# TYPE keel_grpc_request_duration_seconds histogram
+keel_grpc_request_duration_seconds_sum{service="keel.psa.v1.PsaService",method="ListProjects"} 1.0
+keel_grpc_request_duration_seconds_count{service="keel.psa.v1.PsaService",method="ListProjects"} 10
+keel_grpc_request_duration_seconds_bucket{le="0.005",service="keel.psa.v1.PsaService",method="ListProjects"} 10
+keel_grpc_requests_total{service="keel.psa.v1.PsaService",method="ListProjects",code="0"} 10
+"#,
+    );
+    assert_eq!(before, [("PsaService ListProjects".to_string(), 1.0, 10.0)]);
+    let after = parse_grpc_time(
+        r#"keel_grpc_request_duration_seconds_sum{service="keel.psa.v1.PsaService",method="ListProjects"} 4.0
+keel_grpc_request_duration_seconds_count{service="keel.psa.v1.PsaService",method="ListProjects"} 110
+keel_grpc_request_duration_seconds_sum{service="keel.erp.v1.ErpService",method="ListProjectCodesOfProjects"} 1.0
+keel_grpc_request_duration_seconds_count{service="keel.erp.v1.ErpService",method="ListProjectCodesOfProjects"} 100
+keel_grpc_request_duration_seconds_sum{service="keel.crm.v1.CrmService",method="GetAccount"} 9.0
+keel_grpc_request_duration_seconds_count{service="keel.crm.v1.CrmService",method="GetAccount"} 5
+"#,
+    );
+    // Between the snapshots: PSA 3 s over 100 calls, ERP 1 s over 100, CRM 9 s over 5.
+    assert_eq!(
+        profile(&before, &after),
+        "CrmService GetAccount 69% (1800.0 ms a call), PsaService ListProjects 23% (30.0 ms a call), ErpService ListProjectCodesOfProjects 8% (10.0 ms a call)"
+    );
+    assert_eq!(profile(&after, &after), "no backend call was timed");
+}
