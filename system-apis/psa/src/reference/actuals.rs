@@ -1,7 +1,7 @@
 //! Budget burn: approved and posted time by role against the project's baseline. Amounts are
 //! sums of the entries' exact amounts, rounded once to the currency's minor unit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use keel_core::{Currency, Error, Money};
@@ -9,6 +9,7 @@ use keel_proto::psa::{ProjectActuals, RoleActuals};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::ConnectionTrait;
 
+use super::entities::time_entry;
 use super::{projects, time_entries};
 use crate::domain::decimal_text;
 
@@ -58,6 +59,33 @@ fn decimal(text: &str) -> Result<Decimal, Error> {
 
 pub(crate) async fn get<C: ConnectionTrait>(db: &C, project_id: &str) -> Result<ProjectActuals, Error> {
     let record = projects::load(db, project_id).await?;
+    let entries = time_entries::of_project_in(db, project_id, &time_entries::ACTUAL_STATES).await?;
+    of_record(&record, &entries)
+}
+
+/// The actuals of the projects of `ids` that exist, in the order asked: three reads whatever the
+/// count (the projects with their budget lines, and their approved and posted entries).
+pub(crate) async fn of_projects<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<Vec<ProjectActuals>, Error> {
+    let records = projects::of_ids(db, ids).await?;
+    let entries = time_entries::of_projects_in(db, ids, &time_entries::ACTUAL_STATES).await?;
+    let mut by_project: HashMap<String, Vec<time_entry::Model>> = HashMap::new();
+    for entry in entries {
+        by_project.entry(entry.project_id.clone()).or_default().push(entry);
+    }
+    let records: HashMap<&str, &projects::ProjectRecord> =
+        records.iter().map(|r| (r.project.id.as_str(), r)).collect();
+    let mut all = Vec::with_capacity(records.len());
+    for id in ids {
+        if let Some(record) = records.get(id.as_str()) {
+            let entries = by_project.get(id).map(Vec::as_slice).unwrap_or_default();
+            all.push(of_record(record, entries)?);
+        }
+    }
+    Ok(all)
+}
+
+fn of_record(record: &projects::ProjectRecord, entries: &[time_entry::Model]) -> Result<ProjectActuals, Error> {
+    let project_id = record.project.id.as_str();
     let currency = Currency::parse(&record.project.currency).map_err(Error::internal)?;
     let mut lines = record.budget_lines.clone();
     lines.sort_by_key(|l| l.position);
@@ -71,9 +99,8 @@ pub(crate) async fn get<C: ConnectionTrait>(db: &C, project_id: &str) -> Result<
         sums.baseline_hours += decimal(&line.hours)?;
         sums.baseline_amount += Money::from_minor_units(line.amount_minor, currency).amount();
     }
-    let entries = time_entries::of_project_in(db, project_id, &time_entries::ACTUAL_STATES).await?;
     let mut extra: Vec<String> = Vec::new();
-    for entry in &entries {
+    for entry in entries {
         let sums = by_role.entry(entry.role.clone()).or_insert_with(|| {
             extra.push(entry.role.clone());
             Sums::default()

@@ -544,14 +544,6 @@ impl PsaAdapter for ReferencePsa {
     }
 
     async fn list_actuals_of_projects(&self, ids: ProjectIds) -> Result<Vec<ProjectActuals>, Error> {
-        let mut all = Vec::with_capacity(ids.0.len());
-        for id in ids.texts() {
-            match actuals::get(&self.db, &id).await {
-                Ok(actuals) => all.push(actuals),
-                Err(Error::NotFound(_)) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(all)
+        actuals::of_projects(&self.db, &ids.texts()).await
     }
 }

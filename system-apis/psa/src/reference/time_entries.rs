@@ -506,6 +506,20 @@ pub(crate) async fn of_projects<C: ConnectionTrait>(
     rows.iter().map(to_proto).collect()
 }
 
+/// Every entry of the projects `ids` in `states`, for actuals.
+pub(crate) async fn of_projects_in<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+    states: &[&str],
+) -> Result<Vec<time_entry::Model>, Error> {
+    time_entry::Entity::find()
+        .filter(time_entry::Column::ProjectId.is_in(ids.iter().cloned()))
+        .filter(time_entry::Column::State.is_in(states.iter().copied()))
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
 /// Every entry of a project in `states`, for actuals.
 pub(crate) async fn of_project_in<C: ConnectionTrait>(
     db: &C,
