@@ -13,7 +13,9 @@
 //!
 //! The baseline copies exactly the `time_entries` rows Keel wrote (exported to CSV first,
 //! untimed) into `CREATE TABLE .. (LIKE psa.time_entries INCLUDING ALL)` with
-//! `psql -c "\copy .. FROM .. CSV"`, timed, median of 3. `KEEL_BENCH_SMOKE=1` runs tiny counts.
+//! `psql -c "\copy .. FROM .. CSV"`, timed, median of 3. `KEEL_BENCH_SMOKE=1` runs tiny counts;
+//! `KEEL_BENCH_TIME_ENTRIES`, `KEEL_BENCH_TIME_BATCH` and `KEEL_BENCH_RUNS` change the full run's
+//! entries (100,000), batch (10,000) and runs (3).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClie
 use keel_proto::timecapture::{
     ApproveTimeRequest, PostApprovedTimeRequest, ProposedTimeEntry, RecordTimeRequest, SubmitTimeRequest,
 };
-use keel_store::bench::{Goal, Row, Scratch, fail, median, resident_mib, smoke};
+use keel_store::bench::{Goal, Row, Scratch, count, fail, median, resident_mib, smoke};
 use keel_store::{Backend, StoreOptions, connect};
 use keel_time_capture::{Downstream, Migrator, TimeCaptureGrpcService, TimePolicy, TimePosting};
 use keel_workflow::{Engine, EngineOptions, RetryPolicy, Status};
@@ -65,19 +67,19 @@ struct Settings {
 fn settings() -> Settings {
     if smoke() {
         Settings {
-            entries: 40,
-            batch: 20,
+            entries: 20,
+            batch: 10,
             concurrency: 4,
             workers: 2,
             runs: 1,
         }
     } else {
         Settings {
-            entries: 100_000,
-            batch: 10_000,
+            entries: count("KEEL_BENCH_TIME_ENTRIES", 100_000),
+            batch: count("KEEL_BENCH_TIME_BATCH", 10_000),
             concurrency: 8,
             workers: 2,
-            runs: 1,
+            runs: count("KEEL_BENCH_RUNS", 3),
         }
     }
 }
@@ -120,7 +122,10 @@ async fn platform(store: &dyn Fn(&str) -> StoreOptions) -> Platform {
         Arc::new(Notify::new()),
     )))
     .await;
-    let staffed = psa_ctx.staffed().await.unwrap_or_else(|e| fail(format!("staffed project: {e}")));
+    let staffed = psa_ctx
+        .staffed()
+        .await
+        .unwrap_or_else(|e| fail(format!("staffed project: {e}")));
     let psa = psa_ctx.harness;
 
     let erp_db = migrated::<keel_erp::reference::Migrator>(&store("erp")).await;
@@ -129,7 +134,10 @@ async fn platform(store: &dyn Fn(&str) -> StoreOptions) -> Platform {
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .await;
-    let legal_entity = format!("KEEL-{}", &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase());
+    let legal_entity = format!(
+        "KEEL-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase()
+    );
     let mut erp_client = ErpServiceClient::new(erp.channel());
     erp_client
         .create_legal_entity(erp.service(CreateLegalEntityRequest {
@@ -154,8 +162,11 @@ async fn platform(store: &dyn Fn(&str) -> StoreOptions) -> Platform {
 
     let hris_db = migrated::<keel_hris::reference::Migrator>(&store("hris")).await;
     let hris = Harness::serve(
-        keel_hris::service::server(Arc::new(keel_hris::ReferenceHris::new(hris_db, Arc::new(Notify::new()))))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        keel_hris::service::server(Arc::new(keel_hris::ReferenceHris::new(
+            hris_db,
+            Arc::new(Notify::new()),
+        )))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
     )
     .await;
 
@@ -182,7 +193,13 @@ async fn platform(store: &dyn Fn(&str) -> StoreOptions) -> Platform {
         "keel",
         keel_time_capture::SERVICE_NAME,
     );
-    let downstream = Downstream::new(psa.channel(), erp.channel(), hris.channel(), credentials, Duration::from_secs(30));
+    let downstream = Downstream::new(
+        psa.channel(),
+        erp.channel(),
+        hris.channel(),
+        credentials,
+        Duration::from_secs(30),
+    );
     let engine = Engine::new(
         db,
         vec![Arc::new(TimePosting::with_retry(downstream.clone(), RETRY))],
@@ -395,7 +412,10 @@ async fn capture(p: &Arc<Platform>, s: &Settings, people: &[String], per_person:
         phases.record += t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let chunks: Vec<Vec<String>> = ids.chunks(ids.len().div_ceil(s.concurrency).max(1)).map(<[String]>::to_vec).collect();
+        let chunks: Vec<Vec<String>> = ids
+            .chunks(ids.len().div_ceil(s.concurrency).max(1))
+            .map(<[String]>::to_vec)
+            .collect();
         run_concurrently(s.concurrency, chunks, {
             let p = p.clone();
             move |chunk| {
@@ -477,17 +497,18 @@ fn psql(url: &str, command: &str) {
         .output()
         .unwrap_or_else(|e| fail(format!("cannot run psql (Debian package postgresql-client): {e}")));
     if !output.status.success() {
-        fail(format!("psql -c {command}: {}", String::from_utf8_lossy(&output.stderr)));
+        fail(format!(
+            "psql -c {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
 }
 
-async fn measure(
-    s: &Settings,
-    store: &dyn Fn(&str) -> StoreOptions,
-) -> (Vec<f64>, Phases, DatabaseConnection) {
+async fn measure(s: &Settings, store: &dyn Fn(&str) -> StoreOptions) -> (Vec<f64>, Phases, DatabaseConnection) {
     let p = Arc::new(platform(store).await);
     let per_person = PER_DAY * working_days().len();
-    let people_needed = s.entries.div_ceil(per_person) * s.runs + s.batch.div_ceil(per_person) + s.entries.div_ceil(s.batch);
+    let people_needed =
+        s.entries.div_ceil(per_person) * s.runs + s.batch.div_ceil(per_person) + s.entries.div_ceil(s.batch);
     let people: Vec<String> = run_concurrently(s.concurrency, (0..people_needed).collect(), {
         let p = p.clone();
         move |n| {
@@ -569,7 +590,9 @@ async fn run() {
     }
     let mut copies = Vec::new();
     for run in 0..4 {
-        scratch.execute(&format!("TRUNCATE \"{copy_schema}\".time_entries")).await;
+        scratch
+            .execute(&format!("TRUNCATE \"{copy_schema}\".time_entries"))
+            .await;
         let began = Instant::now();
         psql(
             &scratch.url,
@@ -581,32 +604,59 @@ async fn run() {
         }
     }
     let baseline = median(&copies);
-    let baseline_name = "psql \\copy of the same time_entries rows (CSV) into a table LIKE psa.time_entries INCLUDING ALL";
+    let baseline_name =
+        "psql \\copy of the same time_entries rows (CSV) into a table LIKE psa.time_entries INCLUDING ALL";
     let shape = |phases: &Phases| {
         format!(
             "{} entries in batches of {}, {} people x 266 half-hour entries, concurrency {}, {} posting replicas; \
              phases of the last run: record+validate+submit {:.1} s, approve {:.1} s, post to ERP {:.1} s; \
              {} run(s); COPY runs {copies:?} rows/s",
-            s.entries, s.batch, s.entries.div_ceil(PER_DAY * working_days().len()), s.concurrency, s.workers,
-            phases.record, phases.approve, phases.post, s.runs
+            s.entries,
+            s.batch,
+            s.entries.div_ceil(PER_DAY * working_days().len()),
+            s.concurrency,
+            s.workers,
+            phases.record,
+            phases.approve,
+            phases.post,
+            s.runs
         )
     };
     Row::new("time-capture", "postgres", "entries/s", median(&pg_rates), baseline, baseline_name, Goal::AtLeast(0.4))
         .notes(format!("RecordTime, SubmitTime, ApproveTime, PostApprovedTime and the time-posting workflow per entry; {}; runs {pg_rates:?}", shape(&pg_phases)))
         .print();
-    Row::new("time-capture", "sqlite", "entries/s", median(&lite_rates), baseline, baseline_name, Goal::AtLeast(0.4))
-        .notes(format!("embedded SQLite stores; baseline is the PostgreSQL COPY; {}; runs {lite_rates:?}", shape(&lite_phases)))
-        .print();
+    Row::new(
+        "time-capture",
+        "sqlite",
+        "entries/s",
+        median(&lite_rates),
+        baseline,
+        baseline_name,
+        Goal::AtLeast(0.4),
+    )
+    .notes(format!(
+        "embedded SQLite stores; baseline is the PostgreSQL COPY; {}; runs {lite_rates:?}",
+        shape(&lite_phases)
+    ))
+    .print();
     let first = s.batch.min(s.entries);
     for (mode, phases) in [("postgres", &pg_phases), ("sqlite", &lite_phases)] {
-        Row::new("time-capture-memory", mode, "RSS MiB", phases.rss_last, phases.rss_first, &format!("VmRSS after the first {first} entries"), Goal::AtMost(1.1))
-            .notes(format!(
-                "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
+        Row::new(
+            "time-capture-memory",
+            mode,
+            "RSS MiB",
+            phases.rss_last,
+            phases.rss_first,
+            &format!("VmRSS after the first {first} entries"),
+            Goal::AtMost(1.1),
+        )
+        .notes(format!(
+            "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
                  against after {first}; the PostgreSQL run comes first in the process, so the SQLite run's figures \
                  include what it left",
-                s.entries
-            ))
-            .print();
+            s.entries
+        ))
+        .print();
     }
     scratch.drop_all().await;
 }

@@ -4,8 +4,8 @@
 //! `cargo xtask bench` collects.
 //!
 //! This is the one place benchmark code reads the environment: `KEEL_BENCH_DATABASE_URL`
-//! (default `postgres://postgres@127.0.0.1:5432/test`) and `KEEL_BENCH_SMOKE=1` (tiny counts,
-//! for CI).
+//! (default `postgres://postgres@127.0.0.1:5432/test`), `KEEL_BENCH_SMOKE=1` (tiny counts,
+//! for CI) and the count overrides a benchmark names (see [`count`]).
 
 use std::process::Command;
 use std::time::Duration;
@@ -26,6 +26,20 @@ pub fn database_url() -> String {
 /// Whether to run tiny counts and durations only (`KEEL_BENCH_SMOKE=1`).
 pub fn smoke() -> bool {
     std::env::var("KEEL_BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// A count a benchmark runs at, from `variable` when it is set to a positive number (to
+/// measure at a smaller or larger size than the figure's own), else `default`.
+pub fn count(variable: &str, default: usize) -> usize {
+    match std::env::var(variable) {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| fail(format!("{variable} must be a positive whole number, not {v:?}"))),
+        Err(_) => default,
+    }
 }
 
 /// Stops the benchmark with `message` on stderr (exit status 2): a benchmark that cannot
@@ -58,7 +72,15 @@ pub enum Goal {
 }
 
 impl Row {
-    pub fn new(figure: &str, mode: &str, metric: &str, keel: f64, baseline: f64, baseline_name: &str, goal: Goal) -> Row {
+    pub fn new(
+        figure: &str,
+        mode: &str,
+        metric: &str,
+        keel: f64,
+        baseline: f64,
+        baseline_name: &str,
+        goal: Goal,
+    ) -> Row {
         let ratio = if baseline > 0.0 { keel / baseline } else { 0.0 };
         let (goal_text, met) = match goal {
             Goal::AtLeast(g) => (format!(">= {g:.2}"), ratio >= g),
@@ -188,7 +210,10 @@ impl Scratch {
     /// A setting as the server reports it (`SHOW synchronous_commit`).
     pub async fn show(db: &DatabaseConnection, setting: &str) -> String {
         let row = db
-            .query_one_raw(Statement::from_string(db.get_database_backend(), format!("SHOW {setting}")))
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("SHOW {setting}"),
+            ))
             .await
             .ok()
             .flatten();

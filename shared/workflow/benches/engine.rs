@@ -114,7 +114,13 @@ async fn done(engine: &Engine) -> u64 {
 /// Starts `n` instances, then times `workers` replicas draining them: durable steps per second.
 async fn throughput(db: &DatabaseConnection, s: &Settings, n: usize) -> f64 {
     let engines: Vec<Engine> = (0..s.workers)
-        .map(|w| engine(db, format!("bench-worker-{w}-{}", uuid::Uuid::new_v4().simple()), s.per_worker))
+        .map(|w| {
+            engine(
+                db,
+                format!("bench-worker-{w}-{}", uuid::Uuid::new_v4().simple()),
+                s.per_worker,
+            )
+        })
         .collect();
     let before = done(&engines[0]).await;
     for _ in 0..n {
@@ -182,7 +188,9 @@ async fn commit_latency(db: &DatabaseConnection, table: &str, samples: usize) ->
 
 async fn store(options: &StoreOptions) -> DatabaseConnection {
     let db = connect(options).await.unwrap_or_else(|e| fail(format!("store: {e}")));
-    Migrator::up(&db, None).await.unwrap_or_else(|e| fail(format!("migrate: {e}")));
+    Migrator::up(&db, None)
+        .await
+        .unwrap_or_else(|e| fail(format!("migrate: {e}")));
     db
 }
 
@@ -221,13 +229,27 @@ async fn run() {
     let script = script.display().to_string();
     let c = (s.workers * s.per_worker).to_string();
     let secs = s.pgbench_secs.to_string();
-    let pgbench_args = ["-n", "-f", script.as_str(), "-c", c.as_str(), "-j", c.as_str(), "-T", secs.as_str()];
+    let pgbench_args = [
+        "-n",
+        "-f",
+        script.as_str(),
+        "-c",
+        c.as_str(),
+        "-j",
+        c.as_str(),
+        "-T",
+        secs.as_str(),
+    ];
 
     // Warm up every side.
     let warm = (s.instances / 10).max(5);
     throughput(&pg, &s, warm).await;
     throughput(&lite, &s, warm).await;
-    scratch.pgbench(&baseline_schema, None, &["-n", "-f", &script, "-c", &c, "-j", &c, "-T", "1"]);
+    scratch.pgbench(
+        &baseline_schema,
+        None,
+        &["-n", "-f", &script, "-c", &c, "-j", &c, "-T", "1"],
+    );
 
     let (mut keel_pg, mut keel_lite, mut base) = (Vec::new(), Vec::new(), Vec::new());
     let (mut lat_pg, mut lat_lite, mut commit) = (Vec::new(), Vec::new(), Vec::new());
@@ -252,18 +274,34 @@ async fn run() {
         s.instances * STEPS.len(),
         s.runs
     );
-    Row::new("workflow-steps", "postgres", "steps/s", median(&keel_pg), baseline, &baseline_name, Goal::AtLeast(0.3))
-        .notes(format!(
-            "{shape}; runs {keel_pg:?} steps/s, pgbench {base:?} tps; a step is a claim round plus one \
+    Row::new(
+        "workflow-steps",
+        "postgres",
+        "steps/s",
+        median(&keel_pg),
+        baseline,
+        &baseline_name,
+        Goal::AtLeast(0.3),
+    )
+    .notes(format!(
+        "{shape}; runs {keel_pg:?} steps/s, pgbench {base:?} tps; a step is a claim round plus one \
              transaction that journals the step, moves the instance on and audits it"
-        ))
-        .print();
-    Row::new("workflow-steps", "sqlite", "steps/s", median(&keel_lite), baseline, &baseline_name, Goal::AtLeast(0.3))
-        .notes(format!(
-            "embedded SQLite store (WAL, synchronous NORMAL, one writer at a time); baseline is the PostgreSQL \
+    ))
+    .print();
+    Row::new(
+        "workflow-steps",
+        "sqlite",
+        "steps/s",
+        median(&keel_lite),
+        baseline,
+        &baseline_name,
+        Goal::AtLeast(0.3),
+    )
+    .notes(format!(
+        "embedded SQLite store (WAL, synchronous NORMAL, one writer at a time); baseline is the PostgreSQL \
              pgbench; {shape}; runs {keel_lite:?} steps/s"
-        ))
-        .print();
+    ))
+    .print();
     let commit_p50 = median(&commit);
     let commit_name = "p50 of one BEGIN; INSERT; COMMIT on Keel's PostgreSQL pool";
     let latency_notes = |runs: &Vec<f64>| {
@@ -274,11 +312,30 @@ async fn run() {
             s.latency_samples, s.runs
         )
     };
-    Row::new("workflow-latency", "postgres", "p50 ms", median(&lat_pg), commit_p50, commit_name, Goal::AtMost(3.0))
-        .notes(latency_notes(&lat_pg))
-        .print();
-    Row::new("workflow-latency", "sqlite", "p50 ms", median(&lat_lite), commit_p50, commit_name, Goal::AtMost(3.0))
-        .notes(format!("embedded SQLite store; baseline is the PostgreSQL commit; {}", latency_notes(&lat_lite)))
-        .print();
+    Row::new(
+        "workflow-latency",
+        "postgres",
+        "p50 ms",
+        median(&lat_pg),
+        commit_p50,
+        commit_name,
+        Goal::AtMost(3.0),
+    )
+    .notes(latency_notes(&lat_pg))
+    .print();
+    Row::new(
+        "workflow-latency",
+        "sqlite",
+        "p50 ms",
+        median(&lat_lite),
+        commit_p50,
+        commit_name,
+        Goal::AtMost(3.0),
+    )
+    .notes(format!(
+        "embedded SQLite store; baseline is the PostgreSQL commit; {}",
+        latency_notes(&lat_lite)
+    ))
+    .print();
     scratch.drop_all().await;
 }

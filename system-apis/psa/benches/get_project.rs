@@ -70,7 +70,9 @@ fn runtime(name: &'static str, threads: usize) -> Runtime {
 /// and the project ids.
 async fn serve(options: &StoreOptions, projects: usize) -> (std::net::SocketAddr, Vec<String>) {
     let db = connect(options).await.unwrap_or_else(|e| fail(format!("store: {e}")));
-    Migrator::up(&db, None).await.unwrap_or_else(|e| fail(format!("migrate: {e}")));
+    Migrator::up(&db, None)
+        .await
+        .unwrap_or_else(|e| fail(format!("migrate: {e}")));
     let adapter = Arc::new(ReferencePsa::new(db, Arc::new(Notify::new())));
     let seed = keel_conformance::psa::Context::new(adapter.clone()).await;
     let mut ids = Vec::with_capacity(projects);
@@ -106,7 +108,13 @@ async fn serve(options: &StoreOptions, projects: usize) -> (std::net::SocketAddr
 async fn load(addr: std::net::SocketAddr, ids: &[String], concurrency: usize, duration: Duration) -> f64 {
     let token = LocalKey::from_bytes(KEY.to_vec())
         .unwrap_or_else(|e| fail(format!("key: {e}")))
-        .issue(ISSUER, AUDIENCE, "bench-reader", &[Role::ProjectManager], Duration::from_secs(3600));
+        .issue(
+            ISSUER,
+            AUDIENCE,
+            "bench-reader",
+            &[Role::ProjectManager],
+            Duration::from_secs(3600),
+        );
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .unwrap_or_else(|_| fail("token is not ascii"));
@@ -180,13 +188,21 @@ fn main() {
     let warm = s.warmup.as_secs().max(1).to_string();
     client.block_on(load(pg_addr, &pg_ids, s.concurrency, s.warmup));
     client.block_on(load(lite_addr, &lite_ids, s.concurrency, s.warmup));
-    scratch.pgbench(&baseline_schema, Some("1"), &["-S", "-n", "-c", &c, "-j", &c, "-T", &warm]);
+    scratch.pgbench(
+        &baseline_schema,
+        Some("1"),
+        &["-S", "-n", "-c", &c, "-j", &c, "-T", &warm],
+    );
 
     let (mut pg, mut lite, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..s.runs {
         pg.push(client.block_on(load(pg_addr, &pg_ids, s.concurrency, s.run)));
         lite.push(client.block_on(load(lite_addr, &lite_ids, s.concurrency, s.run)));
-        let report = scratch.pgbench(&baseline_schema, Some("1"), &["-S", "-n", "-c", &c, "-j", &c, "-T", &secs]);
+        let report = scratch.pgbench(
+            &baseline_schema,
+            Some("1"),
+            &["-S", "-n", "-c", &c, "-j", &c, "-T", &secs],
+        );
         base.push(pgbench_tps(&report));
     }
     let baseline = median(&base);
@@ -202,11 +218,27 @@ fn main() {
             base
         )
     };
-    Row::new("system-api-read", "postgres", "requests/s", median(&pg), baseline, &baseline_name, Goal::AtLeast(0.4))
-        .notes(notes("postgres"))
-        .print();
-    Row::new("system-api-read", "sqlite", "requests/s", median(&lite), baseline, &baseline_name, Goal::AtLeast(0.4))
-        .notes(notes("sqlite (embedded store; baseline is the PostgreSQL pgbench)"))
-        .print();
+    Row::new(
+        "system-api-read",
+        "postgres",
+        "requests/s",
+        median(&pg),
+        baseline,
+        &baseline_name,
+        Goal::AtLeast(0.4),
+    )
+    .notes(notes("postgres"))
+    .print();
+    Row::new(
+        "system-api-read",
+        "sqlite",
+        "requests/s",
+        median(&lite),
+        baseline,
+        &baseline_name,
+        Goal::AtLeast(0.4),
+    )
+    .notes(notes("sqlite (embedded store; baseline is the PostgreSQL pgbench)"))
+    .print();
     server.block_on(scratch.drop_all());
 }
