@@ -507,8 +507,10 @@ fn psql(url: &str, command: &str) {
 async fn measure(s: &Settings, store: &dyn Fn(&str) -> StoreOptions) -> (Vec<f64>, Phases, DatabaseConnection) {
     let p = Arc::new(platform(store).await);
     let per_person = PER_DAY * working_days().len();
-    let people_needed =
-        s.entries.div_ceil(per_person) * s.runs + s.batch.div_ceil(per_person) + s.entries.div_ceil(s.batch);
+    let warm_entries = (s.batch / 10).max(10);
+    let warm_people = warm_entries.div_ceil(per_person);
+    let per_run = s.entries.div_ceil(per_person) + s.entries.div_ceil(s.batch);
+    let people_needed = warm_people + s.runs * per_run;
     let people: Vec<String> = run_concurrently(s.concurrency, (0..people_needed).collect(), {
         let p = p.clone();
         move |n| {
@@ -521,23 +523,24 @@ async fn measure(s: &Settings, store: &dyn Fn(&str) -> StoreOptions) -> (Vec<f64
     workers(&p, s.workers, &shutdown);
     // Warm up with a small batch of its own people.
     let warm = Settings {
-        entries: (s.batch / 10).max(10),
+        entries: warm_entries,
         batch: s.batch,
         concurrency: s.concurrency,
         workers: s.workers,
         runs: 1,
     };
-    let warm_people = warm.entries.div_ceil(per_person);
     capture(&p, &warm, &people[..warm_people], per_person).await;
     let mut rates = Vec::new();
     let mut phases = Phases::default();
     let mut offset = warm_people;
     for _ in 0..s.runs {
-        let n = s.entries.div_ceil(per_person) + s.entries.div_ceil(s.batch);
-        let (rate, ph) = capture(&p, s, &people[offset..offset + n], per_person).await;
-        offset += n;
+        let (rate, ph) = capture(&p, s, &people[offset..offset + per_run], per_person).await;
+        offset += per_run;
+        if rates.is_empty() {
+            // The first run's: its memory is read in a process that has done nothing else.
+            phases = ph;
+        }
         rates.push(rate);
-        phases = ph;
     }
     shutdown.cancel();
     (rates, phases, p.psa_db.clone())
@@ -609,7 +612,7 @@ async fn run() {
     let shape = |phases: &Phases| {
         format!(
             "{} entries in batches of {}, {} people x 266 half-hour entries, concurrency {}, {} posting replicas; \
-             phases of the last run: record+validate+submit {:.1} s, approve {:.1} s, post to ERP {:.1} s; \
+             phases of the first run: record+validate+submit {:.1} s, approve {:.1} s, post to ERP {:.1} s; \
              {} run(s); COPY runs {copies:?} rows/s",
             s.entries,
             s.batch,

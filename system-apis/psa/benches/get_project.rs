@@ -211,7 +211,8 @@ fn main() {
         format!(
             "{mode}; GetProject over gRPC on loopback with JWT auth, {} projects, concurrency {c} (one HTTP/2 \
              connection each), {secs} s, median of {}; server on core 0, load and pgbench on core 1 ({pinned} threads \
-             pinned); runs {:?} req/s, pgbench {:?} tps",
+             pinned); a Get reads the project, its phases, tasks, milestones and budget lines (5 queries), \
+             pgbench -S one; runs {:?} req/s, pgbench {:?} tps",
             s.projects,
             s.runs,
             if mode.starts_with("postgres") { &pg } else { &lite },
