@@ -1,0 +1,665 @@
+//! Figure 3 of the performance page: N time entries validated, persisted and posted through
+//! Keel's real time-capture path, against a raw `COPY` of the same rows into a table of the
+//! same shape; and this process's resident memory at 10,000 and at 100,000 entries.
+//!
+//! The path is the product's: each person records their own time through time capture's
+//! `RecordTime` (every time-policy rule checked against PSA, then the entry recorded in PSA),
+//! submits it with `SubmitTime` (100 a call), their project manager approves each entry with
+//! `ApproveTime`, finance posts them with `PostApprovedTime` (100 a call) and the
+//! `time-posting` workflow posts each to the ERP ledger (reading the person's cost rate from
+//! HRIS) and marks it posted in PSA. PSA, ERP and HRIS are the reference adapters served by
+//! real tonic servers on loopback behind the authentication layer. Entries go in batches of
+//! 10,000, which is also when memory is read.
+//!
+//! The baseline copies exactly the `time_entries` rows Keel wrote (exported to CSV first,
+//! untimed) into `CREATE TABLE .. (LIKE psa.time_entries INCLUDING ALL)` with
+//! `psql -c "\copy .. FROM .. CSV"`, timed, median of 3. `KEEL_BENCH_SMOKE=1` runs tiny counts;
+//! `KEEL_BENCH_TIME_ENTRIES`, `KEEL_BENCH_TIME_BATCH` and `KEEL_BENCH_RUNS` change the full run's
+//! entries (100,000), batch (10,000) and runs (3).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use keel_auth::{LocalKey, Role, ServiceCredentials};
+use keel_conformance::{Harness, MAX_MESSAGE_BYTES};
+use keel_proto::common::Money;
+use keel_proto::erp::erp_service_client::ErpServiceClient;
+use keel_proto::erp::{CreateLegalEntityRequest, CreateProjectCodeRequest};
+use keel_proto::hris::CreateEmployeeRequest;
+use keel_proto::hris::hris_service_client::HrisServiceClient;
+use keel_proto::psa::CreateAssignmentRequest;
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient;
+use keel_proto::timecapture::{
+    ApproveTimeRequest, PostApprovedTimeRequest, ProposedTimeEntry, RecordTimeRequest, SubmitTimeRequest,
+};
+use keel_store::bench::{Goal, Row, Scratch, count, fail, median, resident_mib, smoke};
+use keel_store::{Backend, StoreOptions, connect};
+use keel_time_capture::{Downstream, Migrator, TimeCaptureGrpcService, TimePolicy, TimePosting};
+use keel_workflow::{Engine, EngineOptions, RetryPolicy, Status};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Retries of a posting step: quick, and never exhausted by a busy machine.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_millis(50),
+    factor: 2.0,
+    max_delay: Duration::from_secs(1),
+    max_attempts: 100,
+};
+const KEY: &[u8] = b"conformance-kit-key-long-enough-for-hs256";
+/// Half-hour entries, 19 a weekday (9.5 hours, under the 10-hour day and 50-hour week).
+const HOURS: &str = "0.5";
+const PER_DAY: usize = 19;
+
+struct Settings {
+    entries: usize,
+    batch: usize,
+    concurrency: usize,
+    workers: usize,
+    runs: usize,
+}
+
+fn settings() -> Settings {
+    if smoke() {
+        Settings {
+            entries: 20,
+            batch: 10,
+            concurrency: 4,
+            workers: 2,
+            runs: 1,
+        }
+    } else {
+        Settings {
+            entries: count("KEEL_BENCH_TIME_ENTRIES", 100_000),
+            batch: count("KEEL_BENCH_TIME_BATCH", 10_000),
+            concurrency: 8,
+            workers: 2,
+            runs: count("KEEL_BENCH_RUNS", 3),
+        }
+    }
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 21).unwrap_or_default()
+}
+
+/// The weekdays of December 2026 up to the 18th.
+fn working_days() -> Vec<NaiveDate> {
+    (1..=18)
+        .filter_map(|d| NaiveDate::from_ymd_opt(2026, 12, d))
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .collect()
+}
+
+async fn migrated<M: MigratorTrait>(options: &StoreOptions) -> DatabaseConnection {
+    let db = connect(options).await.unwrap_or_else(|e| fail(format!("store: {e}")));
+    M::up(&db, None).await.unwrap_or_else(|e| fail(format!("migrate: {e}")));
+    db
+}
+
+/// Time capture over PSA, ERP and HRIS, one staffed project, its manager.
+struct Platform {
+    psa: Harness,
+    psa_db: DatabaseConnection,
+    project_id: String,
+    legal_entity: String,
+    manager: String,
+    hris: Harness,
+    engine: Engine,
+    downstream: Downstream,
+    service: Harness,
+}
+
+async fn platform(store: &dyn Fn(&str) -> StoreOptions) -> Platform {
+    let psa_db = migrated::<keel_psa::reference::Migrator>(&store("psa")).await;
+    let psa_ctx = keel_conformance::psa::Context::new(Arc::new(keel_psa::ReferencePsa::new(
+        psa_db.clone(),
+        Arc::new(Notify::new()),
+    )))
+    .await;
+    let staffed = psa_ctx
+        .staffed()
+        .await
+        .unwrap_or_else(|e| fail(format!("staffed project: {e}")));
+    let psa = psa_ctx.harness;
+
+    let erp_db = migrated::<keel_erp::reference::Migrator>(&store("erp")).await;
+    let erp = Harness::serve(
+        keel_erp::service::server(Arc::new(keel_erp::ReferenceErp::new(erp_db, Arc::new(Notify::new()))))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    )
+    .await;
+    let legal_entity = format!(
+        "KEEL-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase()
+    );
+    let mut erp_client = ErpServiceClient::new(erp.channel());
+    erp_client
+        .create_legal_entity(erp.service(CreateLegalEntityRequest {
+            idempotency_key: format!("le-{legal_entity}"),
+            code: legal_entity.clone(),
+            name: "Keel Consulting Ltd".into(),
+            functional_currency: "EUR".into(),
+            country: "GB".into(),
+        }))
+        .await
+        .unwrap_or_else(|e| fail(format!("legal entity: {e}")));
+    erp_client
+        .create_project_code(erp.service(CreateProjectCodeRequest {
+            idempotency_key: format!("pc-{}", staffed.project.id),
+            project_id: staffed.project.id.clone(),
+            name: "Benchmark rollout".into(),
+            legal_entity: legal_entity.clone(),
+            currency: "EUR".into(),
+        }))
+        .await
+        .unwrap_or_else(|e| fail(format!("project code: {e}")));
+
+    let hris_db = migrated::<keel_hris::reference::Migrator>(&store("hris")).await;
+    let hris = Harness::serve(
+        keel_hris::service::server(Arc::new(keel_hris::ReferenceHris::new(
+            hris_db,
+            Arc::new(Notify::new()),
+        )))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
+    )
+    .await;
+
+    let manager = uuid::Uuid::now_v7().to_string();
+    PsaServiceClient::new(psa.channel())
+        .create_assignment(psa.service(CreateAssignmentRequest {
+            idempotency_key: format!("assign-{manager}"),
+            project_id: staffed.project.id.clone(),
+            employee_id: manager.clone(),
+            person_name: "Grace Hopper".into(),
+            role: "project-manager".into(),
+            bill_role: String::new(),
+            start_date: "2026-12-01".into(),
+            end_date: "2026-12-31".into(),
+            allocation_percent: "20".into(),
+        }))
+        .await
+        .unwrap_or_else(|e| fail(format!("manager assignment: {e}")));
+
+    let db = migrated::<Migrator>(&store("time-capture")).await;
+    let credentials = ServiceCredentials::minted(
+        LocalKey::from_bytes(KEY.to_vec()).unwrap_or_else(|e| fail(format!("key: {e}"))),
+        "keel-conformance",
+        "keel",
+        keel_time_capture::SERVICE_NAME,
+    );
+    let downstream = Downstream::new(
+        psa.channel(),
+        erp.channel(),
+        hris.channel(),
+        credentials,
+        Duration::from_secs(30),
+    );
+    let engine = Engine::new(
+        db,
+        vec![Arc::new(TimePosting::with_retry(downstream.clone(), RETRY))],
+        EngineOptions {
+            owner: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+            lease: Duration::from_secs(60),
+            batch: 64,
+            poll_interval: Duration::from_millis(10),
+        },
+    );
+    let service = Harness::serve(
+        TimeCaptureGrpcService::new(engine.clone(), downstream.clone(), TimePolicy::default())
+            .with_today(today)
+            .into_server(),
+    )
+    .await;
+    // Keep ERP's server alive as long as the platform: leak its harness into a task.
+    tokio::spawn(async move {
+        let _erp = erp;
+        std::future::pending::<()>().await;
+    });
+    Platform {
+        psa,
+        psa_db,
+        project_id: staffed.project.id,
+        legal_entity,
+        manager,
+        hris,
+        engine,
+        downstream,
+        service,
+    }
+}
+
+impl Platform {
+    /// A person employed in HRIS and assigned to the project for December.
+    async fn person(&self, n: usize) -> String {
+        let employee = HrisServiceClient::new(self.hris.channel())
+            .create_employee(self.hris.service(CreateEmployeeRequest {
+                idempotency_key: format!("emp-{}", uuid::Uuid::new_v4()),
+                employee_number: format!("E-{n}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                name: format!("Consultant {n}"),
+                email: format!("consultant{n}@keel.example"),
+                legal_entity: self.legal_entity.clone(),
+                location: "London".into(),
+                region: "emea".into(),
+                labor_category: "solution-architect".into(),
+                cost_rate: Some(Money {
+                    amount: "92.50".into(),
+                    currency: "EUR".into(),
+                }),
+                utilization_target: "0.8".into(),
+                weekly_capacity_hours: "40".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap_or_else(|e| fail(format!("employee: {e}")))
+            .into_inner();
+        PsaServiceClient::new(self.psa.channel())
+            .create_assignment(self.psa.service(CreateAssignmentRequest {
+                idempotency_key: format!("assign-{}", employee.id),
+                project_id: self.project_id.clone(),
+                employee_id: employee.id.clone(),
+                person_name: employee.name.clone(),
+                role: "solution-architect".into(),
+                bill_role: String::new(),
+                start_date: "2026-12-01".into(),
+                end_date: "2026-12-31".into(),
+                allocation_percent: "100".into(),
+            }))
+            .await
+            .unwrap_or_else(|e| fail(format!("assignment: {e}")));
+        employee.id
+    }
+
+    fn client(&self) -> TimeCaptureServiceClient<tonic::transport::Channel> {
+        TimeCaptureServiceClient::new(self.service.channel())
+    }
+
+    /// One person's `count` entries recorded (validated) and submitted; answers their ids.
+    async fn record_and_submit(&self, person: &str, count: usize) -> Vec<String> {
+        let mut client = self.client();
+        let days = working_days();
+        let mut ids = Vec::with_capacity(count);
+        for i in 0..count {
+            let entry = client
+                .record_time(self.service.request_as(
+                    person,
+                    Role::Consultant,
+                    RecordTimeRequest {
+                        idempotency_key: format!("rec-{}", uuid::Uuid::new_v4()),
+                        entry: Some(ProposedTimeEntry {
+                            id: String::new(),
+                            project_id: self.project_id.clone(),
+                            employee_id: person.to_string(),
+                            date: days[(i / PER_DAY) % days.len()].to_string(),
+                            hours: HOURS.into(),
+                            narrative: format!("Ledger migration workshop, part {i}"),
+                            billable: true,
+                            labor_category: String::new(),
+                        }),
+                        task: String::new(),
+                    },
+                ))
+                .await
+                .unwrap_or_else(|e| fail(format!("RecordTime: {e}")))
+                .into_inner();
+            ids.push(entry.id);
+        }
+        for chunk in ids.chunks(100) {
+            client
+                .submit_time(self.service.request_as(
+                    person,
+                    Role::Consultant,
+                    SubmitTimeRequest {
+                        idempotency_key: format!("submit-{}", uuid::Uuid::new_v4()),
+                        time_entry_ids: chunk.to_vec(),
+                    },
+                ))
+                .await
+                .unwrap_or_else(|e| fail(format!("SubmitTime: {e}")));
+        }
+        ids
+    }
+
+    async fn approve(&self, ids: &[String]) {
+        let mut client = self.client();
+        for id in ids {
+            client
+                .approve_time(self.service.request_as(
+                    &self.manager,
+                    Role::ProjectManager,
+                    ApproveTimeRequest {
+                        idempotency_key: format!("approve-{id}"),
+                        time_entry_id: id.clone(),
+                    },
+                ))
+                .await
+                .unwrap_or_else(|e| fail(format!("ApproveTime: {e}")));
+        }
+    }
+
+    async fn post(&self, ids: &[String]) {
+        let mut client = self.client();
+        for chunk in ids.chunks(100) {
+            client
+                .post_approved_time(self.service.request_as(
+                    "finance",
+                    Role::Finance,
+                    PostApprovedTimeRequest {
+                        time_entry_ids: chunk.to_vec(),
+                    },
+                ))
+                .await
+                .unwrap_or_else(|e| fail(format!("PostApprovedTime: {e}")));
+        }
+    }
+
+    async fn count(&self, status: Status) -> u64 {
+        self.engine
+            .counts()
+            .await
+            .unwrap_or_else(|e| fail(format!("counts: {e}")))
+            .into_iter()
+            .filter(|(s, _)| *s == status)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Seconds per phase and memory, for one run.
+#[derive(Debug, Default, Clone)]
+struct Phases {
+    record: f64,
+    approve: f64,
+    post: f64,
+    rss_first: f64,
+    rss_last: f64,
+}
+
+/// Runs `s.entries` entries through the path in batches; answers entries/s and the phases.
+async fn capture(p: &Arc<Platform>, s: &Settings, people: &[String], per_person: usize) -> (f64, Phases) {
+    let mut phases = Phases::default();
+    let began = Instant::now();
+    let mut done_people = 0;
+    let mut total = 0;
+    let mut posted_before = p.count(Status::Done).await;
+    while total < s.entries {
+        let want = s.batch.min(s.entries - total);
+        let batch_people: Vec<String> = people[done_people..done_people + want.div_ceil(per_person)].to_vec();
+        done_people += batch_people.len();
+
+        let t = Instant::now();
+        let mut remaining = want;
+        let mut jobs = Vec::new();
+        for person in batch_people {
+            let n = per_person.min(remaining);
+            remaining -= n;
+            jobs.push((person, n));
+        }
+        let ids = run_concurrently(s.concurrency, jobs, {
+            let p = p.clone();
+            move |(person, n)| {
+                let p = p.clone();
+                async move { p.record_and_submit(&person, n).await }
+            }
+        })
+        .await
+        .concat();
+        phases.record += t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        let chunks: Vec<Vec<String>> = ids
+            .chunks(ids.len().div_ceil(s.concurrency).max(1))
+            .map(<[String]>::to_vec)
+            .collect();
+        run_concurrently(s.concurrency, chunks, {
+            let p = p.clone();
+            move |chunk| {
+                let p = p.clone();
+                async move { p.approve(&chunk).await }
+            }
+        })
+        .await;
+        phases.approve += t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        p.post(&ids).await;
+        loop {
+            let posted = p.count(Status::Done).await;
+            if posted - posted_before >= ids.len() as u64 {
+                posted_before = posted;
+                break;
+            }
+            let stuck = p.count(Status::Exception).await;
+            if stuck > 0 {
+                fail(format!("{stuck} postings went to the exception queue"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        phases.post += t.elapsed().as_secs_f64();
+        total += want;
+        let (rss, _) = resident_mib();
+        if phases.rss_first == 0.0 {
+            phases.rss_first = rss;
+        }
+        phases.rss_last = rss;
+    }
+    (total as f64 / began.elapsed().as_secs_f64(), phases)
+}
+
+async fn run_concurrently<J, F, Fut, T>(concurrency: usize, jobs: Vec<J>, f: F) -> Vec<T>
+where
+    J: Send + 'static,
+    F: Fn(J) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = Vec::new();
+    for job in jobs {
+        let permit = semaphore.clone().acquire_owned().await.unwrap_or_else(|e| fail(e));
+        let fut = f(job);
+        tasks.push(tokio::spawn(async move {
+            let out = fut.await;
+            drop(permit);
+            out
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.unwrap_or_else(|e| fail(format!("task: {e}"))));
+    }
+    out
+}
+
+/// Starts `n` posting replicas over the platform's store, each with its own lease owner.
+fn workers(p: &Platform, n: usize, shutdown: &CancellationToken) {
+    for w in 0..n {
+        let replica = Engine::new(
+            p.engine.db().clone(),
+            vec![Arc::new(TimePosting::with_retry(p.downstream.clone(), RETRY))],
+            EngineOptions {
+                owner: format!("{}-{w}", p.engine.options().owner),
+                ..p.engine.options().clone()
+            },
+        );
+        tokio::spawn(replica.run(shutdown.clone()));
+    }
+}
+
+fn psql(url: &str, command: &str) {
+    let output = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", command])
+        .output()
+        .unwrap_or_else(|e| fail(format!("cannot run psql (Debian package postgresql-client): {e}")));
+    if !output.status.success() {
+        fail(format!(
+            "psql -c {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+}
+
+async fn measure(s: &Settings, store: &dyn Fn(&str) -> StoreOptions) -> (Vec<f64>, Phases, DatabaseConnection) {
+    let p = Arc::new(platform(store).await);
+    let per_person = PER_DAY * working_days().len();
+    let warm_entries = (s.batch / 10).max(10);
+    let warm_people = warm_entries.div_ceil(per_person);
+    let per_run = s.entries.div_ceil(per_person) + s.entries.div_ceil(s.batch);
+    let people_needed = warm_people + s.runs * per_run;
+    let people: Vec<String> = run_concurrently(s.concurrency, (0..people_needed).collect(), {
+        let p = p.clone();
+        move |n| {
+            let p = p.clone();
+            async move { p.person(n).await }
+        }
+    })
+    .await;
+    let shutdown = CancellationToken::new();
+    workers(&p, s.workers, &shutdown);
+    // Warm up with a small batch of its own people.
+    let warm = Settings {
+        entries: warm_entries,
+        batch: s.batch,
+        concurrency: s.concurrency,
+        workers: s.workers,
+        runs: 1,
+    };
+    capture(&p, &warm, &people[..warm_people], per_person).await;
+    let mut rates = Vec::new();
+    let mut phases = Phases::default();
+    let mut offset = warm_people;
+    for _ in 0..s.runs {
+        let (rate, ph) = capture(&p, s, &people[offset..offset + per_run], per_person).await;
+        offset += per_run;
+        if rates.is_empty() {
+            // The first run's: its memory is read in a process that has done nothing else.
+            phases = ph;
+        }
+        rates.push(rate);
+    }
+    shutdown.cancel();
+    (rates, phases, p.psa_db.clone())
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("runtime: {e}")));
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let s = settings();
+    let scratch = Scratch::connect().await;
+    let dir = keel_store::testing::TempDir::new();
+
+    let pg_store = |service: &str| scratch.options(service, 10);
+    let (pg_rates, pg_phases, _) = measure(&s, &pg_store).await;
+    let lite_path = dir.path().to_path_buf();
+    let lite_store = move |service: &str| StoreOptions {
+        backend: Backend::Sqlite {
+            path: lite_path.join(format!("{service}.db")),
+        },
+        max_connections: 10,
+    };
+    let (lite_rates, lite_phases, _) = measure(&s, &lite_store).await;
+
+    // The baseline: the same time_entries rows, copied raw into a table of the same shape.
+    let psa_schema = format!("{}psa", scratch.prefix);
+    let copy_schema = scratch.schema("copy").await;
+    scratch
+        .execute(&format!(
+            "CREATE TABLE \"{copy_schema}\".time_entries (LIKE \"{psa_schema}\".time_entries INCLUDING ALL)"
+        ))
+        .await;
+    let csv = dir.path().join("time_entries.csv");
+    let csv_path = csv.display().to_string();
+    psql(
+        &scratch.url,
+        &format!(
+            "\\copy (SELECT * FROM \"{psa_schema}\".time_entries ORDER BY created_at LIMIT {}) TO '{csv_path}' CSV",
+            s.entries
+        ),
+    );
+    let rows = std::fs::read_to_string(&csv).map(|t| t.lines().count()).unwrap_or(0);
+    if rows < s.entries {
+        fail(format!("only {rows} time entry rows to copy, not {}", s.entries));
+    }
+    let mut copies = Vec::new();
+    for run in 0..4 {
+        scratch
+            .execute(&format!("TRUNCATE \"{copy_schema}\".time_entries"))
+            .await;
+        let began = Instant::now();
+        psql(
+            &scratch.url,
+            &format!("\\copy \"{copy_schema}\".time_entries FROM '{csv_path}' CSV"),
+        );
+        let rate = rows as f64 / began.elapsed().as_secs_f64();
+        if run > 0 {
+            copies.push(rate); // the first is the warm-up
+        }
+    }
+    let baseline = median(&copies);
+    let baseline_name =
+        "psql \\copy of the same time_entries rows (CSV) into a table LIKE psa.time_entries INCLUDING ALL";
+    let shape = |phases: &Phases| {
+        format!(
+            "{} entries in batches of {}, {} people x 266 half-hour entries, concurrency {}, {} posting replicas; \
+             phases of the first run: record+validate+submit {:.1} s, approve {:.1} s, post to ERP {:.1} s; \
+             {} run(s); COPY runs {copies:?} rows/s",
+            s.entries,
+            s.batch,
+            s.entries.div_ceil(PER_DAY * working_days().len()),
+            s.concurrency,
+            s.workers,
+            phases.record,
+            phases.approve,
+            phases.post,
+            s.runs
+        )
+    };
+    Row::new("time-capture", "postgres", "entries/s", median(&pg_rates), baseline, baseline_name, Goal::AtLeast(0.4))
+        .notes(format!("RecordTime, SubmitTime, ApproveTime, PostApprovedTime and the time-posting workflow per entry; {}; runs {pg_rates:?}", shape(&pg_phases)))
+        .print();
+    Row::new(
+        "time-capture",
+        "sqlite",
+        "entries/s",
+        median(&lite_rates),
+        baseline,
+        baseline_name,
+        Goal::AtLeast(0.4),
+    )
+    .notes(format!(
+        "embedded SQLite stores; baseline is the PostgreSQL COPY; {}; runs {lite_rates:?}",
+        shape(&lite_phases)
+    ))
+    .print();
+    let first = s.batch.min(s.entries);
+    for (mode, phases) in [("postgres", &pg_phases), ("sqlite", &lite_phases)] {
+        Row::new(
+            "time-capture-memory",
+            mode,
+            "RSS MiB",
+            phases.rss_last,
+            phases.rss_first,
+            &format!("VmRSS after the first {first} entries"),
+            Goal::AtMost(1.1),
+        )
+        .notes(format!(
+            "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
+                 against after {first}; the PostgreSQL run comes first in the process, so the SQLite run's figures \
+                 include what it left",
+            s.entries
+        ))
+        .print();
+    }
+    scratch.drop_all().await;
+}
