@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod connect;
 pub mod errors;

@@ -72,8 +72,7 @@ pub(crate) async fn of_projects<C: ConnectionTrait>(db: &C, ids: &[String]) -> R
     for entry in entries {
         by_project.entry(entry.project_id.clone()).or_default().push(entry);
     }
-    let records: HashMap<&str, &projects::ProjectRecord> =
-        records.iter().map(|r| (r.project.id.as_str(), r)).collect();
+    let records: HashMap<&str, &projects::ProjectRecord> = records.iter().map(|r| (r.project.id.as_str(), r)).collect();
     let mut all = Vec::with_capacity(records.len());
     for id in ids {
         if let Some(record) = records.get(id.as_str()) {
