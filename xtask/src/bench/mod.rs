@@ -590,7 +590,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
             None,
             "< 2",
             format!(
-                "From launch to `/readyz` answering 200, `keel up --demo` on the data directory the gateway run left; runs: {}. The HTTP port first answered (any status) after {} s: the rest is the stores' connections and migration checks and the backends' health.",
+                "From launch to `/readyz` answering 200, `keel up --demo` on the data directory the gateway run left; runs: {}. The HTTP port first answered (any status) after {} s: until then Keel opens its stores and checks their migrations before it listens; from then to ready it waits on the backends' health.",
                 ready.iter().map(|s| format!("{s:.2} s")).collect::<Vec<_>>().join(", "),
                 listening
                     .iter()
