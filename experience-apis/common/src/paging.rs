@@ -11,6 +11,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keel_core::Error;
 use keel_proto::common::PageRequest;
+use keel_proto::psa::psa_service_client::PsaServiceClient;
+use keel_proto::psa::{ListProjectsRequest, Project};
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+use crate::Downstream;
 
 /// The most backend pages of a hundred [`every_page`] follows before it refuses rather than
 /// read without bound.
@@ -38,6 +44,40 @@ where
         "{what} holds more than {} records, more than this view reads at once",
         MAX_PAGES * MAX_PAGE_SIZE as usize
     )))
+}
+
+/// The request for one page of a whole-list read: [`MAX_PAGE_SIZE`] items after `token`.
+pub fn whole_page(token: String) -> Option<PageRequest> {
+    Some(PageRequest {
+        page_size: MAX_PAGE_SIZE as u32,
+        page_token: token,
+    })
+}
+
+/// Every PSA project, a hundred a call, read once per request whichever resolver (or view)
+/// asks; counted as `PSA ListProjects`.
+pub async fn every_psa_project(
+    downstream: &Downstream,
+    psa: &PsaServiceClient<Channel>,
+) -> Result<Arc<Vec<Project>>, Error> {
+    downstream
+        .once("PSA ListProjects every", || async {
+            let projects = every_page("PSA's projects", |token| async move {
+                let request = downstream.request(ListProjectsRequest {
+                    page: whole_page(token),
+                })?;
+                let answer = downstream
+                    .call("PSA ListProjects", psa.clone().list_projects(request))
+                    .await?;
+                Ok((
+                    answer.projects,
+                    answer.page.map(|p| p.next_page_token).unwrap_or_default(),
+                ))
+            })
+            .await?;
+            Ok(Arc::new(projects))
+        })
+        .await
 }
 
 /// Items per page when the caller does not say.

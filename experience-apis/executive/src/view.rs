@@ -1,16 +1,17 @@
 //! The `executive` field's type: the executive's queries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
 use chrono::NaiveDate;
 use keel_core::{Currency, Error};
 use keel_experience_common::paging::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, next_cursor, page_of, page_request, page_size, rename_paging_fields,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, every_psa_project, next_cursor, page_of, page_request, page_size,
+    rename_paging_fields, whole_page,
 };
 use keel_experience_common::{Downstream, Money};
 use keel_proto::billing::ListMilestoneReadinessRequest;
-use keel_proto::common::PageRequest;
 use keel_proto::erp::{
     Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode, ProjectFinancials,
 };
@@ -170,13 +171,6 @@ fn open<'a>(ctx: &Context<'a>) -> Result<(Downstream, &'a Backends)> {
         .ok_or_else(|| Error::internal("the executive view was mounted without its backends").extend())?;
     let downstream = Downstream::from_context(ctx, ALLOWED_ROLES, backends.timeout).map_err(|e| e.extend())?;
     Ok((downstream, backends))
-}
-
-fn whole_page(token: String) -> Option<PageRequest> {
-    Some(PageRequest {
-        page_size: MAX_PAGE_SIZE as u32,
-        page_token: token,
-    })
 }
 
 /// What a portfolio query asks for beyond PSA's projects.
@@ -526,24 +520,9 @@ fn exception_rate_node(source: &str, rate: ExceptionRate) -> ExecutiveExceptionR
     }
 }
 
-/// Every PSA project, a hundred a call, read once per request.
-async fn every_project(downstream: &Downstream, backends: &Backends) -> Result<Vec<psa::Project>, Error> {
-    downstream
-        .once("PSA ListProjects every", || {
-            every_page("PSA's projects", |token| async move {
-                let request = downstream.request(ListProjectsRequest {
-                    page: whole_page(token),
-                })?;
-                let answer = downstream
-                    .call("PSA ListProjects", backends.psa.clone().list_projects(request))
-                    .await?;
-                Ok((
-                    answer.projects,
-                    answer.page.map(|p| p.next_page_token).unwrap_or_default(),
-                ))
-            })
-        })
-        .await
+/// Every PSA project, read once per request.
+async fn every_project(downstream: &Downstream, backends: &Backends) -> Result<Arc<Vec<psa::Project>>, Error> {
+    every_psa_project(downstream, &backends.psa).await
 }
 
 /// The ids of `projects`, a hundred at a time: what the batch lookups take.
@@ -724,7 +703,7 @@ async fn margin_variance_rollups(
     let financials = financials_of(downstream, backends, &projects).await?;
     let actuals = actuals_of(downstream, backends, &projects).await?;
     let mut variances = Vec::new();
-    for project in &projects {
+    for project in projects.iter() {
         if let Some(v) = operating::margin_variance(project, financials.get(&project.id), actuals.get(&project.id))? {
             variances.push((project, v));
         }

@@ -7,13 +7,11 @@ use async_graphql::{Context, ErrorExtensions, Object, Result};
 use keel_core::Error;
 use keel_experience_common::Downstream;
 use keel_experience_common::paging::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, next_cursor, page_of, page_request, rename_paging_fields,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, every_page, every_psa_project, next_cursor, page_of, page_request,
+    rename_paging_fields, whole_page,
 };
-use keel_proto::common::PageRequest;
 use keel_proto::hris::ListEmployeesRequest;
-use keel_proto::psa::{
-    self, ListProjectsRequest, ListResourceRequestsRequest, ListTimeEntriesOfProjectsRequest, ProjectIdsRequest,
-};
+use keel_proto::psa::{self, ListResourceRequestsRequest, ListTimeEntriesOfProjectsRequest, ProjectIdsRequest};
 use keel_proto::staffing::RankCandidatesBatchRequest;
 use keel_proto::workflow::ListInstancesRequest;
 use rust_decimal::Decimal;
@@ -316,13 +314,6 @@ async fn availability(
     })
 }
 
-fn whole_page(token: String) -> Option<PageRequest> {
-    Some(PageRequest {
-        page_size: MAX_PAGE_SIZE as u32,
-        page_token: token,
-    })
-}
-
 /// Everyone HRIS holds, read once per request.
 async fn people(downstream: &Downstream, backends: &Backends) -> Result<Arc<Vec<Person>>, Error> {
     downstream
@@ -350,21 +341,9 @@ async fn people(downstream: &Downstream, backends: &Backends) -> Result<Arc<Vec<
 /// The ids of every PSA project, read once per request.
 async fn project_ids(downstream: &Downstream, backends: &Backends) -> Result<Arc<Vec<String>>, Error> {
     downstream
-        .once("PSA ListProjects", || async {
-            let projects = every_page("PSA's projects", |token| async move {
-                let request = downstream.request(ListProjectsRequest {
-                    page: whole_page(token),
-                })?;
-                let answer = downstream
-                    .call("PSA ListProjects", backends.psa.clone().list_projects(request))
-                    .await?;
-                Ok((
-                    answer.projects,
-                    answer.page.map(|p| p.next_page_token).unwrap_or_default(),
-                ))
-            })
-            .await?;
-            Ok(Arc::new(projects.into_iter().map(|p| p.id).collect()))
+        .once("PSA ListProjects ids", || async {
+            let projects = every_psa_project(downstream, &backends.psa).await?;
+            Ok(Arc::new(projects.iter().map(|p| p.id.clone()).collect()))
         })
         .await
 }
