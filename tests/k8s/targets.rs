@@ -75,7 +75,18 @@ impl Target {
                 ServiceName::Billing,
                 ServiceName::ChangeOrders,
             ],
-            Target::Service(ServiceName::DeliveryHealth) => &[ServiceName::Psa, ServiceName::Erp, ServiceName::Support],
+            // Besides its reads, delivery health's approval feed asks the workflow admin of each
+            // process API that runs workflows for the decisions waiting there.
+            Target::Service(ServiceName::DeliveryHealth) => &[
+                ServiceName::Psa,
+                ServiceName::Erp,
+                ServiceName::Support,
+                ServiceName::TimeCapture,
+                ServiceName::Staffing,
+                ServiceName::Billing,
+                ServiceName::ChangeOrders,
+                ServiceName::CloseOut,
+            ],
             Target::Service(ServiceName::Billing) => &[ServiceName::Psa, ServiceName::Erp],
             Target::Service(ServiceName::Staffing) => &[ServiceName::Psa, ServiceName::Hris],
             Target::Gateway => &[

@@ -2,7 +2,8 @@
 //! environment load with Keel's own configuration loader and name the ports, Services and
 //! addresses the manifests declare; and the NetworkPolicies let exactly the layer direction
 //! through (experience → process → system, the gateway also reading PSA and ERP, the
-//! close-out also reading the exception history of the process APIs it calls), plus
+//! close-out reading the exception history, and delivery health the waiting approvals, of the
+//! process APIs it calls), plus
 //! PostgreSQL and NATS for the services that keep a store.
 
 use std::collections::HashMap;
@@ -240,7 +241,8 @@ pub fn check_network(manifests: &Manifests, problems: &mut Vec<String>) {
         })
         .collect();
     // Down the layers only; from the gateway to a system API only where it reads one; and
-    // sideways only where a process API reads another's workflow admin (the close-out).
+    // sideways only where a process API reads another's workflow admin (the close-out, and
+    // delivery health's approval feed).
     let expected = |source: Target, destination: Target| match (source.layer(), destination.layer()) {
         ("experience", "process") | ("process", "system") => true,
         ("experience", "system") | ("process", "process") => match destination {
