@@ -658,6 +658,9 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                 change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
                     channel(&config, ServiceName::ChangeOrders)?,
                 ),
+                project_setup: keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient::new(
+                    channel(&config, ServiceName::ProjectSetup)?,
+                ),
                 timeout: call_timeout,
             };
             // Embedded, one workflow admin serves every engine of the process; distributed,

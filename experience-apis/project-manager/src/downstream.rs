@@ -19,9 +19,12 @@ use keel_proto::psa::{
 };
 
 use keel_proto::changeorders::RaiseChangeRequestRequest;
+use keel_proto::projectsetup::{
+    DecideRecommendationRequest, ListRecommendationsRequest, ListRecommendationsResponse, Recommendation,
+};
 use keel_proto::timecapture::{ApproveTimeRequest, RejectTimeRequest};
 
-use crate::{ACTION_ROLES, ALLOWED_ROLES, Backends, SEE_ALL_ROLES, manages};
+use crate::{ACTION_ROLES, ALLOWED_ROLES, Backends, DECIDER_ROLES, SEE_ALL_ROLES, manages};
 
 /// Assignments read per `ListAssignments` page when finding the projects a person manages.
 const ASSIGNMENT_PAGE_SIZE: u32 = 100;
@@ -54,6 +57,45 @@ impl Calls {
             .clone();
         let downstream = Downstream::from_context(ctx, ACTION_ROLES, backends.timeout)?;
         Ok(Calls { backends, downstream })
+    }
+
+    /// The same for a delivery lead reading or deciding SOW intake's recommendations: the
+    /// caller must hold one of [`DECIDER_ROLES`] (or be admin).
+    pub(crate) fn for_deciders(ctx: &Context<'_>) -> Result<Calls, Error> {
+        let backends = ctx
+            .data_opt::<Backends>()
+            .ok_or_else(|| Error::internal("the project manager view was mounted without its backends"))?
+            .clone();
+        let downstream = Downstream::from_context(ctx, DECIDER_ROLES, backends.timeout)?;
+        Ok(Calls { backends, downstream })
+    }
+
+    /// Project setup's `ListRecommendations`, as the caller.
+    pub(crate) async fn list_recommendations(
+        &self,
+        message: ListRecommendationsRequest,
+    ) -> Result<ListRecommendationsResponse, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "ProjectSetup ListRecommendations",
+                self.backends.project_setup.clone().list_recommendations(request),
+            )
+            .await
+    }
+
+    /// Project setup's `DecideRecommendation`, as the caller.
+    pub(crate) async fn decide_recommendation(
+        &self,
+        message: DecideRecommendationRequest,
+    ) -> Result<Recommendation, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "ProjectSetup DecideRecommendation",
+                self.backends.project_setup.clone().decide_recommendation(request),
+            )
+            .await
     }
 
     /// The caller's subject (their employee id).

@@ -27,6 +27,7 @@
 
 mod downstream;
 mod figures;
+mod intake;
 mod model;
 mod mutation;
 mod subscription;
@@ -39,10 +40,15 @@ use keel_experience_common::FieldPolicy;
 use keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient;
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
+use keel_proto::projectsetup::project_setup_service_client::ProjectSetupServiceClient;
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClient;
 use tonic::transport::Channel;
 
+pub use intake::{
+    RecommendationStatus, RecommendationTerm, TemplateAlternative, TemplateRecommendation,
+    TemplateRecommendationConnection,
+};
 pub use keel_experience_common::Money;
 pub use model::{
     Alert, ApprovalRequest, Breach, BudgetBaseline, BudgetLine, Burn, ChangeRequest, DecidedTimeEntry,
@@ -64,6 +70,10 @@ pub const ACTION_ROLES: &[Role] = &[Role::ProjectManager];
 /// they manage.
 pub const SEE_ALL_ROLES: &[Role] = &[Role::Executive, Role::Finance];
 
+/// The roles that read and decide SOW intake's template recommendations (admin too): a
+/// delivery lead or the PMO's leadership, as project setup allows.
+pub const DECIDER_ROLES: &[Role] = &[Role::ProjectManager, Role::Executive];
+
 /// The PSA assignment roles that make a person a project's manager. The same list as the
 /// delivery-health policy's `recipients.project_manager_assignment_roles` (the project manager
 /// an alert goes to); a test checks the shipped policy against it.
@@ -80,6 +90,37 @@ pub fn manages(assignment_role: &str) -> bool {
 /// This view's part of the role × field policy table the gateway enforces.
 pub const FIELD_POLICY: &[FieldPolicy] = &[
     FieldPolicy::new("ProjectManagerView", &["projects", "project"], ALLOWED_ROLES),
+    FieldPolicy::new("ProjectManagerView", &["templateRecommendations"], DECIDER_ROLES),
+    FieldPolicy::new(
+        "TemplateRecommendationConnection",
+        &["nodes", "nextCursor"],
+        DECIDER_ROLES,
+    ),
+    FieldPolicy::new(
+        "TemplateRecommendation",
+        &[
+            "id",
+            "opportunityId",
+            "status",
+            "recommendedTemplate",
+            "bestGuess",
+            "confidence",
+            "explanation",
+            "alternatives",
+            "modelVersion",
+            "policyVersion",
+            "requestedBy",
+            "requestedAt",
+            "decidedBy",
+            "decidedAt",
+            "chosenTemplate",
+            "reason",
+        ],
+        DECIDER_ROLES,
+    ),
+    FieldPolicy::new("RecommendationTerm", &["term", "weight"], DECIDER_ROLES),
+    FieldPolicy::new("TemplateAlternative", &["templateId", "probability"], DECIDER_ROLES),
+    FieldPolicy::new("Mutation", &["decideTemplateRecommendation"], DECIDER_ROLES),
     FieldPolicy::new("ProjectConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
     FieldPolicy::new(
         "Project",
@@ -254,6 +295,9 @@ pub struct Backends {
     pub time_capture: TimeCaptureServiceClient<Channel>,
     /// The change-order process API: raising change requests.
     pub change_orders: ChangeOrderServiceClient<Channel>,
+    /// The project-setup process API: SOW intake's template recommendations and their
+    /// decisions.
+    pub project_setup: ProjectSetupServiceClient<Channel>,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
     pub timeout: Duration,
 }

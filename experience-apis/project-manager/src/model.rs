@@ -426,7 +426,7 @@ impl From<psa::ChangeRequest> for ChangeRequest {
 }
 
 /// A protobuf timestamp as a UTC instant; `None` when unset or out of range.
-fn instant(stamp: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+pub(crate) fn instant(stamp: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     stamp.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
 }
 

@@ -14,6 +14,7 @@ use keel_proto::health::AcknowledgeAlertRequest;
 use keel_proto::timecapture::{ApproveTimeRequest, RejectTimeRequest};
 
 use crate::downstream::Calls;
+use crate::intake::{self, TemplateRecommendation};
 use crate::model::{Alert, ChangeRequest, DecidedTimeEntry};
 
 /// The project manager's mutations. Open to project managers (admin too).
@@ -141,6 +142,33 @@ impl ProjectManagerMutation {
             .await
             .map(Alert::from)
             .map_err(|e| arguments(e).extend())
+    }
+
+    /// Decides a delivery-template recommendation made from a won deal's statement of work:
+    /// `accept` it as recommended, or name `overrideTemplate` with a `reason`. The deal's
+    /// project setup then goes on with the chosen template. Open to project managers and
+    /// executives; whoever asked for the recommendation cannot decide it (`FORBIDDEN`,
+    /// audited), and a recommendation is decided once.
+    async fn decide_template_recommendation(
+        &self,
+        ctx: &Context<'_>,
+        recommendation_id: ID,
+        #[graphql(desc = "True to accept the recommended template as it is")] accept: Option<bool>,
+        #[graphql(desc = "Another template to use instead; needs a `reason`")] override_template: Option<String>,
+        reason: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<TemplateRecommendation> {
+        let accept = accept.unwrap_or(false);
+        intake::decide(
+            ctx,
+            recommendation_id,
+            accept,
+            override_template,
+            reason,
+            idempotency_key,
+        )
+        .await
+        .map_err(|e| e.extend())
     }
 }
 

@@ -18,6 +18,7 @@ use keel_proto::psa;
 
 use crate::downstream::Calls;
 use crate::figures;
+use crate::intake::{self, RecommendationStatus, TemplateRecommendationConnection};
 use crate::model::{Alert, ChangeRequest, Health, Project, ProjectConnection, TeamMember, TimeEntry};
 
 /// Projects per page when the caller does not say.
@@ -84,6 +85,23 @@ impl ProjectManagerView {
             .await
             .map_err(|e| e.extend())?;
         Ok(nodes.pop())
+    }
+
+    /// The delivery-template recommendations SOW intake made for won deals, `first` (at most
+    /// 100) at a time, oldest first: by default those waiting for a person (`OPEN`, and
+    /// `ABSTAINED` where only an override decides). Each shows the terms that drove it and its
+    /// calibrated confidence. Project managers and executives decide them
+    /// (`decideTemplateRecommendation`).
+    async fn template_recommendations(
+        &self,
+        ctx: &Context<'_>,
+        statuses: Option<Vec<RecommendationStatus>>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<TemplateRecommendationConnection> {
+        intake::recommendations(ctx, statuses, first, after)
+            .await
+            .map_err(|e| e.extend())
     }
 }
 

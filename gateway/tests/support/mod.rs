@@ -178,6 +178,7 @@ pub fn view_backends(pm_channel: &Channel, ops_channel: &Channel) -> keel_gatewa
         change_orders: keel_proto::changeorders::change_order_service_client::ChangeOrderServiceClient::new(
             ops_channel.clone(),
         ),
+        project_setup: ProjectSetupServiceClient::new(ops_channel.clone()),
         timeout: CALL_TIMEOUT,
     };
     let ops = operations::Backends {
