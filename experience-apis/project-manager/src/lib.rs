@@ -76,7 +76,8 @@ pub const DECIDER_ROLES: &[Role] = &[Role::ProjectManager, Role::Executive];
 
 /// The PSA assignment roles that make a person a project's manager. The same list as the
 /// delivery-health policy's `recipients.project_manager_assignment_roles` (the project manager
-/// an alert goes to); a test checks the shipped policy against it.
+/// an alert goes to) and the time policy's (who approves a project's time); a test checks both
+/// shipped policies against it.
 pub const PROJECT_MANAGER_ASSIGNMENT_ROLES: &[&str] = &["project-manager", "engagement-manager"];
 
 /// Whether a PSA assignment role makes its person the project's manager (compared as the
@@ -315,17 +316,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_project_manager_roles_are_the_shipped_health_policys() {
-        let shipped = include_str!("../../../config/policies/delivery-health.toml");
+    fn the_project_manager_roles_are_the_shipped_health_and_time_policies() {
         let quoted: Vec<String> = PROJECT_MANAGER_ASSIGNMENT_ROLES
             .iter()
             .map(|r| format!("\"{r}\""))
             .collect();
         let line = format!("project_manager_assignment_roles = [{}]", quoted.join(", "));
-        assert!(
-            shipped.lines().any(|l| l.trim() == line),
-            "expected `{line}` in the shipped policy"
-        );
+        // Delivery health sends a project's alerts to them; time capture lets them approve
+        // its time. This view must show a project to the same people.
+        for (policy, shipped) in [
+            (
+                "delivery-health.toml",
+                include_str!("../../../config/policies/delivery-health.toml"),
+            ),
+            (
+                "time-capture.toml",
+                include_str!("../../../config/policies/time-capture.toml"),
+            ),
+        ] {
+            assert!(
+                shipped.lines().any(|l| l.trim() == line),
+                "expected `{line}` in the shipped {policy}"
+            );
+        }
     }
 
     #[test]
