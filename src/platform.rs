@@ -737,6 +737,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
                         })
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?,
+                policy: crate::process_apis::executive_policy(&config)?,
                 timeout: call_timeout,
             };
             let finance = keel_experience_finance::Backends {

@@ -53,6 +53,17 @@ pub(crate) fn insight_policy(config: &KeelConfig) -> anyhow::Result<keel_project
     })
 }
 
+/// The executive view's policy (`executive.toml`): the time-entry compliance deadline,
+/// checked at start.
+pub(crate) fn executive_policy(config: &KeelConfig) -> anyhow::Result<keel_experience_executive::ExecutivePolicy> {
+    policy_file(
+        config,
+        "executive.toml",
+        keel_experience_executive::ExecutivePolicy::load,
+        || Ok(keel_experience_executive::ExecutivePolicy::default()),
+    )
+}
+
 /// Time capture: the `time-posting` workflow, the approved-entry consumer and its service.
 pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     let policy = policy_file(

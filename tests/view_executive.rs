@@ -1,8 +1,12 @@
 //! The executive's view through the real HTTP endpoint after the delivery scenario and the
 //! month end that invoices and recognises its first milestone: the portfolio's revenue, cost
 //! and margin as ERP booked them, the workflow cycle times and the staffing approval's
-//! turnaround as the workflow admin recorded them, and the exception rates, at one backend
-//! call per service and kind of lookup. A consultant may not open the view; a bad date is named.
+//! turnaround as the workflow admin recorded them (by kind and week, and by the service line and
+//! region of the instance's project), the exception rates, the integration latencies, and
+//! time-entry compliance against the executive policy's deadline (the scenario's entries,
+//! submitted weeks after their work, are late; an entry submitted this week is on time; a draft
+//! left weeks ago is late), at one backend call per service and kind of lookup. A consultant
+//! may not open the view; a bad date is named.
 
 mod common;
 
@@ -16,7 +20,9 @@ use keel_proto::billing::ListMilestoneReadinessRequest;
 use keel_proto::billing::billing_service_client::BillingServiceClient;
 use keel_proto::common::PageRequest;
 use keel_proto::erp::{IssueInvoiceRequest, ListInvoicesRequest, RecognizeRevenueRequest};
-use keel_proto::psa::{ListTimeEntriesRequest, TimeEntryState};
+use keel_proto::psa::{
+    CreateAssignmentRequest, ListTimeEntriesRequest, RecordTimeEntryRequest, SubmitTimeEntriesRequest, TimeEntryState,
+};
 use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
 use keel_proto::workflow::{GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest};
 use rust_decimal::Decimal;
@@ -78,6 +84,66 @@ fn time((seconds, nanos): (i64, i32)) -> DateTime<Utc> {
 async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
     let keel = Keel::start().await;
     let delivered = common::scenario::deliver(&keel).await;
+
+    // After the scenario, Claire joins the project for a month around today: she submits
+    // today's entry at once (on time), leaves one from two weeks ago as a draft (late: its
+    // deadline passed), and one from today as a draft (not due yet).
+    let today_date = Utc::now().date_naive();
+    keel.psa()
+        .create_assignment(keel.request(
+            Role::Admin,
+            CreateAssignmentRequest {
+                idempotency_key: "view-executive-claire".into(),
+                project_id: delivered.initial.id.clone(),
+                employee_id: delivered.claire.id.clone(),
+                person_name: "Claire".into(),
+                role: "finance-partner".into(),
+                bill_role: String::new(),
+                start_date: (today_date - Days::new(21)).to_string(),
+                end_date: (today_date + Days::new(7)).to_string(),
+                allocation_percent: "10".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let record = |key: &'static str, date: NaiveDate| {
+        let keel = &keel;
+        let request = RecordTimeEntryRequest {
+            idempotency_key: key.into(),
+            project_id: delivered.initial.id.clone(),
+            employee_id: delivered.claire.id.clone(),
+            task: "Finance review".into(),
+            date: date.to_string(),
+            hours: "1".into(),
+            narrative: "Reviewed the delivery's financials".into(),
+            billable: false,
+        };
+        async move {
+            keel.psa()
+                .record_time_entry(keel.request(Role::Admin, request))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let on_time = record("view-executive-today", today_date).await;
+    let forgotten = record("view-executive-forgotten", today_date - Days::new(14)).await;
+    let pending = record("view-executive-pending", today_date).await;
+    assert!(on_time.submitted_at.is_none() && pending.submitted_at.is_none());
+    let submitted = keel
+        .psa()
+        .submit_time_entries(keel.request(
+            Role::Admin,
+            SubmitTimeEntriesRequest {
+                idempotency_key: "view-executive-submit".into(),
+                ids: vec![on_time.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(submitted[0].submitted_at.is_some(), "{submitted:?}");
 
     // Month end: finance issues the first milestone's draft invoice and recognises what was
     // invoiced (the fixed fee is recognised by invoiced milestone).
@@ -530,6 +596,222 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
         .await;
     assert_eq!(
         body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "first",
+        "{body}"
+    );
+
+    // Both margin fields in one request read ERP's financials and PSA's actuals once.
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { marginVariances(first: 100) { nodes { projectId variancePoints } }
+                 marginVarianceRollups(first: 100) { nodes { region variancePoints } } } }",
+        )
+        .await;
+    let both = &body["data"]["executive"];
+    assert_eq!(
+        both["marginVariances"]["nodes"][0]["variancePoints"], v["variancePoints"],
+        "{body}"
+    );
+    assert_eq!(
+        both["marginVarianceRollups"]["nodes"][0]["variancePoints"],
+        v["variancePoints"]
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "ERP ListProjectFinancialsOfProjects": 1, "PSA ListActualsOfProjects": 1 }),
+        "{body}"
+    );
+
+    // Time-entry compliance: the scenario's entries were submitted today for work weeks ago,
+    // so each is late; Claire's entry submitted today is on time, her draft of two weeks ago
+    // late, her draft of today not counted yet. By work week (the project's one service line
+    // and region).
+    let monday_of = |day: NaiveDate| day - Days::new(u64::from(day.weekday().num_days_from_monday()));
+    let mut expected: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
+    for entry in &posted {
+        let date = NaiveDate::parse_from_str(&entry.date, "%Y-%m-%d").unwrap();
+        let submitted = entry.submitted_at.expect("the scenario's entries were submitted");
+        let week = monday_of(date);
+        let deadline = (week + Days::new(9)).and_hms_opt(0, 0, 0).unwrap().and_utc();
+        assert!(time((submitted.seconds, submitted.nanos)) > deadline, "{entry:?}");
+        expected.entry(week).or_default().1 += 1;
+    }
+    expected.entry(monday_of(today_date)).or_default().0 += 1;
+    expected.entry(monday_of(today_date - Days::new(14))).or_default().1 += 1;
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { timeEntryCompliance(first: 100) { nextCursor nodes {
+                 weekStarting serviceLine region deadline entries onTime late onTimePercent } } } }",
+        )
+        .await;
+    let rows = body["data"]["executive"]["timeEntryCompliance"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(rows.len(), expected.len(), "{body}");
+    for (row, (week, (on_time, late))) in rows.iter().zip(&expected) {
+        assert_eq!(row["weekStarting"], week.to_string(), "{body}");
+        assert_eq!(row["serviceLine"], delivered.initial.service_line.as_str());
+        assert_eq!(row["region"], delivered.initial.region.as_str());
+        let deadline = (*week + Days::new(9)).and_hms_opt(0, 0, 0).unwrap().and_utc();
+        assert_eq!(
+            row["deadline"],
+            deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "{row}"
+        );
+        assert_eq!(
+            (&row["entries"], &row["onTime"], &row["late"]),
+            (&json!(on_time + late), &json!(on_time), &json!(late)),
+            "{row}"
+        );
+        let share = (Decimal::from(*on_time) * Decimal::ONE_HUNDRED / Decimal::from(on_time + late)).round_dp(2);
+        assert_eq!(dec(&row["onTimePercent"]), share, "{row}");
+    }
+    let this_week = rows.last().unwrap();
+    assert_eq!(
+        (&this_week["onTime"], &this_week["late"]),
+        (&json!(1), &json!(0)),
+        "{body}"
+    );
+    let total_late: u64 = rows.iter().map(|r| r["late"].as_u64().unwrap()).sum();
+    assert_eq!(
+        total_late,
+        posted.len() as u64 + 1,
+        "every scenario entry and the forgotten draft"
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "PSA ListTimeEntriesOfProjects": 1 }),
+        "{body}"
+    );
+    assert_eq!(
+        (forgotten.state, pending.state),
+        (TimeEntryState::Draft as i32, TimeEntryState::Draft as i32)
+    );
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            &format!(
+                r#"{{ executive {{ timeEntryCompliance(since: "{}", first: 100) {{ nodes {{ weekStarting onTime }} }} }} }}"#,
+                monday_of(today_date)
+            ),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["executive"]["timeEntryCompliance"]["nodes"],
+        json!([{ "weekStarting": monday_of(today_date).to_string(), "onTime": 1 }]),
+        "{body}"
+    );
+    for query in [
+        r#"{ executive { timeEntryCompliance(since: "2026-02-30") { nodes { late } } } }"#,
+        r#"{ executive { integrationLatencies(since: "yesterday") { nodes { writes } } } }"#,
+    ] {
+        let (_, body) = keel.graphql(Some(Role::Executive), query).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "since",
+            "{body}"
+        );
+    }
+    for query in [
+        "{ executive { timeEntryCompliance(first: 0) { nodes { late } } } }",
+        "{ executive { integrationLatencies(first: 101) { nodes { writes } } } }",
+    ] {
+        let (_, body) = keel.graphql(Some(Role::Executive), query).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["fieldViolations"][0]["field"], "first",
+            "{body}"
+        );
+    }
+
+    // Integration latency: PSA's approval of each posted entry to ERP's journal, from the
+    // time-posting instance's creation to its post-to-erp step, by the week it was written.
+    let mut writes: BTreeMap<String, Vec<Decimal>> = BTreeMap::new();
+    for instance in done.iter().filter(|i| i.kind == "time-posting") {
+        let created = instance.created_at.as_ref().unwrap();
+        let step = instance
+            .journal
+            .iter()
+            .find(|s| s.step == "post-to-erp")
+            .expect("post-to-erp journaled");
+        let written = step.completed_at.as_ref().unwrap();
+        let written = time((written.seconds, written.nanos));
+        let took = written - time((created.seconds, created.nanos));
+        writes
+            .entry(monday_of(written.date_naive()).to_string())
+            .or_default()
+            .push(Decimal::new(took.num_milliseconds(), 3));
+    }
+    assert_eq!(writes.values().map(Vec::len).sum::<usize>(), posted.len());
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { integrationLatencies(first: 100) { nextCursor nodes {
+                 source integration kind step weekStarting writes averageSeconds longestSeconds } } } }",
+        )
+        .await;
+    let rows = body["data"]["executive"]["integrationLatencies"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    let time_posting: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["integration"] == "PSA time approval → ERP journal")
+        .collect();
+    assert_eq!(time_posting.len(), writes.len(), "{body}");
+    for (row, (week, took)) in time_posting.iter().zip(&writes) {
+        assert_eq!(row["source"], "keel");
+        assert_eq!(
+            (&row["kind"], &row["step"]),
+            (&json!("time-posting"), &json!("post-to-erp"))
+        );
+        assert_eq!(row["weekStarting"], week.as_str(), "{row}");
+        assert_eq!(row["writes"], took.len() as u64, "{row}");
+        let mean = (took.iter().sum::<Decimal>() / Decimal::from(took.len() as u64)).round_dp(3);
+        assert_eq!(dec(&row["averageSeconds"]), mean, "{row}");
+        assert_eq!(dec(&row["longestSeconds"]), *took.iter().max().unwrap(), "{row}");
+        assert!(mean > Decimal::ZERO, "{row}");
+    }
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "keel ListInstances": 1 }),
+        "{body}"
+    );
+
+    // Cycle time and approval turnaround by the service line and region of the instance's
+    // project: every instance the scenario ran names its one project, so each kind's
+    // instances sit under its service line and region.
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive {
+                 workflowCycleTimes(byServiceLineAndRegion: true, first: 100) { nodes { kind serviceLine region completed } }
+                 approvalTurnarounds(byServiceLineAndRegion: true, first: 100) { nodes { kind serviceLine region decided averageSeconds } }
+               } }",
+        )
+        .await;
+    let view = &body["data"]["executive"];
+    let rows = view["workflowCycleTimes"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    let mut by_place: HashMap<String, u64> = HashMap::new();
+    for row in rows {
+        if row["kind"] == "staffing" || row["kind"] == "time-posting" || row["kind"] == "billing-readiness" {
+            assert_eq!(row["serviceLine"], delivered.initial.service_line.as_str(), "{row}");
+            assert_eq!(row["region"], delivered.initial.region.as_str(), "{row}");
+        }
+        *by_place.entry(row["kind"].as_str().unwrap().to_string()).or_default() += row["completed"].as_u64().unwrap();
+    }
+    assert_eq!(by_place, completed, "every finished instance in one bucket: {body}");
+    let turnaround = &view["approvalTurnarounds"]["nodes"];
+    assert_eq!(turnaround[0]["kind"], "staffing", "{body}");
+    assert_eq!(turnaround[0]["serviceLine"], delivered.initial.service_line.as_str());
+    assert_eq!(turnaround[0]["region"], delivered.initial.region.as_str());
+    assert_eq!(
+        dec(&turnaround[0]["averageSeconds"]),
+        Decimal::new(waited.num_milliseconds(), 3)
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "PSA ListProjects": 1, "keel ListInstances": 1 }),
         "{body}"
     );
 

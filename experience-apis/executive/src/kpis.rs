@@ -9,11 +9,22 @@
 //!   policy made on its own are not approvals anyone waited for and are left out.
 //! - Exception rate: the instances of a kind that ever entered the exception queue (at least
 //!   one episode in the exception history) ÷ the instances of that kind.
+//! - Integration latency: from the source system's change to the moment the downstream write
+//!   completed, for the workflow steps that write to another system ([`INTEGRATIONS`]). The
+//!   start is the instance's `created_at`: the workflow starts when the source's event (the
+//!   PSA approval, the milestone) reaches it, and the records hold no earlier time; the end is
+//!   the writing step's `completed_at`. By integration and the week the write completed.
+//! - The project of an instance ([`project_of`]), for the breakdown by service line and
+//!   region: the `project_id` at the top of its input, else the first one at the top of a
+//!   journaled step's result, else its business key (or the key's part before the first `/`)
+//!   when that is a PSA project's id. An instance naming no project (a reconciliation) has no
+//!   service line or region.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use keel_core::Error;
+use keel_proto::psa::Project;
 use keel_proto::workflow::{ExceptionEpisode, Instance, KindCount};
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -21,9 +32,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 /// finished, or turnarounds of the approvals decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeeklyDurations {
+    /// The workflow kind, or the integration's name for latencies.
     pub kind: String,
     /// The Monday of the week they ended in.
     pub week_starting: NaiveDate,
+    /// The service line and region of the instances' project, when broken down by them;
+    /// `None` too for instances naming no project.
+    pub place: Option<Place>,
     pub count: u64,
     /// Seconds, to the millisecond.
     pub total_seconds: Decimal,
@@ -41,25 +56,86 @@ impl WeeklyDurations {
     }
 }
 
-/// Durations by kind and the week each ended in, in kind then week order; those that ended
-/// before `since` are left out.
+/// A project's service line and region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Place {
+    pub service_line: String,
+    pub region: String,
+}
+
+/// Where the view puts each instance: nowhere in particular (by kind and week only), or at its
+/// project's service line and region.
+#[derive(Debug, Clone, Copy)]
+pub enum Breakdown<'a> {
+    None,
+    ByPlace(&'a HashMap<String, Project>),
+}
+
+impl Breakdown<'_> {
+    fn place(&self, instance: &Instance) -> Option<Place> {
+        match self {
+            Breakdown::None => None,
+            Breakdown::ByPlace(projects) => project_of(instance, projects).map(|p| Place {
+                service_line: p.service_line.clone(),
+                region: p.region.clone(),
+            }),
+        }
+    }
+}
+
+fn project_id_in(json: &str) -> Option<String> {
+    if !json.contains("project_id") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    value
+        .get("project_id")
+        .and_then(|id| id.as_str())
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+}
+
+/// The PSA project an instance works on, among `projects` (by id): the `project_id` at the top
+/// of its input, else the first at the top of a journaled step's result, else its business key
+/// or the key's part before the first `/` when that is a project's id.
+pub fn project_of<'a>(instance: &Instance, projects: &'a HashMap<String, Project>) -> Option<&'a Project> {
+    let named = project_id_in(&instance.input_json).or_else(|| {
+        instance
+            .journal
+            .iter()
+            .find_map(|step| project_id_in(&step.result_json))
+    });
+    if let Some(id) = named {
+        return projects.get(&id);
+    }
+    let key = instance.business_key.as_str();
+    projects
+        .get(key)
+        .or_else(|| key.split_once('/').and_then(|(head, _)| projects.get(head)))
+}
+
+/// Durations by kind (and place) and the week each ended in, in kind, week then place order;
+/// those that ended before `since` are left out.
 fn by_kind_and_week(
-    durations: impl IntoIterator<Item = (String, DateTime<Utc>, Decimal)>,
+    durations: impl IntoIterator<Item = (String, Option<Place>, DateTime<Utc>, Decimal)>,
     since: Option<NaiveDate>,
 ) -> Vec<WeeklyDurations> {
-    let mut buckets: BTreeMap<(String, NaiveDate), WeeklyDurations> = BTreeMap::new();
-    for (kind, ended, seconds) in durations {
+    let mut buckets: BTreeMap<(String, NaiveDate, Option<Place>), WeeklyDurations> = BTreeMap::new();
+    for (kind, place, ended, seconds) in durations {
         if since.is_some_and(|since| ended.date_naive() < since) {
             continue;
         }
         let week = week_starting(ended.date_naive());
-        let bucket = buckets.entry((kind.clone(), week)).or_insert_with(|| WeeklyDurations {
-            kind,
-            week_starting: week,
-            count: 0,
-            total_seconds: Decimal::ZERO,
-            longest_seconds: Decimal::ZERO,
-        });
+        let bucket = buckets
+            .entry((kind.clone(), week, place.clone()))
+            .or_insert_with(|| WeeklyDurations {
+                kind,
+                week_starting: week,
+                place,
+                count: 0,
+                total_seconds: Decimal::ZERO,
+                longest_seconds: Decimal::ZERO,
+            });
         bucket.count += 1;
         bucket.total_seconds += seconds;
         bucket.longest_seconds = bucket.longest_seconds.max(seconds);
@@ -96,21 +172,29 @@ pub fn cycle_time(instance: &Instance) -> Result<Option<(DateTime<Utc>, Decimal)
     Ok(Some((finished, seconds_between(created, finished))))
 }
 
-/// The finished instances among `instances`, by kind and week finished, in kind then week
+/// The finished instances among `instances`, by kind, week finished and `breakdown`, in that
 /// order; those that finished before `since` are left out.
-pub fn cycle_times(instances: &[Instance], since: Option<NaiveDate>) -> Result<Vec<WeeklyDurations>, Error> {
+pub fn cycle_times(
+    instances: &[Instance],
+    since: Option<NaiveDate>,
+    breakdown: Breakdown<'_>,
+) -> Result<Vec<WeeklyDurations>, Error> {
     let mut durations = Vec::new();
     for instance in instances {
         if let Some((finished, seconds)) = cycle_time(instance)? {
-            durations.push((instance.kind.clone(), finished, seconds));
+            durations.push((instance.kind.clone(), breakdown.place(instance), finished, seconds));
         }
     }
     Ok(by_kind_and_week(durations, since))
 }
 
-/// The approvals people decided in `instances`' journals, by kind and week decided, in kind
-/// then week order; those decided before `since` are left out.
-pub fn approval_turnarounds(instances: &[Instance], since: Option<NaiveDate>) -> Result<Vec<WeeklyDurations>, Error> {
+/// The approvals people decided in `instances`' journals, by kind, week decided and
+/// `breakdown`, in that order; those decided before `since` are left out.
+pub fn approval_turnarounds(
+    instances: &[Instance],
+    since: Option<NaiveDate>,
+    breakdown: Breakdown<'_>,
+) -> Result<Vec<WeeklyDurations>, Error> {
     let mut durations = Vec::new();
     for instance in instances {
         for step in &instance.journal {
@@ -141,8 +225,55 @@ pub fn approval_turnarounds(instances: &[Instance], since: Option<NaiveDate>) ->
                     instance.id, step.step
                 ))
             })?;
-            durations.push((instance.kind.clone(), decided, seconds_between(requested, decided)));
+            durations.push((
+                instance.kind.clone(),
+                breakdown.place(instance),
+                decided,
+                seconds_between(requested, decided),
+            ));
         }
+    }
+    Ok(by_kind_and_week(durations, since))
+}
+
+/// The integrations the workflow records show: the workflow kind, the step whose completion is
+/// the downstream write, and the integration's name (source change → downstream record).
+pub const INTEGRATIONS: &[(&str, &str, &str)] = &[
+    ("time-posting", "post-to-erp", "PSA time approval → ERP journal"),
+    ("expense-posting", "post-to-erp", "PSA expense approval → ERP journal"),
+    (
+        "billing-readiness",
+        "draft-invoice",
+        "PSA milestone reached → ERP invoice",
+    ),
+    ("change-order", "erp-budget", "PSA change order → ERP budget"),
+];
+
+/// The integration latencies in `instances`' journals: from the instance's creation to the
+/// completion of its kind's writing step, by integration name and week the write completed,
+/// in that order; writes completed before `since` are left out. An instance that has not
+/// reached its writing step (or whose step was compensated) is not counted.
+pub fn integration_latencies(instances: &[Instance], since: Option<NaiveDate>) -> Result<Vec<WeeklyDurations>, Error> {
+    let mut durations = Vec::new();
+    for instance in instances {
+        let Some((_, step, name)) = INTEGRATIONS.iter().find(|(kind, _, _)| *kind == instance.kind) else {
+            continue;
+        };
+        let Some(write) = instance
+            .journal
+            .iter()
+            .find(|s| s.step == *step && s.compensated_at.is_none())
+        else {
+            continue;
+        };
+        let (Some(created), Some(written)) = (time(instance.created_at.as_ref()), time(write.completed_at.as_ref()))
+        else {
+            return Err(Error::internal(format!(
+                "workflow instance {} journaled {step:?} without its time or lacks its created time",
+                instance.id
+            )));
+        };
+        durations.push((name.to_string(), None, written, seconds_between(created, written)));
     }
     Ok(by_kind_and_week(durations, since))
 }
@@ -252,7 +383,7 @@ mod tests {
                 "2026-11-24T09:00:00Z",
             ),
         ];
-        let times = cycle_times(&instances, None).unwrap();
+        let times = cycle_times(&instances, None, Breakdown::None).unwrap();
         let keys: Vec<(&str, String)> = times
             .iter()
             .map(|t| (t.kind.as_str(), t.week_starting.to_string()))
@@ -272,7 +403,7 @@ mod tests {
         assert_eq!(times[1].average_seconds(), d("1.000"));
 
         let since = NaiveDate::from_ymd_opt(2026, 11, 23);
-        assert_eq!(cycle_times(&instances, since).unwrap().len(), 2);
+        assert_eq!(cycle_times(&instances, since, Breakdown::None).unwrap().len(), 2);
     }
 
     #[test]
@@ -298,7 +429,7 @@ mod tests {
             r#"{"approved":true,"by":"policy 3"}"#,
             "2026-11-19T09:00:30Z",
         )];
-        let turnarounds = approval_turnarounds(&[waited.clone(), by_policy], None).unwrap();
+        let turnarounds = approval_turnarounds(&[waited.clone(), by_policy], None, Breakdown::None).unwrap();
         assert_eq!(turnarounds.len(), 1);
         assert_eq!(turnarounds[0].kind, "staffing");
         assert_eq!(turnarounds[0].week_starting.to_string(), "2026-11-16");
@@ -306,14 +437,14 @@ mod tests {
         assert_eq!(turnarounds[0].average_seconds(), d("93599.750"));
 
         waited.journal[1].result_json = r#"{"requested_at":"yesterday"}"#.into();
-        assert!(approval_turnarounds(&[waited], None).is_err());
+        assert!(approval_turnarounds(&[waited], None, Breakdown::None).is_err());
     }
 
     #[test]
     fn a_done_instance_without_its_times_is_an_error_not_a_zero() {
         let mut broken = instance("a", "staffing", "done", "2026-11-19T10:00:00Z", "2026-11-19T10:00:30Z");
         broken.updated_at = None;
-        assert!(cycle_times(&[broken], None).is_err());
+        assert!(cycle_times(&[broken], None, Breakdown::None).is_err());
     }
 
     #[test]
@@ -358,6 +489,162 @@ mod tests {
         assert_eq!(rates[1].instances, 12);
         assert_eq!(rates[1].with_exception, 3);
         assert_eq!(rates[1].rate(), d("0.25"));
+    }
+
+    fn step(name: &str, result: &str, completed: &str) -> keel_proto::workflow::StepRecord {
+        keel_proto::workflow::StepRecord {
+            step: name.into(),
+            result_json: result.into(),
+            completed_at: at(completed),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_instance_is_attributed_to_the_project_its_records_name() {
+        let project = |id: &str, line: &str, region: &str| {
+            (
+                id.to_string(),
+                Project {
+                    id: id.into(),
+                    service_line: line.into(),
+                    region: region.into(),
+                    ..Default::default()
+                },
+            )
+        };
+        let projects: HashMap<String, Project> = [project("p1", "Cloud", "EMEA"), project("p2", "Data", "NA")].into();
+        let mut posting = instance(
+            "a",
+            "time-posting",
+            "done",
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T10:00:05Z",
+        );
+        posting.business_key = "entry-1".into();
+        posting.journal = vec![step(
+            "fetch",
+            r#"{"time_entry_id":"entry-1","project_id":"p2"}"#,
+            "2026-11-19T10:00:01Z",
+        )];
+        let mut close_out = instance("b", "close-out", "done", "2026-11-19T10:00:00Z", "2026-11-19T10:00:05Z");
+        close_out.input_json = r#"{"project_id":"p1","idempotency_key":"k"}"#.into();
+        close_out.journal = vec![step("check", r#"{"project_id":"p2"}"#, "2026-11-19T10:00:01Z")];
+        let mut billing = instance(
+            "c",
+            "billing-readiness",
+            "done",
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T10:00:05Z",
+        );
+        billing.business_key = "p2/3".into();
+        let mut reconciliation = instance(
+            "d",
+            "reconciliation",
+            "done",
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T10:00:09Z",
+        );
+        reconciliation.business_key = "2026-11".into();
+        let mut unknown = instance("e", "staffing", "done", "2026-11-19T10:00:00Z", "2026-11-19T10:00:05Z");
+        unknown.journal = vec![step("fetch", r#"{"project_id":"p9"}"#, "2026-11-19T10:00:01Z")];
+
+        let id = |i: &Instance| project_of(i, &projects).map(|p| p.id.clone());
+        assert_eq!(id(&posting).as_deref(), Some("p2"), "the journal's fetch");
+        assert_eq!(id(&close_out).as_deref(), Some("p1"), "the input before the journal");
+        assert_eq!(id(&billing).as_deref(), Some("p2"), "the business key's project part");
+        assert_eq!(id(&reconciliation), None);
+        assert_eq!(id(&unknown), None, "a project PSA does not know");
+
+        let all = [posting, close_out, billing, reconciliation];
+        let rows = cycle_times(&all, None, Breakdown::ByPlace(&projects)).unwrap();
+        let places: Vec<String> = rows
+            .iter()
+            .map(|r| match &r.place {
+                Some(p) => format!("{} {}/{} {}", r.kind, p.service_line, p.region, r.count),
+                None => format!("{} - {}", r.kind, r.count),
+            })
+            .collect();
+        assert_eq!(
+            places,
+            [
+                "billing-readiness Data/NA 1",
+                "close-out Cloud/EMEA 1",
+                "reconciliation - 1",
+                "time-posting Data/NA 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn integration_latency_is_created_to_the_writing_steps_completion() {
+        let mut a = instance(
+            "a",
+            "time-posting",
+            "done",
+            "2026-11-19T10:00:00Z",
+            "2026-11-19T10:00:09Z",
+        );
+        a.journal = vec![
+            step("fetch", "{}", "2026-11-19T10:00:01Z"),
+            step("cost", "{}", "2026-11-19T10:00:02Z"),
+            step("post-to-erp", "{}", "2026-11-19T10:00:03.250Z"),
+            step("mark-posted", "{}", "2026-11-19T10:00:09Z"),
+        ];
+        let mut b = instance(
+            "b",
+            "time-posting",
+            "done",
+            "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:09Z",
+        );
+        b.journal = vec![step("post-to-erp", "{}", "2026-11-20T10:00:07Z")];
+        // Compensated: the write was undone; not reached: nothing written; a kind with no
+        // integration.
+        let mut undone = instance(
+            "c",
+            "time-posting",
+            "done",
+            "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:09Z",
+        );
+        undone.journal = vec![step("post-to-erp", "{}", "2026-11-20T10:00:02Z")];
+        undone.journal[0].compensated_at = at("2026-11-20T10:00:05Z");
+        let pending = instance(
+            "d",
+            "time-posting",
+            "running",
+            "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:01Z",
+        );
+        let mut staffing = instance("e", "staffing", "done", "2026-11-20T10:00:00Z", "2026-11-20T10:00:09Z");
+        staffing.journal = vec![step("post-to-erp", "{}", "2026-11-20T10:00:02Z")];
+        let mut invoice = instance(
+            "f",
+            "billing-readiness",
+            "done",
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T08:01:00Z",
+        );
+        invoice.journal = vec![
+            step("check", "{}", "2026-11-23T08:00:01Z"),
+            step("draft-invoice", "{}", "2026-11-23T08:00:30Z"),
+        ];
+        let rows = integration_latencies(&[a, b, undone, pending, staffing, invoice.clone()], None).unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0].kind, "PSA milestone reached → ERP invoice");
+        assert_eq!(rows[0].week_starting.to_string(), "2026-11-23");
+        assert_eq!(rows[0].average_seconds(), d("30.000"));
+        assert_eq!(rows[1].kind, "PSA time approval → ERP journal");
+        assert_eq!(rows[1].week_starting.to_string(), "2026-11-16");
+        assert_eq!(rows[1].count, 2);
+        assert_eq!(rows[1].average_seconds(), d("5.125"));
+        assert_eq!(rows[1].longest_seconds, d("7.000"));
+
+        let since = NaiveDate::from_ymd_opt(2026, 11, 21);
+        assert_eq!(integration_latencies(&[invoice.clone()], since).unwrap().len(), 1);
+        invoice.journal[1].completed_at = None;
+        assert!(integration_latencies(&[invoice], None).is_err());
     }
 
     #[test]

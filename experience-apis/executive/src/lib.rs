@@ -1,26 +1,35 @@
 //! The executive's view of Keel, as an async-graphql module: the portfolio's contract value,
 //! revenue, cost and margin as ERP booked them, and the operating KPIs the process APIs'
-//! workflow records hold (workflow cycle time and approval turnaround by kind and week,
-//! exception rate by kind) and the system records hold (invoice readiness by week, service
-//! line and region; margin against the baseline per project and by service line and region).
+//! workflow records hold (workflow cycle time and approval turnaround by kind and week, and
+//! on request by the service line and region of the instance's project; exception rate by
+//! kind; integration latency by integration and week) and the system records hold (time-entry
+//! compliance and invoice readiness by week, service line and region; margin against the
+//! baseline per project and by service line and region).
 //!
 //! The gateway mounts [`ExecutiveView`] on its root query (field `executive`) after checking
 //! the caller against [`ALLOWED_ROLES`]. A page of the portfolio costs one PSA call for its
 //! projects, one ERP call for their project codes and one ERP call per hundred journals;
-//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin; invoice
-//! readiness one PSA call and one billing `ListMilestoneReadiness` per hundred projects; margin
-//! variance one ERP `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` per
-//! hundred projects.
+//! the KPIs cost one workflow-admin call per hundred instances or episodes, per admin (and,
+//! broken down by service line and region, one PSA call per hundred projects); time-entry
+//! compliance one PSA call per hundred projects and one `ListTimeEntriesOfProjects` per
+//! hundred projects; invoice readiness one PSA call and one billing `ListMilestoneReadiness`
+//! per hundred projects; margin variance one ERP `ListProjectFinancialsOfProjects` and one PSA
+//! `ListActualsOfProjects` per hundred projects, shared by `marginVariances` and
+//! `marginVarianceRollups` within a request.
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
-//! are built, or any database. It reads PSA, ERP, billing and the workflow admins, and changes nothing.
+//! are built, or any database. It reads PSA, ERP, billing and the workflow admins, and changes
+//! nothing. Its one setting, the time-entry deadline, comes from its policy
+//! ([`ExecutivePolicy`], `config/policies/executive.toml`).
 
 #![forbid(unsafe_code)]
 
+mod compliance;
 mod kpis;
 mod margin;
 mod model;
 mod operating;
+mod policy;
 mod view;
 
 use std::time::Duration;
@@ -35,11 +44,13 @@ use tonic::transport::Channel;
 
 pub use model::{
     ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
-    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutiveInvoiceReadiness,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection,
+    ExecutiveIntegrationLatency, ExecutiveIntegrationLatencyConnection, ExecutiveInvoiceReadiness,
     ExecutiveInvoiceReadinessConnection, ExecutiveMarginVariance, ExecutiveMarginVarianceConnection,
     ExecutiveMarginVarianceRollup, ExecutiveMarginVarianceRollupConnection, ExecutivePortfolio,
-    ExecutivePortfolioTotal, ExecutiveProject,
+    ExecutivePortfolioTotal, ExecutiveProject, ExecutiveTimeEntryCompliance, ExecutiveTimeEntryComplianceConnection,
 };
+pub use policy::{CompliancePolicy, ExecutivePolicy};
 pub use view::ExecutiveView;
 
 /// The roles that may open the executive view (admin passes every role check too).
@@ -57,6 +68,8 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "invoiceReadiness",
             "marginVariances",
             "marginVarianceRollups",
+            "integrationLatencies",
+            "timeEntryCompliance",
         ],
         ALLOWED_ROLES,
     ),
@@ -91,6 +104,8 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "source",
             "kind",
             "weekStarting",
+            "serviceLine",
+            "region",
             "completed",
             "averageSeconds",
             "longestSeconds",
@@ -108,6 +123,8 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "source",
             "kind",
             "weekStarting",
+            "serviceLine",
+            "region",
             "decided",
             "averageSeconds",
             "longestSeconds",
@@ -190,6 +207,44 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
         ],
         ALLOWED_ROLES,
     ),
+    FieldPolicy::new(
+        "ExecutiveIntegrationLatencyConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveIntegrationLatency",
+        &[
+            "source",
+            "integration",
+            "kind",
+            "step",
+            "weekStarting",
+            "writes",
+            "averageSeconds",
+            "longestSeconds",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveTimeEntryComplianceConnection",
+        &["nodes", "nextCursor"],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new(
+        "ExecutiveTimeEntryCompliance",
+        &[
+            "weekStarting",
+            "serviceLine",
+            "region",
+            "deadline",
+            "entries",
+            "onTime",
+            "late",
+            "onTimePercent",
+        ],
+        ALLOWED_ROLES,
+    ),
 ];
 
 /// One workflow admin service the KPIs are read from: embedded, the one every engine of the
@@ -212,6 +267,8 @@ pub struct Backends {
     pub billing: BillingServiceClient<Channel>,
     /// The workflow admins the KPIs come from.
     pub workflows: Vec<WorkflowSource>,
+    /// The rules the figures are measured against (`executive.toml`).
+    pub policy: ExecutivePolicy,
     /// The deadline of every downstream call, sent as `grpc-timeout` and enforced here too.
     pub timeout: Duration,
 }
@@ -220,6 +277,7 @@ impl std::fmt::Debug for Backends {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backends")
             .field("workflows", &self.workflows.iter().map(|w| &w.name).collect::<Vec<_>>())
+            .field("policy", &self.policy)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

@@ -83,6 +83,11 @@ pub struct ExecutiveCycleTime {
     pub kind: String,
     /// The Monday (UTC) of the week they finished in, `YYYY-MM-DD`.
     pub week_starting: String,
+    /// With `byServiceLineAndRegion`, the service line of the instances' project; null
+    /// otherwise, and for instances naming no project.
+    pub service_line: Option<String>,
+    /// With `byServiceLineAndRegion`, the region of the instances' project.
+    pub region: Option<String>,
     pub completed: u64,
     /// Seconds, a decimal string to the millisecond.
     pub average_seconds: String,
@@ -97,6 +102,11 @@ pub struct ExecutiveApprovalTurnaround {
     pub kind: String,
     /// The Monday (UTC) of the week they were decided in, `YYYY-MM-DD`.
     pub week_starting: String,
+    /// With `byServiceLineAndRegion`, the service line of the instances' project; null
+    /// otherwise, and for instances naming no project.
+    pub service_line: Option<String>,
+    /// With `byServiceLineAndRegion`, the region of the instances' project.
+    pub region: Option<String>,
     pub decided: u64,
     /// Seconds, a decimal string to the millisecond.
     pub average_seconds: String,
@@ -206,4 +216,58 @@ pub struct ExecutiveMarginVarianceRollup {
     pub variance: Option<Money>,
     /// In points, two places.
     pub variance_points: Option<String>,
+}
+
+keel_experience_common::connection!(
+    /// A page of integration latencies, by workflow admin, integration and week.
+    ExecutiveIntegrationLatencyConnection,
+    ExecutiveIntegrationLatency
+);
+
+/// How long one integration took, for the writes it completed in one week: from the source
+/// system's change (the workflow instance's `createdAt`: the instance starts when the
+/// source's event reaches it, and no record holds an earlier time) to the completion of the
+/// step that wrote to the downstream system (its `completedAt` in the workflow journal).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveIntegrationLatency {
+    /// The workflow admin read (`keel` when every engine shares one).
+    pub source: String,
+    /// The systems and records joined, e.g. `PSA time approval → ERP journal`.
+    pub integration: String,
+    /// The workflow kind and the step that does the downstream write.
+    pub kind: String,
+    pub step: String,
+    /// The Monday (UTC) of the week the writes completed in, `YYYY-MM-DD`.
+    pub week_starting: String,
+    pub writes: u64,
+    /// Seconds, a decimal string to the millisecond.
+    pub average_seconds: String,
+    pub longest_seconds: String,
+}
+
+keel_experience_common::connection!(
+    /// A page of time-entry compliance, by work week, service line and region.
+    ExecutiveTimeEntryComplianceConnection,
+    ExecutiveTimeEntryCompliance
+);
+
+/// How many of the time entries of one work week, of the projects of one service line and
+/// region, were submitted on time: no later than the policy's days after the end of the work
+/// week (`[compliance] submit_within_days` in `executive.toml`).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ExecutiveTimeEntryCompliance {
+    /// The Monday of the entries' work week, `YYYY-MM-DD`.
+    pub week_starting: String,
+    pub service_line: String,
+    pub region: String,
+    /// The deadline of the week's entries, RFC 3339 UTC.
+    pub deadline: String,
+    /// Entries counted: submitted, or never submitted with the deadline passed.
+    pub entries: u64,
+    /// Submitted (first) by the deadline.
+    pub on_time: u64,
+    /// Submitted after it, or never submitted with it passed.
+    pub late: u64,
+    /// `onTime ÷ entries × 100`, two places.
+    pub on_time_percent: Option<String>,
 }

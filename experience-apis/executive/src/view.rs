@@ -15,20 +15,22 @@ use keel_proto::billing::ListMilestoneReadinessRequest;
 use keel_proto::erp::{
     Journal, ListJournalsRequest, ListProjectCodesOfProjectsRequest, ProjectCode, ProjectFinancials,
 };
-use keel_proto::psa::{self, ListProjectsRequest};
+use keel_proto::psa::{self, ListProjectsRequest, ListTimeEntriesOfProjectsRequest};
 use keel_proto::workflow::{
     ExceptionEpisode, GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::kpis::{self, ExceptionRate, WeeklyDurations};
+use crate::compliance;
+use crate::kpis::{self, Breakdown, ExceptionRate, WeeklyDurations};
 use crate::margin::{self, Booked};
 use crate::model::{
     ExecutiveApprovalTurnaround, ExecutiveApprovalTurnaroundConnection, ExecutiveCycleTime,
-    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection, ExecutiveInvoiceReadiness,
+    ExecutiveCycleTimeConnection, ExecutiveExceptionRate, ExecutiveExceptionRateConnection,
+    ExecutiveIntegrationLatency, ExecutiveIntegrationLatencyConnection, ExecutiveInvoiceReadiness,
     ExecutiveInvoiceReadinessConnection, ExecutiveMarginVariance, ExecutiveMarginVarianceConnection,
     ExecutiveMarginVarianceRollup, ExecutiveMarginVarianceRollupConnection, ExecutivePortfolio,
-    ExecutivePortfolioTotal, ExecutiveProject,
+    ExecutivePortfolioTotal, ExecutiveProject, ExecutiveTimeEntryCompliance, ExecutiveTimeEntryComplianceConnection,
 };
 use crate::operating::{self, MarginVariance, VarianceRollup};
 use crate::{ALLOWED_ROLES, Backends, WorkflowSource};
@@ -67,17 +69,20 @@ impl ExecutiveView {
     }
 
     /// How long workflow instances took from created to done, by workflow admin, kind and week
-    /// finished (Monday, UTC), in that order; `since` (`YYYY-MM-DD`) leaves out those that
-    /// finished before it. One call per hundred finished instances, per workflow admin.
+    /// finished (Monday, UTC), and with `byServiceLineAndRegion` by the service line and region
+    /// of the instance's project, in that order; `since` (`YYYY-MM-DD`) leaves out those that
+    /// finished before it. One call per hundred finished instances, per workflow admin; by
+    /// service line and region, one PSA call per hundred projects too.
     async fn workflow_cycle_times(
         &self,
         ctx: &Context<'_>,
         since: Option<String>,
+        #[graphql(default)] by_service_line_and_region: bool,
         #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
         after: Option<String>,
     ) -> Result<ExecutiveCycleTimeConnection> {
         let (downstream, backends) = open(ctx)?;
-        cycle_times(&downstream, backends, since, first, after)
+        cycle_times(&downstream, backends, since, by_service_line_and_region, first, after)
             .await
             .map_err(|e| e.extend())
     }
@@ -85,17 +90,59 @@ impl ExecutiveView {
     /// How long people took to decide the approvals workflows waited for (staffing's
     /// leadership approval among them), from requested to decided, by workflow admin, kind and
     /// week decided, for the instances that have finished; `since` (`YYYY-MM-DD`) leaves out
-    /// those decided before it. Reads the same finished instances as `workflowCycleTimes`,
-    /// once per request.
+    /// those decided before it; with `byServiceLineAndRegion`, by the service line and region
+    /// of the instance's project too. Reads the same finished instances as
+    /// `workflowCycleTimes`, once per request.
     async fn approval_turnarounds(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+        #[graphql(default)] by_service_line_and_region: bool,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveApprovalTurnaroundConnection> {
+        let (downstream, backends) = open(ctx)?;
+        approval_turnarounds(&downstream, backends, since, by_service_line_and_region, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// How long each integration took from the source system's change to the downstream
+    /// write, by workflow admin, integration and week the write completed (Monday, UTC), in
+    /// that order: PSA time approval → ERP journal (`time-posting`'s `post-to-erp`), PSA
+    /// expense approval → ERP journal, PSA milestone reached → ERP invoice (billing's
+    /// `draft-invoice`), PSA change order → ERP budget. The start is the workflow instance's
+    /// creation (the records hold no earlier time of the source's change), the end the writing
+    /// step's completion. `since` (`YYYY-MM-DD`) leaves out writes before it. Reads the same
+    /// finished instances as `workflowCycleTimes`, once per request.
+    async fn integration_latencies(
         &self,
         ctx: &Context<'_>,
         since: Option<String>,
         #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
         after: Option<String>,
-    ) -> Result<ExecutiveApprovalTurnaroundConnection> {
+    ) -> Result<ExecutiveIntegrationLatencyConnection> {
         let (downstream, backends) = open(ctx)?;
-        approval_turnarounds(&downstream, backends, since, first, after)
+        integration_latencies(&downstream, backends, since, first, after)
+            .await
+            .map_err(|e| e.extend())
+    }
+
+    /// Time-entry compliance by the entries' work week (Monday, UTC), and the service line and
+    /// region of their project, in that order: entries submitted no later than the policy's
+    /// days after the end of their work week are on time; later, or never submitted once that
+    /// deadline passed, late. Entries not due yet are not counted. `since` (`YYYY-MM-DD`)
+    /// leaves out entries dated before it. One PSA call per hundred projects, and one PSA
+    /// `ListTimeEntriesOfProjects` per hundred projects.
+    async fn time_entry_compliance(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<ExecutiveTimeEntryComplianceConnection> {
+        let (downstream, backends) = open(ctx)?;
+        time_entry_compliance(&downstream, backends, since, first, after)
             .await
             .map_err(|e| e.extend())
     }
@@ -133,9 +180,10 @@ impl ExecutiveView {
             .map_err(|e| e.extend())
     }
 
-    /// Each project's margin as ERP booked it against its baseline margin, in PSA's order,
-    /// `first` (at most 100) at a time. One PSA call for the page, one ERP
-    /// `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` for its projects.
+    /// Each project's margin as ERP booked it against its baseline margin, in project id
+    /// order, `first` (at most 100) at a time. One PSA call per hundred projects, one ERP
+    /// `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` per hundred
+    /// projects, read once per request with `marginVarianceRollups`.
     async fn margin_variances(
         &self,
         ctx: &Context<'_>,
@@ -151,7 +199,7 @@ impl ExecutiveView {
     /// The margin against the baseline of every project, summed by service line, region and
     /// currency, in that order. One PSA call per hundred projects, and one ERP
     /// `ListProjectFinancialsOfProjects` and one PSA `ListActualsOfProjects` per hundred
-    /// projects.
+    /// projects, read once per request with `marginVariances`.
     async fn margin_variance_rollups(
         &self,
         ctx: &Context<'_>,
@@ -385,27 +433,56 @@ fn since_date(since: Option<String>) -> Result<Option<NaiveDate>, Error> {
         .transpose()
 }
 
+/// Every PSA project by id, read once per request, when the figures are broken down by
+/// service line and region.
+async fn projects_by_id(
+    downstream: &Downstream,
+    backends: &Backends,
+    wanted: bool,
+) -> Result<Option<HashMap<String, psa::Project>>, Error> {
+    if !wanted {
+        return Ok(None);
+    }
+    let projects = every_project(downstream, backends).await?;
+    Ok(Some(projects.iter().map(|p| (p.id.clone(), p.clone())).collect()))
+}
+
+fn breakdown(projects: &Option<HashMap<String, psa::Project>>) -> Breakdown<'_> {
+    projects.as_ref().map_or(Breakdown::None, Breakdown::ByPlace)
+}
+
+/// The cursor key of a weekly row: source, kind, week, then service line and region.
+fn weekly_key(source: &str, kind: &str, week: &str, line: &Option<String>, region: &Option<String>) -> String {
+    format!(
+        "{source}\u{1f}{kind}\u{1f}{week}\u{1f}{}\u{1f}{}",
+        line.as_deref().unwrap_or_default(),
+        region.as_deref().unwrap_or_default()
+    )
+}
+
 async fn cycle_times(
     downstream: &Downstream,
     backends: &Backends,
     since: Option<String>,
+    by_place: bool,
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutiveCycleTimeConnection, Error> {
     let since = since_date(since)?;
     page_size(first)?;
+    let projects = projects_by_id(downstream, backends, by_place).await?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
         let instances = finished_instances(downstream, source).await?;
         rows.extend(
-            kpis::cycle_times(&instances, since)?
+            kpis::cycle_times(&instances, since, breakdown(&projects))?
                 .into_iter()
                 .map(|t| cycle_time_node(&source.name, t)),
         );
     }
     let (nodes, next_cursor) = page_of(
         rows,
-        |r| format!("{}\u{1f}{}\u{1f}{}", r.source, r.kind, r.week_starting),
+        |r| weekly_key(&r.source, &r.kind, &r.week_starting, &r.service_line, &r.region),
         first,
         after.as_deref(),
     )?;
@@ -413,6 +490,7 @@ async fn cycle_times(
 }
 
 fn cycle_time_node(source: &str, times: WeeklyDurations) -> ExecutiveCycleTime {
+    let (service_line, region) = times.place.clone().map(|p| (p.service_line, p.region)).unzip();
     ExecutiveCycleTime {
         source: source.to_string(),
         average_seconds: times.average_seconds().to_string(),
@@ -420,37 +498,132 @@ fn cycle_time_node(source: &str, times: WeeklyDurations) -> ExecutiveCycleTime {
         week_starting: times.week_starting.to_string(),
         completed: times.count,
         kind: times.kind,
+        service_line,
+        region,
     }
+}
+
+async fn integration_latencies(
+    downstream: &Downstream,
+    backends: &Backends,
+    since: Option<String>,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveIntegrationLatencyConnection, Error> {
+    let since = since_date(since)?;
+    page_size(first)?;
+    let mut rows = Vec::new();
+    for source in &backends.workflows {
+        let instances = finished_instances(downstream, source).await?;
+        for t in kpis::integration_latencies(&instances, since)? {
+            let (kind, step) = kpis::INTEGRATIONS
+                .iter()
+                .find(|(_, _, name)| *name == t.kind)
+                .map(|(kind, step, _)| (kind.to_string(), step.to_string()))
+                .unwrap_or_default();
+            rows.push(ExecutiveIntegrationLatency {
+                source: source.name.clone(),
+                average_seconds: t.average_seconds().to_string(),
+                longest_seconds: t.longest_seconds.to_string(),
+                week_starting: t.week_starting.to_string(),
+                writes: t.count,
+                integration: t.kind,
+                kind,
+                step,
+            });
+        }
+    }
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r| format!("{}\u{1f}{}\u{1f}{}", r.source, r.integration, r.week_starting),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveIntegrationLatencyConnection { nodes, next_cursor })
+}
+
+async fn time_entry_compliance(
+    downstream: &Downstream,
+    backends: &Backends,
+    since: Option<String>,
+    first: i32,
+    after: Option<String>,
+) -> Result<ExecutiveTimeEntryComplianceConnection, Error> {
+    let since = since_date(since)?;
+    page_size(first)?;
+    let projects = every_project(downstream, backends).await?;
+    let mut entries = Vec::new();
+    for ids in batches(&projects) {
+        let request = downstream.request(ListTimeEntriesOfProjectsRequest {
+            project_ids: ids,
+            state: 0,
+        })?;
+        let answer = downstream
+            .call(
+                "PSA ListTimeEntriesOfProjects",
+                backends.psa.clone().list_time_entries_of_projects(request),
+            )
+            .await?;
+        entries.extend(answer.entries);
+    }
+    let within = backends.policy.compliance.submit_within_days;
+    let rows = compliance::time_entry_compliance(&projects, &entries, within, chrono::Utc::now(), since)?
+        .into_iter()
+        .map(|r| ExecutiveTimeEntryCompliance {
+            week_starting: r.week_starting.to_string(),
+            deadline: compliance::deadline(r.week_starting, within).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            entries: r.entries(),
+            on_time: r.on_time,
+            late: r.late,
+            on_time_percent: percent_text(r.on_time_percent()),
+            service_line: r.service_line,
+            region: r.region,
+        })
+        .collect();
+    let (nodes, next_cursor) = page_of(
+        rows,
+        |r: &ExecutiveTimeEntryCompliance| format!("{}\u{1f}{}\u{1f}{}", r.week_starting, r.service_line, r.region),
+        first,
+        after.as_deref(),
+    )?;
+    Ok(ExecutiveTimeEntryComplianceConnection { nodes, next_cursor })
 }
 
 async fn approval_turnarounds(
     downstream: &Downstream,
     backends: &Backends,
     since: Option<String>,
+    by_place: bool,
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutiveApprovalTurnaroundConnection, Error> {
     let since = since_date(since)?;
     page_size(first)?;
+    let projects = projects_by_id(downstream, backends, by_place).await?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
         let instances = finished_instances(downstream, source).await?;
         rows.extend(
-            kpis::approval_turnarounds(&instances, since)?
+            kpis::approval_turnarounds(&instances, since, breakdown(&projects))?
                 .into_iter()
-                .map(|t| ExecutiveApprovalTurnaround {
-                    source: source.name.clone(),
-                    average_seconds: t.average_seconds().to_string(),
-                    longest_seconds: t.longest_seconds.to_string(),
-                    week_starting: t.week_starting.to_string(),
-                    decided: t.count,
-                    kind: t.kind,
+                .map(|t| {
+                    let (service_line, region) = t.place.clone().map(|p| (p.service_line, p.region)).unzip();
+                    ExecutiveApprovalTurnaround {
+                        source: source.name.clone(),
+                        average_seconds: t.average_seconds().to_string(),
+                        longest_seconds: t.longest_seconds.to_string(),
+                        week_starting: t.week_starting.to_string(),
+                        decided: t.count,
+                        kind: t.kind,
+                        service_line,
+                        region,
+                    }
                 }),
         );
     }
     let (nodes, next_cursor) = page_of(
         rows,
-        |r| format!("{}\u{1f}{}\u{1f}{}", r.source, r.kind, r.week_starting),
+        |r| weekly_key(&r.source, &r.kind, &r.week_starting, &r.service_line, &r.region),
         first,
         after.as_deref(),
     )?;
@@ -531,6 +704,32 @@ fn batches(projects: &[psa::Project]) -> Vec<Vec<String>> {
         .chunks(MAX_PAGE_SIZE as usize)
         .map(|chunk| chunk.iter().map(|p| p.id.clone()).collect())
         .collect()
+}
+
+/// ERP's financials of every project, read once per request.
+async fn every_financials(
+    downstream: &Downstream,
+    backends: &Backends,
+) -> Result<Arc<HashMap<String, ProjectFinancials>>, Error> {
+    let projects = every_project(downstream, backends).await?;
+    downstream
+        .once("ERP ListProjectFinancialsOfProjects every", || async {
+            Ok(Arc::new(financials_of(downstream, backends, &projects).await?))
+        })
+        .await
+}
+
+/// PSA's actuals of every project, read once per request.
+async fn every_actuals(
+    downstream: &Downstream,
+    backends: &Backends,
+) -> Result<Arc<HashMap<String, psa::ProjectActuals>>, Error> {
+    let projects = every_project(downstream, backends).await?;
+    downstream
+        .once("PSA ListActualsOfProjects every", || async {
+            Ok(Arc::new(actuals_of(downstream, backends, &projects).await?))
+        })
+        .await
 }
 
 async fn financials_of(
@@ -648,28 +847,22 @@ async fn margin_variances(
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutiveMarginVarianceConnection, Error> {
-    let request = downstream.request(ListProjectsRequest {
-        page: Some(page_request(first, after)?),
-    })?;
-    let answer = downstream
-        .call("PSA ListProjects", backends.psa.clone().list_projects(request))
-        .await
-        .map_err(rename_paging_fields)?;
-    let next_cursor = next_cursor(answer.page);
-    let projects = answer.projects;
-    if projects.is_empty() {
+    page_size(first)?;
+    let projects = every_project(downstream, backends).await?;
+    let (page, next_cursor) = page_of(projects.iter().collect(), |p| p.id.clone(), first, after.as_deref())?;
+    if page.is_empty() {
         return Ok(ExecutiveMarginVarianceConnection {
             nodes: Vec::new(),
             next_cursor,
         });
     }
-    let financials = financials_of(downstream, backends, &projects).await?;
-    let actuals = actuals_of(downstream, backends, &projects).await?;
-    let mut nodes = Vec::with_capacity(projects.len());
-    for project in projects {
+    let financials = every_financials(downstream, backends).await?;
+    let actuals = every_actuals(downstream, backends).await?;
+    let mut nodes = Vec::with_capacity(page.len());
+    for project in page {
         let erp = financials.get(&project.id);
-        let variance = operating::margin_variance(&project, erp, actuals.get(&project.id))?;
-        nodes.push(variance_node(project, erp, variance));
+        let variance = operating::margin_variance(project, erp, actuals.get(&project.id))?;
+        nodes.push(variance_node(project.clone(), erp, variance));
     }
     Ok(ExecutiveMarginVarianceConnection { nodes, next_cursor })
 }
@@ -700,8 +893,8 @@ async fn margin_variance_rollups(
 ) -> Result<ExecutiveMarginVarianceRollupConnection, Error> {
     page_size(first)?;
     let projects = every_project(downstream, backends).await?;
-    let financials = financials_of(downstream, backends, &projects).await?;
-    let actuals = actuals_of(downstream, backends, &projects).await?;
+    let financials = every_financials(downstream, backends).await?;
+    let actuals = every_actuals(downstream, backends).await?;
     let mut variances = Vec::new();
     for project in projects.iter() {
         if let Some(v) = operating::margin_variance(project, financials.get(&project.id), actuals.get(&project.id))? {

@@ -207,6 +207,7 @@ pub fn view_backends(pm_channel: &Channel, ops_channel: &Channel) -> keel_gatewa
         erp: ErpServiceClient::new(pm_channel.clone()),
         billing: keel_proto::billing::billing_service_client::BillingServiceClient::new(pm_channel.clone()),
         workflows: Vec::new(),
+        policy: keel_experience_executive::ExecutivePolicy::default(),
         timeout: CALL_TIMEOUT,
     };
     let finance = keel_experience_finance::Backends {

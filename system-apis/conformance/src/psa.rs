@@ -389,7 +389,10 @@ pub fn kit() -> Kit<Context> {
         .check("time needs the person's assignment covering its date", |c| {
             Box::pin(needs_assignment(c))
         })
-        .check("time entry transitions are enforced", |c| Box::pin(transitions(c)))
+        .check(
+            "time entry transitions are enforced; the first submission time is kept",
+            |c| Box::pin(transitions(c)),
+        )
         .check("self-approval is refused and changes nothing", |c| {
             Box::pin(self_approval(c))
         })
@@ -746,6 +749,9 @@ async fn transitions(c: &Context) -> rules::Outcome {
         c.record(time_entry(&rules::key("time"), &staffed, "8")).await,
         "RecordTimeEntry",
     )?;
+    ensure(draft.submitted_at.is_none(), || {
+        format!("a draft never submitted has a submission time: {draft:?}")
+    })?;
     let status = refused(c.approve(&draft, &approver).await, "ApproveTimeEntry of a draft")?;
     expect_code(&status, Code::FailedPrecondition, "ApproveTimeEntry of a draft")?;
     let status = refused(c.post(&draft).await, "MarkTimeEntryPosted of a draft")?;
@@ -759,6 +765,14 @@ async fn transitions(c: &Context) -> rules::Outcome {
     ensure(state_of(&submitted) == TimeEntryState::Submitted, || {
         format!("a submitted entry is {:?}", submitted.state)
     })?;
+    let submitted_at = submitted
+        .submitted_at
+        .ok_or_else(|| format!("a submitted entry has no submission time: {submitted:?}"))?;
+    let recorded_at = draft.audit.as_ref().and_then(|a| a.created_at).unwrap_or_default();
+    ensure(
+        (submitted_at.seconds, submitted_at.nanos) >= (recorded_at.seconds, recorded_at.nanos),
+        || format!("an entry was submitted ({submitted_at:?}) before it was recorded ({recorded_at:?})"),
+    )?;
     let status = refused(c.submit(&[&draft.id]).await, "SubmitTimeEntries of a submitted entry")?;
     expect_code(
         &status,
@@ -829,6 +843,16 @@ async fn transitions(c: &Context) -> rules::Outcome {
     ensure(
         state_of(&posted) == TimeEntryState::Posted && posted.journal_reference == "JE-2026-000123",
         || format!("a posted entry is {posted:?}"),
+    )?;
+    ensure(
+        [&rejected, &edited, &resubmitted[0], &approved, &posted]
+            .iter()
+            .all(|e| e.submitted_at == Some(submitted_at)),
+        || {
+            format!(
+                "the first submission time ({submitted_at:?}) did not stay through rejection, approval and posting: {posted:?}"
+            )
+        },
     )?;
     let status = refused(c.post(&posted).await, "MarkTimeEntryPosted twice with new keys")?;
     expect_code(

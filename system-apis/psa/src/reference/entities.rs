@@ -270,6 +270,8 @@ pub mod time_entry {
         pub reapproval_required: bool,
         pub journal_reference: String,
         pub version: i64,
+        /// When the entry was first submitted; `None` while it never was.
+        pub submitted_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub created_by: String,
         pub updated_at: DateTimeUtc,

@@ -1,5 +1,6 @@
 //! Time entries and their states: DRAFT -> SUBMITTED -> APPROVED | REJECTED; APPROVED ->
 //! POSTED. An approved entry is locked: an edit sends it back to SUBMITTED for re-approval.
+//! The first submission's time is kept (`submitted_at`) through every later state.
 
 use chrono::{DateTime, Utc};
 use keel_core::paging::Page;
@@ -96,6 +97,7 @@ pub(crate) fn to_proto(row: &time_entry::Model) -> Result<TimeEntry, Error> {
             row.updated_at,
             &row.updated_by,
         )),
+        submitted_at: row.submitted_at.map(keel_core::time::to_timestamp),
     })
 }
 
@@ -170,6 +172,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
         reapproval_required: false,
         journal_reference: String::new(),
         version: 1,
+        submitted_at: None,
         created_at: now,
         created_by: actor.to_string(),
         updated_at: now,
@@ -405,6 +408,8 @@ pub(crate) async fn submit<C: ConnectionTrait>(
         }
         let mut after = before.clone();
         after.state = SUBMITTED.to_string();
+        // The first submission is the one compliance counts; a resubmission keeps it.
+        after.submitted_at = before.submitted_at.or(Some(now));
         entries.push(transition(txn, actor, &before, after, "submitted", TIME_ENTRY_SUBMITTED, now).await?);
     }
     Ok(entries)

@@ -7,6 +7,7 @@ mod m20261126_000202_create_projects;
 mod m20261126_000203_add_project_versions;
 mod m20261126_000204_create_delivery_records;
 mod m20261126_000205_create_expenses_and_resource_requests;
+mod m20261126_000206_add_time_entry_submitted_at;
 
 /// The PSA tables, in order.
 pub fn psa() -> Vec<Box<dyn MigrationTrait>> {
@@ -16,5 +17,6 @@ pub fn psa() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m20261126_000203_add_project_versions::Migration),
         Box::new(m20261126_000204_create_delivery_records::Migration),
         Box::new(m20261126_000205_create_expenses_and_resource_requests::Migration),
+        Box::new(m20261126_000206_add_time_entry_submitted_at::Migration),
     ]
 }
