@@ -161,7 +161,8 @@ pub(crate) async fn billing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
 }
 
 /// Delivery health: the evaluator under the delivery-health policy, its triggers, its periodic
-/// sweep, the approval feed and the notifications webhook. It runs no engine: an evaluation writes to no system.
+/// sweep, the approval feed and the notifications webhook, with the `[insight]` switches of
+/// `insight.toml` for its margin forecast and time-entry anomalies. It runs no engine: an evaluation writes to no system.
 pub(crate) async fn delivery_health(
     w: &mut Wiring<'_>,
     background: &mut Vec<tokio::task::JoinHandle<()>>,
@@ -217,7 +218,14 @@ pub(crate) async fn delivery_health(
         keel_delivery_health::notifications::approvals::DEFAULT_POLL_INTERVAL,
         shutdown.clone(),
     )));
-    let evaluator = keel_delivery_health::Evaluator::new(db, downstream, policy, notifier);
+    // The margin forecast and time-entry anomalies run under the firm's `[insight]` switches.
+    let insight = insight_policy(w.config)?;
+    let evaluator = keel_delivery_health::Evaluator::new(db, downstream, policy, notifier).with_insight(
+        keel_delivery_health::InsightSettings {
+            switches: insight.insight,
+            version: insight.version,
+        },
+    );
     w.bus
         .subscribe(
             keel_delivery_health::HealthTrigger::subscription(),

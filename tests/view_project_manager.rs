@@ -4,7 +4,10 @@
 //! against the figures the scenario set and what the system and process APIs hold, with one
 //! backend call per service and kind of lookup; another project manager sees nothing; and a
 //! project manager subscribed to `alertRaised` over `/graphql/ws` receives the effort alert
-//! the scenario's overrun raises, while a manager of no project does not.
+//! the scenario's overrun raises, while a manager of no project does not. Then a copy of one
+//! of Greta's days is submitted: after an evaluation she reads the project's margin forecast
+//! and the duplicate flag (the numbers delivery health holds), another project manager may not
+//! review it, and she confirms it.
 
 mod common;
 
@@ -17,8 +20,13 @@ use common::{Keel, ws};
 use keel_auth::Role;
 use keel_proto::common::PageRequest;
 use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
-use keel_proto::health::{GetProjectHealthRequest, ListAlertsRequest};
-use keel_proto::psa::{ListAssignmentsRequest, ListProjectsRequest};
+use keel_proto::health::{
+    EvaluateProjectRequest, GetProjectHealthRequest, ListAlertsRequest, ListTimeAnomaliesRequest,
+};
+use keel_proto::psa::{
+    ListAssignmentsRequest, ListProjectsRequest, ListTimeEntriesRequest, RecordTimeEntryRequest,
+    SubmitTimeEntriesRequest,
+};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -89,6 +97,203 @@ async fn greta_sees_her_project_with_its_figures_in_one_call_per_kind_and_is_tol
 
     project_as_greta(&keel, &delivered).await;
     nobody_sees_it(&keel, &delivered).await;
+    insight_as_greta(&keel, &delivered).await;
+}
+
+const INSIGHT: &str = "query($id: ID!) { projectManager { project(id: $id) {
+    marginForecast { contractType asOf measuredThrough currency
+        costAtCompletion { low point high } revenueAtCompletion { point }
+        marginPercent { low point high } budgetCost plannedMarginPercent burnRatio costRate
+        floorPercent confidencePercent basis shortfall explanation pastWeeks remainingWeeks modelVersion }
+    timeAnomalies { id kind subject personId timeEntryIds reason figures { name value } status }
+} } }";
+
+const REVIEW: &str = "mutation($id: ID!) { reviewTimeAnomaly(anomalyId: $id, decision: CONFIRMED,
+    note: \"Day 1 was recorded twice\") { id status reviewedBy reviewNote } }";
+
+/// A copy of Greta's first day, submitted and evaluated: she reads the margin forecast and the
+/// duplicate flag as delivery health holds them, with one call per kind; Claire may not review
+/// the flag; Greta confirms it, once, and the entries are as they were.
+async fn insight_as_greta(keel: &Keel, delivered: &Delivered) {
+    let project_id = delivered.initial.id.clone();
+    let entries = keel
+        .psa()
+        .list_time_entries(keel.request(
+            Role::Admin,
+            ListTimeEntriesRequest {
+                project_id: project_id.clone(),
+                employee_id: delivered.greta.id.clone(),
+                state: 0,
+                page: page(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let first = entries
+        .iter()
+        .find(|e| e.narrative.ends_with("day 1"))
+        .expect("Greta's first day")
+        .clone();
+    let copy = keel
+        .psa()
+        .record_time_entry(keel.request(
+            Role::Admin,
+            RecordTimeEntryRequest {
+                idempotency_key: "view-insight-copy".into(),
+                project_id: project_id.clone(),
+                employee_id: delivered.greta.id.clone(),
+                task: first.task.clone(),
+                date: first.date.clone(),
+                hours: first.hours.clone(),
+                narrative: first.narrative.clone(),
+                billable: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    keel.psa()
+        .submit_time_entries(keel.request(
+            Role::Admin,
+            SubmitTimeEntriesRequest {
+                idempotency_key: "view-insight-submit".into(),
+                ids: vec![copy.id.clone()],
+            },
+        ))
+        .await
+        .unwrap();
+    let mut health_client = DeliveryHealthServiceClient::new(keel.channel());
+    let health = health_client
+        .evaluate_project(keel.request(
+            Role::Finance,
+            EvaluateProjectRequest {
+                idempotency_key: "view-insight-evaluate".into(),
+                project_id: project_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let flags = health_client
+        .list_time_anomalies(keel.request(
+            Role::Finance,
+            ListTimeAnomaliesRequest {
+                project_ids: vec![project_id.clone()],
+                status: "OPEN".into(),
+                page: page(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .anomalies;
+
+    let greta = keel.token_as(&delivered.greta.id, Role::ProjectManager);
+    let variables = json!({ "id": project_id });
+    let (status, body) = keel.graphql_with(Some(greta.clone()), INSIGHT, variables).await;
+    assert_eq!(status, 200);
+    assert!(body["errors"].is_null(), "{body}");
+    let project = &body["data"]["projectManager"]["project"];
+
+    // The forecast, exactly as delivery health recorded it on the evaluation.
+    let forecast = health.margin_forecast.clone().unwrap_or_else(|| {
+        panic!(
+            "the scenario's project has a margin forecast: {:?}",
+            health.not_measured
+        )
+    });
+    let shown = &project["marginForecast"];
+    let cost = forecast.cost_at_completion.clone().unwrap();
+    let margin = forecast.margin_percent.clone().unwrap();
+    assert_eq!(
+        shown["costAtCompletion"],
+        json!({ "low": cost.low, "point": cost.point, "high": cost.high }),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["marginPercent"],
+        json!({ "low": margin.low, "point": margin.point, "high": margin.high })
+    );
+    assert!(dec(&cost.low) <= dec(&cost.point) && dec(&cost.point) <= dec(&cost.high));
+    for (field, value) in [
+        ("contractType", &forecast.contract_type),
+        ("measuredThrough", &forecast.measured_through),
+        ("budgetCost", &forecast.budget_cost),
+        ("costRate", &forecast.cost_rate),
+        ("floorPercent", &forecast.floor_percent),
+        ("explanation", &forecast.explanation),
+        ("modelVersion", &forecast.model_version),
+    ] {
+        assert_eq!(shown[field], value.as_str(), "{field}: {shown}");
+    }
+    // The basis says whether the forecast is below the floor, as the numbers do.
+    let below = dec(&margin.point) < dec(&forecast.floor_percent);
+    assert_eq!(shown["basis"].is_null(), !below, "{shown}");
+    assert_eq!(health.breaches.iter().any(|b| b.kind == "MARGIN_EROSION"), below);
+
+    // The duplicate, flagged with its reason, as delivery health lists it.
+    let shown = project["timeAnomalies"].as_array().unwrap();
+    assert_eq!(shown.len(), flags.len(), "{shown:?}");
+    let duplicate = shown
+        .iter()
+        .find(|f| f["kind"] == "DUPLICATE")
+        .unwrap_or_else(|| panic!("the copy is flagged: {shown:?}"));
+    assert_eq!(duplicate["subject"], format!("entry:{}", copy.id));
+    assert_eq!(duplicate["personId"], delivered.greta.id.as_str());
+    assert_eq!(
+        duplicate["timeEntryIds"],
+        json!([copy.id, first.id]),
+        "the copy, then the original"
+    );
+    assert_eq!(duplicate["status"], "OPEN");
+    assert_eq!(
+        duplicate["figures"],
+        json!([{ "name": "hours", "value": dec(&first.hours).normalize().to_string() }])
+    );
+    assert!(text(&duplicate["reason"]).contains(&first.id), "{duplicate}");
+    let calls = body["extensions"]["backendCalls"].as_object().unwrap();
+    assert_eq!(
+        calls.get("DeliveryHealth ListProjectHealth"),
+        Some(&json!(1)),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("DeliveryHealth ListTimeAnomalies"),
+        Some(&json!(1)),
+        "{calls:?}"
+    );
+
+    // Claire manages nothing here: refused, and the flag stays open.
+    let id = json!({ "id": duplicate["id"] });
+    let claire = keel.token_as(&delivered.claire.id, Role::ProjectManager);
+    let (_, body) = keel.graphql_with(Some(claire), REVIEW, id.clone()).await;
+    assert!(!body["errors"].is_null(), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+    // Greta confirms it, once.
+    let (_, body) = keel.graphql_with(Some(greta.clone()), REVIEW, id.clone()).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let reviewed = &body["data"]["reviewTimeAnomaly"];
+    assert_eq!(
+        (reviewed["status"].clone(), reviewed["reviewedBy"].clone()),
+        (json!("CONFIRMED"), json!(delivered.greta.id))
+    );
+    let again = "mutation($id: ID!) { reviewTimeAnomaly(anomalyId: $id, decision: DISMISSED,
+        note: \"On second thoughts\") { status } }";
+    let (_, body) = keel.graphql_with(Some(greta.clone()), again, id).await;
+    assert!(!body["errors"].is_null(), "a flag is decided once: {body}");
+    let confirmed = "query($id: ID!) { projectManager { timeAnomalies(projectId: $id, status: \"CONFIRMED\") {
+        nodes { id status reviewNote } nextCursor } } }";
+    let (_, body) = keel
+        .graphql_with(Some(greta), confirmed, json!({ "id": project_id }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(
+        body["data"]["projectManager"]["timeAnomalies"],
+        json!({ "nodes": [{ "id": duplicate["id"], "status": "CONFIRMED",
+                            "reviewNote": "Day 1 was recorded twice" }], "nextCursor": null })
+    );
 }
 
 /// Greta's view of her project, checked figure by figure, one backend call per kind.

@@ -11,7 +11,7 @@ use keel_proto::common::PageRequest;
 use keel_proto::erp::{ListProjectCodesOfProjectsRequest, ProjectCode};
 use keel_proto::health::{
     AcknowledgeAlertRequest, Alert, ListAlertsOfProjectsRequest, ListAlertsRequest, ListProjectHealthRequest,
-    ProjectHealth,
+    ListTimeAnomaliesRequest, ListTimeAnomaliesResponse, ProjectHealth, ReviewTimeAnomalyRequest, TimeAnomaly,
 };
 use keel_proto::psa::{
     Assignment, ChangeRequest, GetProjectRequest, ListAssignmentsRequest, ListProjectsRequest, ListProjectsResponse,
@@ -146,6 +146,17 @@ impl Calls {
             .call(
                 "DeliveryHealth AcknowledgeAlert",
                 self.backends.health.clone().acknowledge_alert(request),
+            )
+            .await
+    }
+
+    /// Delivery health's `ReviewTimeAnomaly`, as the caller.
+    pub(crate) async fn review_time_anomaly(&self, message: ReviewTimeAnomalyRequest) -> Result<TimeAnomaly, Error> {
+        let request = self.downstream.request(message)?;
+        self.downstream
+            .call(
+                "DeliveryHealth ReviewTimeAnomaly",
+                self.backends.health.clone().review_time_anomaly(request),
             )
             .await
     }
@@ -344,5 +355,39 @@ impl Calls {
             )
             .await?
             .alerts)
+    }
+
+    /// A page of the time-entry anomalies of the projects `ids`, newest first.
+    pub(crate) async fn time_anomalies(
+        &self,
+        ids: Vec<String>,
+        status: &str,
+        page: PageRequest,
+    ) -> Result<ListTimeAnomaliesResponse, Error> {
+        let request = self.downstream.request(ListTimeAnomaliesRequest {
+            project_ids: ids,
+            status: status.to_string(),
+            page: Some(page),
+        })?;
+        self.downstream
+            .call(
+                "DeliveryHealth ListTimeAnomalies",
+                self.backends.health.clone().list_time_anomalies(request),
+            )
+            .await
+    }
+
+    /// The OPEN time-entry anomalies of the projects `ids` (at most 100), newest first; none
+    /// when the firm switched anomalies off.
+    pub(crate) async fn open_anomalies(&self, ids: Vec<String>) -> Result<Vec<TimeAnomaly>, Error> {
+        let page = PageRequest {
+            page_size: 100,
+            page_token: String::new(),
+        };
+        match self.time_anomalies(ids, "OPEN", page).await {
+            Ok(answer) => Ok(answer.anomalies),
+            Err(Error::FailedPrecondition(_)) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
     }
 }

@@ -62,6 +62,123 @@ pub struct Project {
     pub time_awaiting_approval: Vec<TimeEntry>,
     /// Every change request of the project, in creation order.
     pub change_requests: Vec<ChangeRequest>,
+    /// Cost, revenue and margin at completion forecast by delivery health's latest evaluation,
+    /// with its interval; null before the first forecast, or when the firm switched the margin
+    /// forecast off (`insight.margin_forecast`) or the forecast could not be made (the
+    /// evaluation's `notMeasured` says why). It recommends attention; it changes nothing.
+    pub margin_forecast: Option<MarginForecast>,
+    /// The project's OPEN time-entry anomaly flags, newest first (at most 100; read every flag
+    /// with `projectManager.timeAnomalies`). Empty when the firm switched anomalies off
+    /// (`insight.anomalies`). A flag never changes or rejects an entry.
+    pub time_anomalies: Vec<TimeAnomaly>,
+}
+
+/// A forecast figure with its interval: `low <= point <= high`, decimal strings.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ForecastRange {
+    pub low: String,
+    pub point: String,
+    pub high: String,
+}
+
+/// The margin at completion delivery health forecast for a project: from the burn of the
+/// complete weeks so far and the remaining plan, at ERP's cost of an hour.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct MarginForecast {
+    /// `fixed-fee` or `time-and-materials`.
+    pub contract_type: String,
+    /// The evaluation's date, `YYYY-MM-DD`.
+    pub as_of: String,
+    /// The last day of the last complete week read, `YYYY-MM-DD`.
+    pub measured_through: String,
+    pub currency: String,
+    /// The estimate at completion (EAC), in money.
+    pub cost_at_completion: Option<ForecastRange>,
+    pub revenue_at_completion: Option<ForecastRange>,
+    pub margin_at_completion: Option<ForecastRange>,
+    /// Margin as a percent of revenue, 2 places.
+    pub margin_percent: Option<ForecastRange>,
+    /// What the baseline costs: its hours at the cost of an hour.
+    pub budget_cost: String,
+    pub planned_margin_percent: String,
+    /// Actual over planned hours to date.
+    pub burn_ratio: String,
+    /// The cost of an hour used: ERP's time cost over the hours posted.
+    pub cost_rate: String,
+    /// The policy's floor, in percent.
+    pub floor_percent: String,
+    /// The interval's confidence, in percent.
+    pub confidence_percent: String,
+    /// Null when the forecast clears the floor; `POINT`, or `UPPER_BOUND` when even the
+    /// interval's best margin is below it.
+    pub basis: Option<String>,
+    /// What the margin falls short of the floor by, in money; null when it clears it.
+    pub shortfall: Option<String>,
+    /// The forecast in words, with its numbers.
+    pub explanation: String,
+    pub past_weeks: u32,
+    pub remaining_weeks: u32,
+    pub model_version: String,
+    pub forecast_at: Option<DateTime<Utc>>,
+}
+
+/// A named number behind an anomaly flag.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AnomalyFigure {
+    pub name: String,
+    /// A decimal string.
+    pub value: String,
+}
+
+/// A time-entry anomaly flagged by delivery health, with its reason and figures, for the
+/// project's manager to confirm or dismiss.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TimeAnomaly {
+    pub id: ID,
+    pub project_id: ID,
+    /// `DUPLICATE`, `HOURS_OUTLIER`, `UNUSUAL_WEEKDAY`, `ROUND_NUMBER_PADDING` or
+    /// `ABOVE_ALLOCATION`.
+    pub kind: String,
+    /// `entry:<time entry id>` or `week:<employee>:<ISO year>-W<week>`.
+    pub subject: String,
+    /// The HRIS employee id of the person whose time it is.
+    pub person_id: ID,
+    pub time_entry_ids: Vec<ID>,
+    pub reason: String,
+    pub figures: Vec<AnomalyFigure>,
+    /// `OPEN`, `CONFIRMED` or `DISMISSED`.
+    pub status: String,
+    pub reviewed_by: Option<String>,
+    pub review_note: Option<String>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// A page of time-entry anomalies.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TimeAnomalyConnection {
+    /// Newest first.
+    pub nodes: Vec<TimeAnomaly>,
+    /// Pass as `after` to read the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A project manager's decision on a time-entry anomaly.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnomalyDecision {
+    /// The time is wrong, as flagged.
+    Confirmed,
+    /// The time is right.
+    Dismissed,
+}
+
+impl AnomalyDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyDecision::Confirmed => "CONFIRMED",
+            AnomalyDecision::Dismissed => "DISMISSED",
+        }
+    }
 }
 
 /// A person on the project.
@@ -338,6 +455,8 @@ impl Project {
             alerts: Vec::new(),
             time_awaiting_approval: Vec::new(),
             change_requests: Vec::new(),
+            margin_forecast: None,
+            time_anomalies: Vec::new(),
         }
     }
 }
@@ -467,6 +586,69 @@ impl From<health::ProjectHealth> for Health {
             not_measured: h.not_measured,
             policy_version: h.policy_version,
             evaluated_at: instant(h.evaluated_at),
+        }
+    }
+}
+
+fn forecast_range(range: Option<health::Range>) -> Option<ForecastRange> {
+    range.map(|r| ForecastRange {
+        low: r.low,
+        point: r.point,
+        high: r.high,
+    })
+}
+
+impl From<health::MarginForecast> for MarginForecast {
+    fn from(f: health::MarginForecast) -> MarginForecast {
+        MarginForecast {
+            contract_type: f.contract_type,
+            as_of: f.as_of,
+            measured_through: f.measured_through,
+            currency: f.currency,
+            cost_at_completion: forecast_range(f.cost_at_completion),
+            revenue_at_completion: forecast_range(f.revenue_at_completion),
+            margin_at_completion: forecast_range(f.margin_at_completion),
+            margin_percent: forecast_range(f.margin_percent),
+            budget_cost: f.budget_cost,
+            planned_margin_percent: f.planned_margin_percent,
+            burn_ratio: f.burn_ratio,
+            cost_rate: f.cost_rate,
+            floor_percent: f.floor_percent,
+            confidence_percent: f.confidence_percent,
+            basis: non_empty(f.alert_basis),
+            shortfall: non_empty(f.shortfall),
+            explanation: f.explanation,
+            past_weeks: f.past_periods,
+            remaining_weeks: f.remaining_periods,
+            model_version: f.model_version,
+            forecast_at: instant(f.forecast_at),
+        }
+    }
+}
+
+impl From<health::TimeAnomaly> for TimeAnomaly {
+    fn from(a: health::TimeAnomaly) -> TimeAnomaly {
+        TimeAnomaly {
+            id: ID(a.id),
+            project_id: ID(a.project_id),
+            kind: a.kind,
+            subject: a.subject,
+            person_id: ID(a.employee_id),
+            time_entry_ids: a.entry_ids.into_iter().map(ID).collect(),
+            reason: a.reason,
+            figures: a
+                .figures
+                .into_iter()
+                .map(|f| AnomalyFigure {
+                    name: f.name,
+                    value: f.value,
+                })
+                .collect(),
+            status: a.status,
+            reviewed_by: non_empty(a.reviewed_by),
+            review_note: non_empty(a.review_note),
+            detected_at: instant(a.detected_at),
+            reviewed_at: instant(a.reviewed_at),
         }
     }
 }

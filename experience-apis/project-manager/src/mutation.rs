@@ -10,12 +10,12 @@ use keel_core::Error;
 use keel_experience_common::actions::{idempotency_key, rename_fields};
 use keel_proto::changeorders::RaiseChangeRequestRequest;
 use keel_proto::common::Money as ProtoMoney;
-use keel_proto::health::AcknowledgeAlertRequest;
+use keel_proto::health::{AcknowledgeAlertRequest, ReviewTimeAnomalyRequest};
 use keel_proto::timecapture::{ApproveTimeRequest, RejectTimeRequest};
 
 use crate::downstream::Calls;
 use crate::intake::{self, TemplateRecommendation};
-use crate::model::{Alert, ChangeRequest, DecidedTimeEntry};
+use crate::model::{Alert, AnomalyDecision, ChangeRequest, DecidedTimeEntry, TimeAnomaly};
 
 /// The project manager's mutations. Open to project managers (admin too).
 #[derive(Debug, Default, Clone, Copy)]
@@ -170,6 +170,37 @@ impl ProjectManagerMutation {
         .await
         .map_err(|e| e.extend())
     }
+
+    /// Confirms or dismisses a time-entry anomaly delivery health flagged, with a note saying
+    /// why: only the project's manager, once (audited by delivery health). The time entry is
+    /// never changed by it.
+    async fn review_time_anomaly(
+        &self,
+        ctx: &Context<'_>,
+        anomaly_id: ID,
+        decision: AnomalyDecision,
+        note: String,
+        idempotency_key: Option<String>,
+    ) -> Result<TimeAnomaly> {
+        let calls = Calls::for_action(ctx).map_err(|e| e.extend())?;
+        let key = idempotency_key_of(
+            &calls,
+            idempotency_key,
+            "reviewTimeAnomaly",
+            &[&anomaly_id, decision.as_str(), &note],
+        );
+        let request = ReviewTimeAnomalyRequest {
+            idempotency_key: key,
+            anomaly_id: anomaly_id.to_string(),
+            decision: decision.as_str().into(),
+            note,
+        };
+        calls
+            .review_time_anomaly(request)
+            .await
+            .map(TimeAnomaly::from)
+            .map_err(|e| arguments(e).extend())
+    }
 }
 
 fn idempotency_key_of(calls: &Calls, client: Option<String>, mutation: &str, arguments: &[&str]) -> String {
@@ -184,6 +215,7 @@ fn arguments(error: Error) -> Error {
             ("idempotency_key", "idempotencyKey"),
             ("time_entry_id", "timeEntryId"),
             ("alert_id", "alertId"),
+            ("anomaly_id", "anomalyId"),
             ("project_id", "projectId"),
             ("delta_hours", "deltaHours"),
             ("delta_amount", "deltaAmount"),

@@ -19,7 +19,10 @@ use keel_proto::psa;
 use crate::downstream::Calls;
 use crate::figures;
 use crate::intake::{self, RecommendationStatus, TemplateRecommendationConnection};
-use crate::model::{Alert, ChangeRequest, Health, Project, ProjectConnection, TeamMember, TimeEntry};
+use crate::model::{
+    Alert, ChangeRequest, Health, MarginForecast, Project, ProjectConnection, TeamMember, TimeAnomaly,
+    TimeAnomalyConnection, TimeEntry,
+};
 
 /// Projects per page when the caller does not say.
 pub const DEFAULT_PAGE_SIZE: i32 = paging::DEFAULT_PAGE_SIZE;
@@ -103,6 +106,44 @@ impl ProjectManagerView {
             .await
             .map_err(|e| e.extend())
     }
+
+    /// Every time-entry anomaly delivery health flagged on one project the caller may see (see
+    /// `projects`), newest first, `first` (at most 100) at a time, optionally of one status
+    /// (`OPEN`, `CONFIRMED`, `DISMISSED`). Empty for a project the caller may not see.
+    async fn time_anomalies(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        status: Option<String>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<TimeAnomalyConnection> {
+        let page = paging::page_request(first, after).map_err(|e| e.extend())?;
+        let calls = Calls::from_context(ctx).map_err(|e| e.extend())?;
+        if !calls.sees_all() {
+            let managed = calls.managed_project_ids().await.map_err(|e| e.extend())?;
+            if !managed.contains(project_id.as_str()) {
+                return Ok(TimeAnomalyConnection {
+                    nodes: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+        }
+        let answer = calls
+            .time_anomalies(vec![project_id.0], status.as_deref().unwrap_or_default(), page)
+            .await
+            .map_err(|e| {
+                keel_experience_common::actions::rename_fields(
+                    paging::rename_paging_fields(e),
+                    &[("project_ids[0]", "projectId")],
+                )
+                .extend()
+            })?;
+        Ok(TimeAnomalyConnection {
+            nodes: answer.anomalies.into_iter().map(TimeAnomaly::from).collect(),
+            next_cursor: paging::next_cursor(answer.page),
+        })
+    }
 }
 
 /// Records of one kind grouped by project id.
@@ -130,15 +171,16 @@ async fn enrich(calls: &Calls, projects: Vec<psa::Project>, selection: &Lookahea
     }
     let wants = |field: &str| selection.field(field).exists();
     let ids: Vec<String> = projects.iter().map(|p| p.id.clone()).collect();
-    let (codes, team, actuals, health, alerts, time, changes) = futures::try_join!(
+    let (codes, team, actuals, health, alerts, time, changes, anomalies) = futures::try_join!(
         when(wants("code") || wants("erpBudgetPosted"), || calls.codes(ids.clone())),
         when(wants("team"), || calls.assignments(ids.clone())),
         when(wants("burn") || wants("estimateAtCompletion"), || calls
             .actuals(ids.clone())),
-        when(wants("health"), || calls.health(ids.clone())),
+        when(wants("health") || wants("marginForecast"), || calls.health(ids.clone())),
         when(wants("alerts"), || calls.open_alerts(ids.clone())),
         when(wants("timeAwaitingApproval"), || calls.submitted_time(ids.clone())),
         when(wants("changeRequests"), || calls.change_requests(ids.clone())),
+        when(wants("timeAnomalies"), || calls.open_anomalies(ids.clone())),
     )?;
     let mut codes: HashMap<String, _> = codes.into_iter().map(|c| (c.project_id.clone(), c)).collect();
     let mut team = by_project(team, |a| &a.project_id);
@@ -147,6 +189,7 @@ async fn enrich(calls: &Calls, projects: Vec<psa::Project>, selection: &Lookahea
     let mut alerts = by_project(alerts, |a| &a.project_id);
     let mut time = by_project(time, |e| &e.project_id);
     let mut changes = by_project(changes, |c| &c.project_id);
+    let mut anomalies = by_project(anomalies, |a| &a.project_id);
     let mut nodes = Vec::with_capacity(projects.len());
     for project in projects {
         let id = project.id.clone();
@@ -162,7 +205,18 @@ async fn enrich(calls: &Calls, projects: Vec<psa::Project>, selection: &Lookahea
             .into_iter()
             .map(TeamMember::from)
             .collect();
-        node.health = health.remove(&id).map(Health::from);
+        let project_health = health.remove(&id);
+        node.margin_forecast = project_health
+            .as_ref()
+            .and_then(|h| h.margin_forecast.clone())
+            .map(MarginForecast::from);
+        node.health = project_health.map(Health::from);
+        node.time_anomalies = anomalies
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(TimeAnomaly::from)
+            .collect();
         node.alerts = alerts
             .remove(&id)
             .unwrap_or_default()

@@ -9,11 +9,15 @@ use keel_core::Error;
 use keel_core::grpc::{answer, optional};
 use keel_proto::common::{Money, PageRequest};
 use keel_proto::erp::erp_service_client::ErpServiceClient;
-use keel_proto::erp::{BillingMilestone, GetProjectCodeRequest, ListBillingMilestonesRequest, MilestoneStatus};
+use keel_proto::erp::{
+    BillingMilestone, GetProjectCodeRequest, ListBillingMilestonesRequest, ListProjectCodesOfProjectsRequest,
+    MilestoneStatus,
+};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
-    Assignment, AssignmentState, GetProjectActualsRequest, GetProjectRequest, ListAssignmentsRequest,
-    ListProjectsRequest, ListTimeEntriesRequest, Project, RoleActuals, TimeEntryState,
+    Assignment, AssignmentState, GetProjectActualsRequest, GetProjectRateCardRequest, GetProjectRequest,
+    ListAssignmentsRequest, ListProjectsRequest, ListTimeEntriesRequest, Project, RoleActuals, TimeEntry,
+    TimeEntryState,
 };
 use keel_proto::support::GetProjectSupportSummaryRequest;
 use keel_proto::support::support_service_client::SupportServiceClient;
@@ -21,6 +25,7 @@ use rust_decimal::Decimal;
 use tonic::transport::Channel;
 
 use crate::health::{Facts, LineFacts, MilestoneFacts};
+use crate::insight::InsightReads;
 
 /// Pages read at most when listing (500 a page): a project with more is read in part, and
 /// the evaluation fails rather than report a partial number.
@@ -297,6 +302,95 @@ impl Downstream {
             unapproved_hours,
             open_high_severity_tickets: support.open_high + support.open_critical,
             open_escalated_tickets: support.open_escalated,
+        })
+    }
+
+    /// The project's SUBMITTED, APPROVED and POSTED time entries.
+    async fn time_entries(&self, project_id: &str) -> Result<Vec<TimeEntry>, Error> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let request = self.request(ListTimeEntriesRequest {
+                project_id: project_id.to_string(),
+                employee_id: String::new(),
+                state: TimeEntryState::Unspecified as i32,
+                page: Self::page(&token),
+            })?;
+            let page = answer(
+                "PSA ListTimeEntries",
+                self.timeout,
+                self.psa.clone().list_time_entries(request),
+            )
+            .await?;
+            all.extend(page.entries.into_iter().filter(|e| {
+                [
+                    TimeEntryState::Submitted,
+                    TimeEntryState::Approved,
+                    TimeEntryState::Posted,
+                ]
+                .iter()
+                .any(|s| *s as i32 == e.state)
+            }));
+            token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+            if token.is_empty() {
+                return Ok(all);
+            }
+        }
+        Err(Error::internal(format!(
+            "project {project_id} has more time entries than one evaluation reads"
+        )))
+    }
+
+    /// What the margin forecast and the anomaly detector read beyond the health facts: the
+    /// project, its time entries and assignments, the rate card's bill rates, and ERP's time
+    /// cost on its project code.
+    pub async fn insight_reads(&self, project_id: &str) -> Result<InsightReads, Error> {
+        let project_request = self.request(GetProjectRequest {
+            id: project_id.to_string(),
+            opportunity_id: String::new(),
+        })?;
+        let card_request = self.request(GetProjectRateCardRequest {
+            project_id: project_id.to_string(),
+        })?;
+        let financials_request = self.request(ListProjectCodesOfProjectsRequest {
+            project_ids: vec![project_id.to_string()],
+        })?;
+        let (mut psa, mut psa_card, mut erp) = (self.psa.clone(), self.psa.clone(), self.erp.clone());
+        let (project, entries, assignments, card, financials) = tokio::try_join!(
+            answer("PSA GetProject", self.timeout, psa.get_project(project_request)),
+            self.time_entries(project_id),
+            self.assignments(project_id),
+            async {
+                optional(
+                    answer(
+                        "PSA GetProjectRateCard",
+                        self.timeout,
+                        psa_card.get_project_rate_card(card_request),
+                    )
+                    .await,
+                )
+            },
+            answer(
+                "ERP ListProjectFinancialsOfProjects",
+                self.timeout,
+                erp.list_project_financials_of_projects(financials_request)
+            ),
+        )?;
+        let mut bill_rates = std::collections::HashMap::new();
+        for rate in card.map(|c| c.rates).unwrap_or_default() {
+            let (amount, _) = amount("bill_rate", rate.bill_rate.as_ref())?;
+            bill_rates.insert(rate.role, amount);
+        }
+        let time_cost = match financials.financials.iter().find(|f| f.project_id == project_id) {
+            Some(f) => Some(amount("time_cost", f.time_cost.as_ref())?.0),
+            None => None,
+        };
+        Ok(InsightReads {
+            project,
+            entries,
+            assignments,
+            bill_rates,
+            time_cost,
         })
     }
 }

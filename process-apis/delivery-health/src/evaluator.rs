@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::{self, Recipient};
 use crate::clients::Downstream;
 use crate::health::{self, ProjectHealth};
+use crate::insight::{self, InsightOutcome, InsightSettings};
 use crate::notifications::{self, Notifier};
 use crate::policy::HealthPolicy;
 
@@ -54,7 +55,15 @@ pub struct Evaluator {
     downstream: Downstream,
     policy: Arc<HealthPolicy>,
     notifier: Notifier,
+    insight: Arc<InsightSettings>,
     today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
+}
+
+/// One evaluation computed, not yet stored.
+struct Computed {
+    health: ProjectHealth,
+    recipients: Vec<Recipient>,
+    insight: InsightOutcome,
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -124,6 +133,7 @@ pub fn to_proto(health: &ProjectHealth, evaluated_at: chrono::DateTime<Utc>) -> 
         not_measured: health.not_measured.clone(),
         policy_version: health.policy_version.clone(),
         evaluated_at: Some(keel_core::time::to_timestamp(evaluated_at)),
+        margin_forecast: None,
     }
 }
 
@@ -135,8 +145,20 @@ impl Evaluator {
             downstream,
             policy: Arc::new(policy),
             notifier,
+            insight: Arc::new(InsightSettings::default()),
             today: Arc::new(|| Utc::now().date_naive()),
         }
+    }
+
+    /// The firm's `[insight]` switches (`insight.toml`): the margin forecast and the
+    /// time-entry anomalies run on each evaluation only when theirs is on.
+    pub fn with_insight(mut self, settings: InsightSettings) -> Evaluator {
+        self.insight = Arc::new(settings);
+        self
+    }
+
+    pub fn insight(&self) -> &InsightSettings {
+        &self.insight
     }
 
     /// The same with a fixed idea of today (tests).
@@ -188,12 +210,29 @@ impl Evaluator {
         Ok(recipients)
     }
 
-    /// Gathers and computes, without storing anything.
-    async fn compute(&self, project_id: &str) -> Result<(ProjectHealth, Vec<Recipient>), Error> {
-        let facts = self.downstream.facts(project_id, (self.today)()).await?;
-        let health = health::evaluate(&facts, &self.policy);
+    /// Gathers and computes, without storing anything: the health, and the margin forecast
+    /// and anomaly flags the switches allow (a forecast below the floor is a breach).
+    async fn compute(&self, project_id: &str) -> Result<Computed, Error> {
+        let today = (self.today)();
+        let facts = self.downstream.facts(project_id, today).await?;
+        let mut health = health::evaluate(&facts, &self.policy);
         let recipients = self.recipients(project_id).await?;
-        Ok((health, recipients))
+        let switches = &self.insight.switches;
+        let reads = if switches.margin_forecast || switches.anomalies {
+            Some(self.downstream.insight_reads(project_id).await?)
+        } else {
+            None
+        };
+        let outcome = insight::assess(&facts, reads.as_ref(), &self.policy, &self.insight, today);
+        if let Some(breach) = outcome.forecast.as_ref().and_then(|f| f.breach.clone()) {
+            health.breaches.push(breach);
+        }
+        health.not_measured.extend(outcome.not_measured.iter().cloned());
+        Ok(Computed {
+            health,
+            recipients,
+            insight: outcome,
+        })
     }
 
     /// Stores the evaluation and applies it to the alerts inside `txn`; returns the stored
@@ -201,14 +240,37 @@ impl Evaluator {
     async fn store(
         &self,
         txn: &DatabaseTransaction,
-        health: &ProjectHealth,
-        recipients: &[Recipient],
+        computed: &Computed,
         actor: &str,
     ) -> Result<(pb::ProjectHealth, Vec<notifications::entity::Model>), Error> {
+        let Computed {
+            health,
+            recipients,
+            insight: outcome,
+        } = computed;
         let now = Utc::now();
-        let view = to_proto(health, now);
+        let mut view = to_proto(health, now);
+        if let Some(made) = &outcome.forecast {
+            view.margin_forecast = Some(insight::save_forecast(txn, made).await?);
+        }
         save_evaluation(txn, &view).await?;
         let changes = alerts::apply(txn, health, recipients, actor).await?;
+        let mut flagged = 0;
+        if !outcome.flags.is_empty() {
+            // The project's manager reviews its flags: the person PSA assigns, or the role.
+            let mut reviewers: Vec<Recipient> = recipients
+                .iter()
+                .filter(|r| r.role == "project_manager")
+                .cloned()
+                .collect();
+            if reviewers.is_empty() {
+                reviewers.push(Recipient {
+                    role: "project_manager".into(),
+                    employee_id: String::new(),
+                });
+            }
+            flagged = insight::save_flags(txn, &health.project_id, &outcome.flags, &reviewers, &self.insight).await?;
+        }
         let mut stored = Vec::with_capacity(changes.opened.len());
         for alert in &changes.opened {
             stored.push(self.notifier.alert_opened(txn, alert, &health.project_name).await?);
@@ -219,6 +281,7 @@ impl Evaluator {
             opened = changes.opened.len(),
             updated = changes.updated.len(),
             resolved = changes.resolved.len(),
+            anomalies.new = flagged,
             policy.version = %health.policy_version,
             "project evaluated"
         );
@@ -231,9 +294,9 @@ impl Evaluator {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (health, recipients) = self.compute(project_id).await?;
+            let computed = self.compute(project_id).await?;
             let txn = keel_store::begin_write(&self.db).await?;
-            let result = self.store(&txn, &health, &recipients, actor).await;
+            let result = self.store(&txn, &computed, actor).await;
             let result = match result {
                 Ok(done) => txn.commit().await.map_err(keel_store::db_error).map(|_| done),
                 Err(e) => Err(e),
@@ -255,7 +318,7 @@ impl Evaluator {
         request: &EvaluateProjectRequest,
         actor: &str,
     ) -> Result<pb::ProjectHealth, Error> {
-        let (health, recipients) = self.compute(&request.project_id).await?;
+        let computed = self.compute(&request.project_id).await?;
         let published: Arc<Mutex<Vec<notifications::entity::Model>>> = Arc::default();
         let sink = published.clone();
         let this = self.clone();
@@ -267,7 +330,7 @@ impl Evaluator {
             request,
             move |txn| {
                 Box::pin(async move {
-                    let (view, stored) = this.store(txn, &health, &recipients, &actor).await?;
+                    let (view, stored) = this.store(txn, &computed, &actor).await?;
                     if let Ok(mut sink) = sink.lock() {
                         sink.extend(stored);
                     }

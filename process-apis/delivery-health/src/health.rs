@@ -17,13 +17,16 @@ pub mod kind {
     pub const MILESTONE_LATE: &str = "MILESTONE_LATE";
     pub const UNAPPROVED_EFFORT: &str = "UNAPPROVED_EFFORT";
     pub const HIGH_SEVERITY_TICKETS: &str = "HIGH_SEVERITY_TICKETS";
+    /// The margin forecast at completion is below the policy's floor (see [`crate::insight`]).
+    pub const MARGIN_EROSION: &str = "MARGIN_EROSION";
     /// Every kind, in the order breaches are listed.
-    pub const ALL: [&str; 5] = [
+    pub const ALL: [&str; 6] = [
         EFFORT_OVER_BASELINE,
         MONEY_OVER_BASELINE,
         MILESTONE_LATE,
         UNAPPROVED_EFFORT,
         HIGH_SEVERITY_TICKETS,
+        MARGIN_EROSION,
     ];
 }
 

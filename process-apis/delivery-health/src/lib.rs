@@ -8,6 +8,9 @@
 //! - [`clients`]: PSA, ERP and support over gRPC, and the gathering of a project's facts.
 //! - [`evaluator`]: [`Evaluator`], evaluate-and-store, one project or a sweep of all.
 //! - [`alerts`]: the alert table, deduplicated per project and kind, audited.
+//! - [`insight`]: the margin forecast at completion (a forecast below the floor is the
+//!   `MARGIN_EROSION` alert) and the time-entry anomaly flags the project's manager reviews,
+//!   each behind the firm's `[insight]` switch, every output recorded.
 //! - [`notifications`]: [`Notifier`] (store, broadcast, approval requests) and the outbound
 //!   webhook [`WebhookDelivery`].
 //! - [`consumer`]: [`HealthTrigger`], the events that re-evaluate a project.
@@ -24,6 +27,7 @@ pub mod clients;
 pub mod consumer;
 pub mod evaluator;
 pub mod health;
+pub mod insight;
 pub mod migrations;
 pub mod notifications;
 pub mod policy;
@@ -32,6 +36,7 @@ pub mod service;
 pub use clients::Downstream;
 pub use consumer::HealthTrigger;
 pub use evaluator::Evaluator;
+pub use insight::InsightSettings;
 pub use migrations::Migrator;
 pub use notifications::approvals::{ApprovalFeed, ApprovalSource};
 pub use notifications::{ApprovalRequest, Notifier, WebhookDelivery, WebhookSettings};

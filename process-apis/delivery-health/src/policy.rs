@@ -49,6 +49,37 @@ pub struct HealthPolicy {
     pub version: String,
     pub thresholds: Thresholds,
     pub recipients: RecipientPolicy,
+    /// The margin forecast's floor and confidence, and the working week allocations are read
+    /// in. Whether each capability runs at all is the firm's `[insight]` switch
+    /// (`insight.toml`), not this file.
+    #[serde(default)]
+    pub insight: InsightThresholds,
+}
+
+/// The numbers the margin forecast and the anomaly detector run with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InsightThresholds {
+    /// MARGIN_EROSION is raised when the forecast margin at completion, as a percent of revenue,
+    /// is below this.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub margin_floor_percent: Decimal,
+    /// The confidence of the forecast's interval, in percent.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub margin_confidence_percent: Decimal,
+    /// Hours in a full working week: an assignment at 50% is allocated half of them.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub week_hours: Decimal,
+}
+
+impl Default for InsightThresholds {
+    fn default() -> Self {
+        InsightThresholds {
+            margin_floor_percent: Decimal::from(25),
+            margin_confidence_percent: Decimal::from(90),
+            week_hours: Decimal::from(40),
+        }
+    }
 }
 
 /// When a measure raises an alert: each alerts when the project's number is *above* it.
@@ -151,6 +182,30 @@ impl HealthPolicy {
                 format!("must not be negative, got {}", self.thresholds.unapproved_hours),
             ));
         }
+        let insight = &self.insight;
+        if insight.margin_floor_percent.is_sign_negative() || insight.margin_floor_percent >= Decimal::ONE_HUNDRED {
+            return Err(invalid(
+                "insight.margin_floor_percent",
+                format!("must be at least 0 and below 100, got {}", insight.margin_floor_percent),
+            ));
+        }
+        if insight.margin_confidence_percent <= Decimal::ZERO
+            || insight.margin_confidence_percent >= Decimal::ONE_HUNDRED
+        {
+            return Err(invalid(
+                "insight.margin_confidence_percent",
+                format!(
+                    "must be above 0 and below 100, got {}",
+                    insight.margin_confidence_percent
+                ),
+            ));
+        }
+        if insight.week_hours <= Decimal::ZERO || insight.week_hours > Decimal::from(168) {
+            return Err(invalid(
+                "insight.week_hours",
+                format!("must be above 0 and at most 168, got {}", insight.week_hours),
+            ));
+        }
         if self.recipients.roles.is_empty() {
             return Err(invalid("recipients.roles", "must name at least one role".into()));
         }
@@ -220,6 +275,13 @@ mod tests {
             ("version", "\"  \"", "version"),
             ("roles", "[\"project_manager\", \"chief\"]", "recipients.roles[1]"),
             ("roles", "[]", "recipients.roles"),
+            ("margin_floor_percent", "\"100\"", "insight.margin_floor_percent"),
+            (
+                "margin_confidence_percent",
+                "\"0\"",
+                "insight.margin_confidence_percent",
+            ),
+            ("week_hours", "\"-40\"", "insight.week_hours"),
         ];
         for (key, value, named) in cases {
             let error = HealthPolicy::parse(&with(key, value), "p.toml").unwrap_err();

@@ -1,11 +1,12 @@
 //! The gRPC service `keel.health.v1.DeliveryHealthService`: authorize, parse the request
 //! once, then read or evaluate a project's health, list and acknowledge alerts, list
-//! notifications.
+//! notifications, list margin forecasts, and list and review time-entry anomalies.
 
 use keel_auth::Role;
 use keel_core::Error;
 use keel_core::paging::Page;
 use keel_core::validate::Violations;
+use keel_insight::Capability;
 use keel_proto::common::PageResponse;
 use keel_proto::health::delivery_health_service_server::{DeliveryHealthService, DeliveryHealthServiceServer};
 use keel_proto::health::{
@@ -13,11 +14,16 @@ use keel_proto::health::{
     ListAlertsResponse, ListNotificationsRequest, ListNotificationsResponse, ProjectHealth,
 };
 use keel_proto::health::{ListAlertsOfProjectsRequest, ListProjectHealthRequest, ListProjectHealthResponse};
+use keel_proto::health::{
+    ListMarginForecastsRequest, ListMarginForecastsResponse, ListTimeAnomaliesRequest, ListTimeAnomaliesResponse,
+    ReviewTimeAnomalyRequest, TimeAnomaly,
+};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::alerts;
 use crate::evaluator::Evaluator;
+use crate::insight;
 use crate::notifications;
 
 /// Who may read health, alerts and notifications (admin always passes).
@@ -32,6 +38,22 @@ const READ_ROLES: &[Role] = &[
 const EVALUATE_ROLES: &[Role] = &[Role::ProjectManager, Role::Finance, Role::Operations, Role::Service];
 /// Who may acknowledge an alert: the roles alerts go to.
 const ACKNOWLEDGE_ROLES: &[Role] = &[Role::ProjectManager, Role::Finance];
+/// Who may review a time anomaly: project managers (and only the project's own, checked
+/// against the flag's reviewers).
+const REVIEW_ROLES: &[Role] = &[Role::ProjectManager];
+
+/// An optional anomaly status filter, upper-cased.
+fn anomaly_status(v: &mut Violations, status: &str) -> Option<String> {
+    let status = status.trim().to_ascii_uppercase();
+    if status.is_empty() {
+        None
+    } else if insight::status::ALL.contains(&status.as_str()) {
+        Some(status)
+    } else {
+        v.add("status", format!("must be one of {}", insight::status::ALL.join(", ")));
+        None
+    }
+}
 
 /// The tonic service.
 #[derive(Debug, Clone)]
@@ -235,5 +257,92 @@ impl DeliveryHealthService for DeliveryHealthGrpcService {
             page: next_page(&page, rows.len(), rows.last().map(|r| r.id.as_str())),
             notifications: rows.iter().map(notifications::to_proto).collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListMarginForecasts"))]
+    async fn list_margin_forecasts(
+        &self,
+        request: Request<ListMarginForecastsRequest>,
+    ) -> Result<Response<ListMarginForecastsResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        self.evaluator.insight().require(Capability::MarginForecast)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let project = project_id(&mut v, "project_id", &message.project_id, true);
+        let page = v.take(Page::from_proto(message.page.as_ref()).map_err(|e| e.field_violations().to_vec()));
+        v.finish()?;
+        let page = page.ok_or_else(|| Error::invalid("page", "is not a valid page"))?;
+        let forecasts =
+            insight::list_forecasts(self.evaluator.db(), project.as_deref().unwrap_or_default(), &page).await?;
+        Ok(Response::new(ListMarginForecastsResponse {
+            page: next_page(&page, forecasts.len(), forecasts.last().map(|f| f.id.as_str())),
+            forecasts,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListTimeAnomalies"))]
+    async fn list_time_anomalies(
+        &self,
+        request: Request<ListTimeAnomaliesRequest>,
+    ) -> Result<Response<ListTimeAnomaliesResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        self.evaluator.insight().require(Capability::Anomalies)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let ids = project_ids(&mut v, &message.project_ids);
+        let status = anomaly_status(&mut v, &message.status);
+        let page = v.take(Page::from_proto(message.page.as_ref()).map_err(|e| e.field_violations().to_vec()));
+        v.finish()?;
+        let page = page.ok_or_else(|| Error::invalid("page", "is not a valid page"))?;
+        let rows = insight::list_anomalies(self.evaluator.db(), &ids, status.as_deref(), &page).await?;
+        Ok(Response::new(ListTimeAnomaliesResponse {
+            page: next_page(&page, rows.len(), rows.last().map(|r| r.id.as_str())),
+            anomalies: rows.iter().map(insight::anomaly_to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ReviewTimeAnomaly"))]
+    async fn review_time_anomaly(
+        &self,
+        request: Request<ReviewTimeAnomalyRequest>,
+    ) -> Result<Response<TimeAnomaly>, Status> {
+        let caller = keel_auth::authorize(&request, REVIEW_ROLES)?;
+        self.evaluator.insight().require(Capability::Anomalies)?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let key = v.idempotency_key(&message.idempotency_key);
+        let id = v.uuid("anomaly_id", &message.anomaly_id);
+        let decision = message.decision.trim().to_ascii_uppercase();
+        if decision != insight::status::CONFIRMED && decision != insight::status::DISMISSED {
+            v.add(
+                "decision",
+                format!(
+                    "must be {} or {}",
+                    insight::status::CONFIRMED,
+                    insight::status::DISMISSED
+                ),
+            );
+        }
+        let note = v.required_text("note", &message.note);
+        v.finish()?;
+        let id = id
+            .ok_or_else(|| Error::invalid("anomaly_id", "is required"))?
+            .to_string();
+        let parsed = ReviewTimeAnomalyRequest {
+            idempotency_key: key.clone(),
+            anomaly_id: id.clone(),
+            decision: decision.clone(),
+            note: note.clone(),
+        };
+        let anomaly = keel_store::idempotency::run_once(self.evaluator.db(), "ReviewTimeAnomaly", &key, &parsed, {
+            move |txn| {
+                Box::pin(async move {
+                    let row = insight::review(txn, &id, &decision, &note, &caller).await?;
+                    Ok(insight::anomaly_to_proto(&row))
+                })
+            }
+        })
+        .await?;
+        Ok(Response::new(anomaly))
     }
 }

@@ -1,10 +1,11 @@
 //! Delivery health's schema: the shared platform tables (audit chain, idempotency), the event
 //! inbox, and its own tables: the latest evaluation per project, alerts, and notifications with
-//! their webhook delivery state.
+//! their webhook delivery state; the margin forecasts and time-entry anomalies insight records.
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261126_020001_create_delivery_health;
+mod m20261126_160001_create_insight;
 
 /// Migrates delivery health's store.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         let mut all = keel_store::migrations::platform();
         all.extend(keel_events::migrations::events());
         all.push(Box::new(m20261126_020001_create_delivery_health::Migration));
+        all.push(Box::new(m20261126_160001_create_insight::Migration));
         all
     }
 }

@@ -15,16 +15,20 @@ use std::time::Duration;
 
 use keel_auth::{LocalKey, Role, ServiceCredentials};
 use keel_conformance::{Harness, MAX_MESSAGE_BYTES, migrated_store};
-use keel_delivery_health::{Downstream, Evaluator, HealthPolicy, Migrator, Notifier};
+use keel_delivery_health::{Downstream, Evaluator, HealthPolicy, InsightSettings, Migrator, Notifier};
 use keel_proto::common::{Money, PageRequest};
 use keel_proto::erp::erp_service_client::ErpServiceClient;
 use keel_proto::erp::{
     BillingMilestone, CreateBillingMilestoneRequest, CreateLegalEntityRequest, CreateProjectCodeRequest,
+    PostTimeEntriesRequest, TimeEntryPosting,
 };
 use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
 use keel_proto::health::{Alert, ListAlertsRequest, ListNotificationsRequest, Notification};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
-use keel_proto::psa::{ApproveTimeEntryRequest, CreateAssignmentRequest, SubmitTimeEntriesRequest, TimeEntry};
+use keel_proto::psa::{
+    ApproveTimeEntryRequest, CreateAssignmentRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest,
+    SubmitTimeEntriesRequest, TimeEntry,
+};
 use keel_proto::support::support_service_client::SupportServiceClient;
 use keel_proto::support::{OpenTicketRequest, Severity, Ticket};
 use keel_store::testing::TestStore;
@@ -59,6 +63,7 @@ pub struct Platform {
     pub project_manager_id: String,
     pub erp: Harness,
     pub project_code: String,
+    pub legal_entity: String,
     pub support: keel_conformance::support::Context,
     pub db: DatabaseConnection,
     pub downstream: Downstream,
@@ -75,6 +80,11 @@ impl Platform {
     }
 
     pub async fn start_with(policy: HealthPolicy, webhook_enabled: bool) -> Platform {
+        Platform::start_with_insight(policy, webhook_enabled, InsightSettings::default()).await
+    }
+
+    /// Everything up under the firm's `[insight]` switches `insight`.
+    pub async fn start_with_insight(policy: HealthPolicy, webhook_enabled: bool, insight: InsightSettings) -> Platform {
         let (psa_store, psa_db) = migrated_store::<keel_psa::reference::Migrator>("psa").await;
         let psa =
             keel_conformance::psa::Context::new(Arc::new(keel_psa::ReferencePsa::new(psa_db, Arc::new(Notify::new()))))
@@ -122,7 +132,7 @@ impl Platform {
                 idempotency_key: format!("pc-{}", staffed.project.id),
                 project_id: staffed.project.id.clone(),
                 name: "Conformance rollout".into(),
-                legal_entity,
+                legal_entity: legal_entity.clone(),
                 currency: "EUR".into(),
             }))
             .await
@@ -146,7 +156,9 @@ impl Platform {
             Duration::from_secs(5),
         );
         let notifier = Notifier::new(webhook_enabled);
-        let evaluator = Evaluator::new(db.clone(), downstream.clone(), policy, notifier.clone()).with_today(today);
+        let evaluator = Evaluator::new(db.clone(), downstream.clone(), policy, notifier.clone())
+            .with_today(today)
+            .with_insight(insight);
         let service = Harness::serve(keel_delivery_health::service::server(evaluator.clone())).await;
         Platform {
             psa,
@@ -154,6 +166,7 @@ impl Platform {
             project_manager_id,
             erp,
             project_code,
+            legal_entity,
             support,
             db,
             downstream,
@@ -221,6 +234,119 @@ impl Platform {
             );
         }
         approved
+    }
+
+    /// A person assigned to the project in `role` at `allocation_percent` for December 2026 to
+    /// March 2027; answers their employee id.
+    pub async fn assign(&self, role: &str, allocation_percent: &str) -> String {
+        let employee_id = uuid::Uuid::now_v7().to_string();
+        self.psa_client()
+            .create_assignment(self.psa.harness.service(CreateAssignmentRequest {
+                idempotency_key: format!("assign-{employee_id}"),
+                project_id: self.project_id(),
+                employee_id: employee_id.clone(),
+                person_name: format!("Consultant {}", &employee_id[..8]),
+                role: role.into(),
+                bill_role: String::new(),
+                start_date: "2026-12-01".into(),
+                end_date: "2027-03-01".into(),
+                allocation_percent: allocation_percent.into(),
+            }))
+            .await
+            .expect("assignment");
+        employee_id
+    }
+
+    /// Billable entries of `employee_id`, each `(date, hours, narrative)`, recorded,
+    /// submitted and approved.
+    pub async fn log(&self, employee_id: &str, entries: &[(&str, &str, &str)]) -> Vec<TimeEntry> {
+        let mut psa = self.psa_client();
+        let mut ids = Vec::new();
+        for (date, hours, narrative) in entries {
+            let entry = psa
+                .record_time_entry(self.psa.harness.service(RecordTimeEntryRequest {
+                    idempotency_key: format!("rec-{}", uuid::Uuid::new_v4()),
+                    project_id: self.project_id(),
+                    employee_id: employee_id.into(),
+                    task: String::new(),
+                    date: (*date).into(),
+                    hours: (*hours).into(),
+                    narrative: (*narrative).into(),
+                    billable: true,
+                }))
+                .await
+                .expect("record")
+                .into_inner();
+            ids.push(entry.id);
+        }
+        let submitted = psa
+            .submit_time_entries(self.psa.harness.service(SubmitTimeEntriesRequest {
+                idempotency_key: format!("submit-{}", uuid::Uuid::new_v4()),
+                ids,
+            }))
+            .await
+            .expect("submit")
+            .into_inner()
+            .entries;
+        let mut approved = Vec::new();
+        for entry in submitted {
+            approved.push(
+                psa.approve_time_entry(self.psa.harness.service(ApproveTimeEntryRequest {
+                    idempotency_key: format!("approve-{}", entry.id),
+                    id: entry.id.clone(),
+                    approver_id: self.project_manager_id.clone(),
+                    expected_version: entry.version,
+                }))
+                .await
+                .expect("approve")
+                .into_inner(),
+            );
+        }
+        approved
+    }
+
+    /// Posts approved `entries` to ERP at `cost_rate` an hour (as time capture does: the bill
+    /// amount PSA priced, the cost at the person's rate) and marks them posted in PSA.
+    pub async fn post(&self, entries: &[TimeEntry], cost_rate: rust_decimal::Decimal) -> Vec<TimeEntry> {
+        let mut erp = ErpServiceClient::new(self.erp.channel());
+        let mut psa = self.psa_client();
+        let mut posted = Vec::new();
+        for entry in entries {
+            let hours: rust_decimal::Decimal = entry.hours.parse().expect("hours");
+            let response = erp
+                .post_time_entries(self.erp.service(PostTimeEntriesRequest {
+                    idempotency_key: format!("post-{}", entry.id),
+                    entries: vec![TimeEntryPosting {
+                        time_entry_id: entry.id.clone(),
+                        person_id: entry.employee_id.clone(),
+                        person_legal_entity: self.legal_entity.clone(),
+                        project_code: self.project_code.clone(),
+                        work_date: entry.date.clone(),
+                        hours: entry.hours.clone(),
+                        bill_amount: entry.amount.clone(),
+                        cost_amount: Some(Money {
+                            amount: (hours * cost_rate).round_dp(2).to_string(),
+                            currency: "EUR".into(),
+                        }),
+                    }],
+                }))
+                .await
+                .expect("posted to ERP")
+                .into_inner();
+            let journal = response.postings[0].journal_ids[0].clone();
+            posted.push(
+                psa.mark_time_entry_posted(self.psa.harness.service(MarkTimeEntryPostedRequest {
+                    idempotency_key: format!("mark-{}", entry.id),
+                    id: entry.id.clone(),
+                    journal_reference: journal,
+                    expected_version: entry.version,
+                }))
+                .await
+                .expect("marked posted")
+                .into_inner(),
+            );
+        }
+        posted
     }
 
     /// A billing milestone in ERP for the project.
