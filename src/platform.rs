@@ -2,6 +2,7 @@
 //! bus the configuration names. `keel up` and `keel run --target <service>` both come here;
 //! only the set of services differs.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,6 +195,32 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
     migrated.with_context(|| format!("migrating the {} store ({})", service.as_str(), options.describe()))?;
     tracing::info!(service = service.as_str(), store = %options.describe(), "store ready");
     Ok(db)
+}
+
+/// The stores of one process, opened and migrated together before anything is wired.
+#[derive(Debug, Default)]
+pub struct Stores(HashMap<ServiceName, DatabaseConnection>);
+
+impl Stores {
+    /// Opens every store of `services` at once ([`open_store`] each): each checks its
+    /// migrations on its own connections, so on PostgreSQL the round trips of fourteen stores
+    /// overlap instead of adding up before the port listens.
+    pub async fn open(config: &KeelConfig, services: &[ServiceName]) -> anyhow::Result<Stores> {
+        let opened = futures::future::try_join_all(
+            services
+                .iter()
+                .map(|service| async move { Ok::<_, anyhow::Error>((*service, open_store(config, *service).await?)) }),
+        )
+        .await?;
+        Ok(Stores(opened.into_iter().collect()))
+    }
+
+    /// The store of `service`, as [`Stores::open`] opened it.
+    pub fn take(&mut self, service: ServiceName) -> anyhow::Result<DatabaseConnection> {
+        self.0
+            .remove(&service)
+            .with_context(|| format!("the {} store was not opened at start", service.as_str()))
+    }
 }
 
 /// The embedded signing key: the configured one, or the key file under the data directory.
@@ -413,13 +440,14 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     let mut outboxes = Vec::new();
     let mut served = Vec::new();
 
+    let mut stores = Stores::open(&config, &target.stores()).await?;
     let mut webhooks: Option<axum::Router> = None;
     let retention = Duration::from_secs(u64::from(config.limits.idempotency_retention_days) * 24 * 3600);
     for service in ServiceName::SYSTEMS {
         if !target.includes(Target::from(service)) {
             continue;
         }
-        let db = open_store(&config, service).await?;
+        let db = stores.take(service)?;
         let relay = Relay::new(service.as_str(), db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
         outboxes.push((service.as_str().to_string(), db.clone()));
         tasks.spawn(named(
@@ -476,7 +504,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     }
     if target.includes(Target::ProjectSetup) {
         let intake = keel_project_setup::Intake::new(crate::process_apis::insight_policy(&config)?);
-        let db = open_store(&config, ServiceName::ProjectSetup).await?;
+        let db = stores.take(ServiceName::ProjectSetup)?;
         let downstream = keel_project_setup::Downstream::new(
             channel(&config, ServiceName::Crm)?,
             channel(&config, ServiceName::Psa)?,
@@ -510,6 +538,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             max_message,
             routes: &mut routes,
             engines: &mut engines,
+            stores: &mut stores,
         };
         if target.includes(Target::TimeCapture) {
             process_apis::time_capture(&mut wiring).await?;

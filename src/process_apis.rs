@@ -13,7 +13,7 @@ use keel_events::Bus;
 use keel_workflow::{Engine, EngineOptions};
 use tonic::service::RoutesBuilder;
 
-use crate::platform::{channel, credentials, open_store};
+use crate::platform::{Stores, channel, credentials};
 
 /// What wiring a process API needs from the platform.
 pub(crate) struct Wiring<'a> {
@@ -25,6 +25,8 @@ pub(crate) struct Wiring<'a> {
     pub routes: &'a mut RoutesBuilder,
     /// Every engine wired so far; the platform runs them and serves their admin.
     pub engines: &'a mut Vec<Engine>,
+    /// The process's stores, opened together at start.
+    pub stores: &'a mut Stores,
 }
 
 /// A policy file under `templates.policies_dir`: parsed and checked when present (a bad one
@@ -72,7 +74,7 @@ pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         keel_time_capture::TimePolicy::load,
         || Ok(keel_time_capture::TimePolicy::default()),
     )?;
-    let db = open_store(w.config, ServiceName::TimeCapture).await?;
+    let db = w.stores.take(ServiceName::TimeCapture)?;
     let downstream = keel_time_capture::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
         channel(w.config, ServiceName::Erp)?,
@@ -107,7 +109,7 @@ pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     let policy = policy_file(w.config, "staffing.toml", keel_staffing::StaffingPolicy::load, || {
         Ok(keel_staffing::StaffingPolicy::default())
     })?;
-    let db = open_store(w.config, ServiceName::Staffing).await?;
+    let db = w.stores.take(ServiceName::Staffing)?;
     let downstream = keel_staffing::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
         channel(w.config, ServiceName::Hris)?,
@@ -133,7 +135,7 @@ pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
 /// Billing: `billing-readiness`, `reconciliation` and `reconciliation-difference`, the
 /// milestone-reached consumer and its service.
 pub(crate) async fn billing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
-    let db = open_store(w.config, ServiceName::Billing).await?;
+    let db = w.stores.take(ServiceName::Billing)?;
     let downstream = keel_billing::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
         channel(w.config, ServiceName::Erp)?,
@@ -183,7 +185,7 @@ pub(crate) async fn delivery_health(
         secret: webhook.secret.clone().unwrap_or_default(),
         ..Default::default()
     };
-    let db = open_store(w.config, ServiceName::DeliveryHealth).await?;
+    let db = w.stores.take(ServiceName::DeliveryHealth)?;
     let delivery =
         keel_delivery_health::WebhookDelivery::new(db.clone(), settings.clone()).context("notifications.webhook")?;
     let downstream = keel_delivery_health::Downstream::new(
@@ -247,7 +249,7 @@ pub(crate) async fn delivery_health(
 /// Change orders: the `change-order` saga over ERP, documents and PSA, the approved-request
 /// consumer and its service.
 pub(crate) async fn change_orders(w: &mut Wiring<'_>) -> anyhow::Result<()> {
-    let db = open_store(w.config, ServiceName::ChangeOrders).await?;
+    let db = w.stores.take(ServiceName::ChangeOrders)?;
     let downstream = keel_change_orders::Downstream::new(
         channel(w.config, ServiceName::Psa)?,
         channel(w.config, ServiceName::Erp)?,
@@ -293,7 +295,7 @@ pub(crate) async fn close_out(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         keel_close_out::CloseOutPolicy::load,
         || Ok(keel_close_out::CloseOutPolicy::default()),
     )?);
-    let db = open_store(w.config, ServiceName::CloseOut).await?;
+    let db = w.stores.take(ServiceName::CloseOut)?;
     let mut admins: Vec<(String, tonic::transport::Channel)> = Vec::new();
     let mut endpoints: Vec<String> = Vec::new();
     for service in EXCEPTION_SOURCES {

@@ -23,7 +23,9 @@ use keel_proto::psa::{
 use keel_proto::timecapture::{RecordTimeRequest, SubmitTimeRequest};
 use keel_store::audit::{self, AuditEntry};
 use keel_store::idempotency;
+use sea_orm::EntityTrait;
 use serde_json::json;
+use std::collections::HashSet;
 
 use crate::approvals;
 use crate::service::{TimeCaptureGrpcService, parse_proposed};
@@ -35,6 +37,8 @@ pub(crate) const RECORD_ROLES: &[Role] = &[Role::Consultant];
 pub(crate) const DECIDE_ROLES: &[Role] = &[Role::ProjectManager, Role::Finance];
 /// Entry ids one `SubmitTime` may carry.
 pub const MAX_SUBMIT: usize = 100;
+/// The idempotency scope of `RecordTime`.
+const RECORD_SCOPE: &str = "timecapture.record_time";
 /// The record type of time entries in time capture's audit log.
 pub const AUDIT_RECORD_TYPE: &str = "psa.time_entry";
 
@@ -50,6 +54,17 @@ struct ProjectRoles {
 pub(crate) enum Decision {
     Approve,
     Reject { reason: String },
+}
+
+/// Whether `key` already has a stored answer in `scope` (or a claim of another request).
+async fn answered(service: &TimeCaptureGrpcService, scope: &str, key: &str) -> Result<bool, Error> {
+    Ok(
+        idempotency::entity::Entity::find_by_id((scope.to_string(), key.to_string()))
+            .one(service.engine.db())
+            .await
+            .map_err(keel_store::db_error)?
+            .is_some(),
+    )
 }
 
 fn key(v: &mut Violations, key: &str) -> String {
@@ -81,26 +96,32 @@ impl TimeCaptureGrpcService {
                 caller.subject, entry.employee_id
             )));
         }
+        // The rules first, before the key is claimed: they read PSA over gRPC, and the claim
+        // holds time capture's write transaction (on SQLite the store's one write lock, which
+        // the posting workflow shares) until the change commits. A key already answered skips
+        // them: its stored answer, or the refusal of another request under it, comes back.
+        if !answered(self, RECORD_SCOPE, &idempotency_key).await? {
+            let failures = self.validate(&entry).await?;
+            if !failures.is_empty() {
+                let mut refused = Violations::new();
+                for failure in failures {
+                    refused.add(
+                        format!("entry.{}", failure.field),
+                        format!("{}: {}", failure.code, failure.message),
+                    );
+                }
+                refused.finish()?;
+            }
+        }
         let service = self.clone();
         let psa_key = format!("time-capture-record-{idempotency_key}");
         idempotency::run_once(
             self.engine.db(),
-            "timecapture.record_time",
+            RECORD_SCOPE,
             &idempotency_key,
             &request,
             move |_txn| {
                 Box::pin(async move {
-                    let failures = service.validate(&entry).await?;
-                    if !failures.is_empty() {
-                        let mut refused = Violations::new();
-                        for failure in failures {
-                            refused.add(
-                                format!("entry.{}", failure.field),
-                                format!("{}: {}", failure.code, failure.message),
-                            );
-                        }
-                        refused.finish()?;
-                    }
                     service
                         .downstream
                         .record_time_entry(RecordTimeEntryRequest {
@@ -142,19 +163,7 @@ impl TimeCaptureGrpcService {
             .collect();
         v.finish()?;
         if !caller.has_any(&[]) {
-            let mine: std::collections::HashSet<String> = self
-                .downstream
-                .time_entries_of(&employee_id(caller, "time_entry_ids")?)
-                .await?
-                .into_iter()
-                .map(|e| e.id)
-                .collect();
-            if let Some((i, _)) = ids.iter().enumerate().find(|(_, id)| !mine.contains(*id)) {
-                return Err(Error::invalid(
-                    format!("time_entry_ids[{i}]"),
-                    "is not one of the caller's time entries",
-                ));
-            }
+            self.check_own(&employee_id(caller, "time_entry_ids")?, &ids).await?;
         }
         let downstream = self.downstream.clone();
         let psa_key = format!("time-capture-submit-{idempotency_key}");
@@ -176,6 +185,39 @@ impl TimeCaptureGrpcService {
         )
         .await?;
         Ok(response.entries)
+    }
+
+    /// Refuses, naming the first, an id that is not one of `person`'s entries. The person's
+    /// drafts (what a submission submits) come in one read filtered by state; an id not among
+    /// them (a replay after the submission went through, or an entry PSA will refuse as not
+    /// in draft) is read on its own. Neither read grows with the person's history of
+    /// submitted and posted time.
+    async fn check_own(&self, person: &str, ids: &[String]) -> Result<(), Error> {
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let drafts: HashSet<String> = self
+            .downstream
+            .time_entries_of(person, Some(TimeEntryState::Draft), |e| wanted.contains(e.id.as_str()))
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            if drafts.contains(id) {
+                continue;
+            }
+            let own = match self.downstream.get_time_entry(id).await {
+                Ok(entry) => entry.employee_id == person,
+                Err(Error::NotFound(_)) => false,
+                Err(other) => return Err(other),
+            };
+            if !own {
+                return Err(Error::invalid(
+                    format!("time_entry_ids[{i}]"),
+                    "is not one of the caller's time entries",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `ApproveTime` and `RejectTime`: who may decide checked, then PSA's decision as time

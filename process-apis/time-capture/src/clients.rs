@@ -16,7 +16,7 @@ use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
     ApproveTimeEntryRequest, Assignment, Expense, GetExpenseRequest, GetTimeEntryRequest, ListAssignmentsRequest,
     ListTimeEntriesRequest, MarkExpensePostedRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest,
-    RejectTimeEntryRequest, SubmitTimeEntriesRequest, SubmitTimeEntriesResponse, TimeEntry,
+    RejectTimeEntryRequest, SubmitTimeEntriesRequest, SubmitTimeEntriesResponse, TimeEntry, TimeEntryState,
 };
 use tonic::transport::Channel;
 
@@ -126,28 +126,36 @@ impl Downstream {
         Ok(all)
     }
 
-    /// Every time entry of `employee_id` (on any project, in any state).
-    pub async fn time_entries_of(&self, employee_id: &str) -> Result<Vec<TimeEntry>, Error> {
-        let mut all = Vec::new();
+    /// The time entries of `employee_id` (on any project; in `state` when given) that `keep`
+    /// keeps, read a page at a time so that only the kept ones are held. PSA's
+    /// `ListTimeEntries` filters by person and state, not by date: a caller that needs a
+    /// window of dates keeps it here, and holds that window, not the person's history.
+    pub async fn time_entries_of(
+        &self,
+        employee_id: &str,
+        state: Option<TimeEntryState>,
+        keep: impl Fn(&TimeEntry) -> bool,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        let mut kept = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
             let request = self.request(ListTimeEntriesRequest {
                 project_id: String::new(),
                 employee_id: employee_id.to_string(),
-                state: 0,
+                state: state.map_or(0, |s| s as i32),
                 page: Some(PageRequest {
                     page_size: PAGE_SIZE,
                     page_token: token.clone(),
                 }),
             })?;
             let page = self.psa.clone().list_time_entries(request).await?.into_inner();
-            all.extend(page.entries);
+            kept.extend(page.entries.into_iter().filter(|e| keep(e)));
             token = page.page.map(|p| p.next_page_token).unwrap_or_default();
             if token.is_empty() {
                 break;
             }
         }
-        Ok(all)
+        Ok(kept)
     }
 
     pub async fn project_code_for_project(&self, project_id: &str) -> Result<ProjectCode, Error> {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Weekday};
 use rust_decimal::Decimal;
 
 use crate::policy::TimePolicy;
@@ -107,6 +107,17 @@ pub struct RuleContext<'a> {
     pub today: NaiveDate,
     pub assignments: &'a [AssignmentWindow],
     pub other_entries: &'a [OtherEntry],
+}
+
+/// The dates whose entries the rules read for an entry on `date`: its ISO week, Monday to
+/// Sunday (the daily and weekly limits and the duplicate check look no further). The caller
+/// passes only the person's entries in this window as [`RuleContext::other_entries`], so a
+/// check costs the week, not the person's whole history.
+pub fn window(date: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let week = date.iso_week();
+    let monday = NaiveDate::from_isoywd_opt(week.year(), week.week(), Weekday::Mon).unwrap_or(date);
+    let sunday = NaiveDate::from_isoywd_opt(week.year(), week.week(), Weekday::Sun).unwrap_or(date);
+    (monday, sunday)
 }
 
 /// Every rule `entry` breaks, in a fixed order (empty: it may be recorded).
@@ -453,6 +464,48 @@ mod tests {
             };
             let got: Vec<(&str, &str)> = validate(&e, &cx).iter().map(|f| (f.code.as_str(), f.field)).collect();
             assert_eq!(got, case.expect, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn the_window_is_the_iso_week_and_entries_outside_it_change_nothing() {
+        // Wednesday 4 March 2026: Monday 2 to Sunday 8 March.
+        assert_eq!(window(date("2026-03-04")), (date("2026-03-02"), date("2026-03-08")));
+        assert_eq!(window(date("2026-03-02")), (date("2026-03-02"), date("2026-03-08")));
+        assert_eq!(window(date("2026-03-08")), (date("2026-03-02"), date("2026-03-08")));
+        // A week across the turn of the year: ISO week 2026-W53 ends on Sunday 3 January 2027.
+        assert_eq!(window(date("2027-01-01")), (date("2026-12-28"), date("2027-01-03")));
+
+        // Every entry the rules count lies in the window: the answer with the window's
+        // entries alone is the answer with the person's whole history.
+        let policy = TimePolicy::default();
+        let a = assignments();
+        let mut history = Vec::new();
+        for (n, day) in (1..=31).filter_map(|d| NaiveDate::from_ymd_opt(2026, 3, d)).enumerate() {
+            history.push(other(&format!("o-{n}"), &day.to_string(), "9", "Build and test cycle"));
+        }
+        for hours in ["0.5", "1", "8", "9"] {
+            let mut e = entry();
+            e.hours = dec(hours);
+            e.narrative = "Build and test cycle".into();
+            let (from, to) = window(e.date);
+            let in_window: Vec<OtherEntry> = history
+                .iter()
+                .filter(|o| from <= o.date && o.date <= to)
+                .cloned()
+                .collect();
+            assert_eq!(in_window.len(), 7);
+            let with = |others: &[OtherEntry]| {
+                let cx = RuleContext {
+                    policy: &policy,
+                    today: date("2026-03-31"),
+                    assignments: &a,
+                    other_entries: others,
+                };
+                validate(&e, &cx)
+            };
+            assert_eq!(with(&in_window), with(&history), "{hours} hours");
+            assert!(!with(&in_window).is_empty(), "the week's 63 hours are over its limit");
         }
     }
 

@@ -125,9 +125,15 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 
 impl TimeCaptureGrpcService {
     pub(crate) async fn validate(&self, entry: &ProposedEntry) -> Result<Vec<rules::ValidationFailure>, Error> {
+        // Only the week the rules read: the person's other entries of the entry's ISO week,
+        // rejected ones left out.
+        let (from, to) = rules::window(entry.date);
+        let in_window = |e: &TimeEntry| {
+            e.state != TimeEntryState::Rejected as i32 && parse_date(&e.date).is_some_and(|d| from <= d && d <= to)
+        };
         let (assignments, entries) = tokio::try_join!(
             self.downstream.assignments_of(&entry.employee_id),
-            self.downstream.time_entries_of(&entry.employee_id),
+            self.downstream.time_entries_of(&entry.employee_id, None, in_window),
         )?;
         let assignments: Vec<AssignmentWindow> = assignments
             .into_iter()
@@ -143,7 +149,6 @@ impl TimeCaptureGrpcService {
             .collect();
         let others: Vec<OtherEntry> = entries
             .into_iter()
-            .filter(|e| e.state != TimeEntryState::Rejected as i32)
             .filter_map(|e| {
                 Some(OtherEntry {
                     date: parse_date(&e.date)?,
