@@ -602,7 +602,27 @@ pub mod status {
 const ANOMALY_RECORD_TYPE: &str = "time_anomaly";
 
 /// Records a forecast inside the evaluation's transaction; answers it with its id and time.
+/// A forecast the same as the project's latest (same input, output and versions: nothing it
+/// reads has moved since) is not recorded again, and the latest is answered: the sweep
+/// re-evaluates every project every few minutes, and the history keeps what changed.
 pub async fn save_forecast<C: ConnectionTrait>(txn: &C, made: &ForecastMade) -> Result<pb::MarginForecast, Error> {
+    let latest = forecast_entity::Entity::find()
+        .filter(forecast_entity::Column::ProjectId.eq(made.view.project_id.as_str()))
+        .order_by_desc(forecast_entity::Column::CreatedAt)
+        .order_by_desc(forecast_entity::Column::Id)
+        .one(txn)
+        .await
+        .map_err(keel_store::db_error)?;
+    if let Some(latest) = latest {
+        let unchanged = latest.input == made.input.to_string()
+            && latest.output == made.output.to_string()
+            && latest.model_version == made.view.model_version
+            && latest.policy_version == made.view.policy_version
+            && latest.insight_policy_version == made.view.insight_policy_version;
+        if unchanged {
+            return pb::MarginForecast::decode(latest.view.as_slice()).map_err(Error::internal);
+        }
+    }
     let now = Utc::now();
     let mut view = made.view.clone();
     view.id = keel_core::ids::new_id().to_string();

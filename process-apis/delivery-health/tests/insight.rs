@@ -229,24 +229,18 @@ async fn a_project_burning_faster_than_planned_raises_margin_erosion_with_its_nu
     assert_eq!(notified.len(), 1);
     assert!(notified[0].text.contains(&format!("{margin}%")), "{}", notified[0].text);
 
-    // Evaluated again: the same one alert, a second forecast recorded with its input.
+    // Evaluated again with nothing moved: the same one alert, and the same forecast (the
+    // history keeps what changed), recorded with its input.
     let again = evaluate(&platform, "eval-2").await;
-    assert_eq!(
-        again.margin_forecast.as_ref().unwrap().margin_percent,
-        forecast.margin_percent
-    );
+    assert_eq!(again.margin_forecast, health.margin_forecast);
     let alerts = platform.alerts().await;
     let erosion: Vec<_> = alerts.iter().filter(|a| a.kind == "MARGIN_EROSION").collect();
     assert_eq!((erosion.len(), erosion[0].evaluations), (1, 2));
     let recorded = forecasts(&platform).await.expect("forecasts");
-    assert_eq!(recorded.len(), 2);
-    assert_eq!(
-        recorded[0].id,
-        again.margin_forecast.as_ref().unwrap().id,
-        "newest first"
-    );
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].id, forecast.id);
     let rows = forecast_entity::Entity::find().all(&platform.db).await.unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 1);
     let input: serde_json::Value = serde_json::from_str(&rows[0].input).unwrap();
     assert_eq!(input[0]["contract_type"], "fixed-fee");
     assert_eq!(input[0]["roles"].as_array().map(Vec::len), Some(2), "{input}");
@@ -290,6 +284,14 @@ async fn a_project_on_plan_has_its_forecast_and_no_margin_alert() {
         read.margin_forecast, health.margin_forecast,
         "the latest forecast is read back"
     );
+
+    // Evaluated again with nothing moved (as the sweep does), the forecast is the same one:
+    // the history records what changed, not every evaluation.
+    let again = evaluate(&platform, "eval-2").await;
+    assert_eq!(again.margin_forecast, health.margin_forecast);
+    let history = forecasts(&platform).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].id, forecast.id);
 }
 
 #[tokio::test]
