@@ -103,8 +103,9 @@ pub(crate) async fn time_capture(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Staffing: the `staffing` workflow under the staffing policy, the opened-request consumer
-/// and its service.
+/// Staffing: the `staffing` workflow under the staffing policy, the opened-request consumer,
+/// staffing risk (under `insight.staffing_risk` of `insight.toml`) and its filled-request
+/// consumer, and the service.
 pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
     let policy = policy_file(w.config, "staffing.toml", keel_staffing::StaffingPolicy::load, || {
         Ok(keel_staffing::StaffingPolicy::default())
@@ -116,6 +117,10 @@ pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         credentials(w.config, w.local, keel_staffing::SERVICE_NAME)?,
         w.call_timeout,
     );
+    let switches = policy_file(w.config, "insight.toml", keel_staffing::InsightSwitches::load, || {
+        Ok(keel_staffing::InsightSwitches::default())
+    })?;
+    let risks = keel_staffing::Risks::new(downstream.clone(), switches, policy.critical_skill_proficiency);
     let workflow = Arc::new(keel_staffing::Staffing::new(downstream, Arc::new(policy)));
     let engine = Engine::new(db, vec![workflow.clone()], EngineOptions::default());
     let consumer = Arc::new(keel_staffing::ResourceRequestOpenedConsumer::new(
@@ -126,8 +131,17 @@ pub(crate) async fn staffing(w: &mut Wiring<'_>) -> anyhow::Result<()> {
         .subscribe(keel_staffing::ResourceRequestOpenedConsumer::subscription(), consumer)
         .await
         .context("subscribing staffing to psa.resource_request.opened")?;
-    w.routes
-        .add_service(keel_staffing::service::server(engine.clone(), workflow).max_decoding_message_size(w.max_message));
+    let filled = Arc::new(keel_staffing::ResourceRequestFilledConsumer::new(
+        engine.clone(),
+        risks.clone(),
+    ));
+    w.bus
+        .subscribe(keel_staffing::ResourceRequestFilledConsumer::subscription(), filled)
+        .await
+        .context("subscribing staffing risk to psa.resource_request.filled")?;
+    w.routes.add_service(
+        keel_staffing::service::server(engine.clone(), workflow, risks).max_decoding_message_size(w.max_message),
+    );
     w.engines.push(engine);
     Ok(())
 }

@@ -213,8 +213,9 @@ async fn a_deal_no_template_fits_lands_in_exceptions_and_makes_no_project() {
         idempotency_key: "cloud-1".into(),
         account_id: account,
         name: "Northwind cloud landing zone".into(),
+        // The firm's cloud template is fixed-fee: none fits time and materials.
         service_line: "cloud-migration".into(),
-        contract_type: "fixed-fee".into(),
+        contract_type: "time-and-materials".into(),
         region: String::new(),
         client_tier: String::new(),
         amount: Some(Money {

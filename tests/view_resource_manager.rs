@@ -21,8 +21,8 @@ use keel_proto::psa::{
     CreateAssignmentRequest, CreateResourceRequestRequest, ListTimeEntriesRequest, RequiredLanguage, RequiredSkill,
     TimeEntryState,
 };
-use keel_proto::staffing::GetStaffingRequest;
 use keel_proto::staffing::staffing_service_client::StaffingServiceClient;
+use keel_proto::staffing::{AssessStaffingRiskRequest, GetStaffingRequest};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 
@@ -629,4 +629,137 @@ mod ws {
             }
         }
     }
+}
+
+const RISKS_QUERY: &str = r#"
+query($projects: [ID!]) {
+  resourceManager {
+    staffingRisks(projectIds: $projects, first: 100) {
+      nodes {
+        id projectId kind employeeId skill reason peakPercent firstWeek lastWeek expiresOn neededUntil
+        daysUncovered status modelVersion policyVersion createdAt decidedBy decidedAt note resolution
+      }
+      nextCursor
+    }
+  }
+}"#;
+
+const REVIEW: &str = r#"
+mutation($id: ID!, $decision: StaffingRiskDecision!, $note: String!) {
+  reviewStaffingRisk(id: $id, decision: $decision, note: $note) { id status decidedBy note }
+}"#;
+
+fn monday_of(date: NaiveDate) -> NaiveDate {
+    date - Days::new(u64::from(date.weekday().num_days_from_monday()))
+}
+
+#[tokio::test]
+async fn a_resource_manager_reads_the_staffing_risks_and_reviews_one() {
+    let keel = Keel::start().await;
+    let delivered = common::scenario::deliver(&keel).await;
+    let greta = &delivered.greta;
+
+    // Greta leads the treasury stream at 50% from the close; a second role at 60% for its first
+    // two weeks puts her at 110%.
+    let extra_until = delivered.close + Days::new(13);
+    keel.psa()
+        .create_assignment(keel.request(
+            Role::Admin,
+            CreateAssignmentRequest {
+                idempotency_key: "view-rm-risk-assignment".into(),
+                project_id: delivered.initial.id.clone(),
+                employee_id: greta.id.clone(),
+                person_name: greta.name.clone(),
+                role: "engagement-manager".into(),
+                bill_role: String::new(),
+                start_date: delivered.close.to_string(),
+                end_date: extra_until.to_string(),
+                allocation_percent: "60".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let assessed = StaffingServiceClient::new(keel.channel())
+        .assess_staffing_risk(keel.request(
+            Role::ResourceManager,
+            AssessStaffingRiskRequest {
+                project_id: delivered.initial.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(assessed.flagged >= 1, "{assessed:?}");
+
+    let variables = json!({ "projects": [delivered.initial.id] });
+    let (status, body) = keel
+        .graphql_with(Some(keel.token(Role::ResourceManager)), RISKS_QUERY, variables.clone())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let nodes = body["data"]["resourceManager"]["staffingRisks"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(nodes.len(), assessed.risks.len(), "{body}");
+    let over = nodes
+        .iter()
+        .find(|n| n["kind"] == "over-allocated" && n["employeeId"] == greta.id.as_str())
+        .unwrap_or_else(|| panic!("Greta over-allocated: {body}"));
+    assert_eq!(over["peakPercent"], "110", "{over}");
+    assert_eq!(over["firstWeek"], monday_of(delivered.close).to_string(), "{over}");
+    assert_eq!(over["lastWeek"], monday_of(extra_until).to_string(), "{over}");
+    assert_eq!(over["status"], "OPEN");
+    assert_eq!(over["projectId"], delivered.initial.id.as_str());
+    assert!(over["reason"].as_str().unwrap().contains("110%"), "{over}");
+    assert_eq!(over["policyVersion"], "2026-11", "{over}");
+    assert_eq!(over["skill"], Value::Null);
+    // One staffing call for the whole page.
+    assert_eq!(
+        body["extensions"]["backendCalls"],
+        json!({ "staffing ListStaffingRisks": 1 }),
+        "{body}"
+    );
+
+    // An executive reads the flags but may not decide them.
+    let id = over["id"].as_str().unwrap().to_string();
+    let note = "Greta hands the second role to Jonas after week two";
+    let review = json!({ "id": id, "decision": "ACKNOWLEDGED", "note": note });
+    let (_, refused) = keel
+        .graphql_with(Some(keel.token(Role::Executive)), REVIEW, review.clone())
+        .await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+
+    let rita = uuid::Uuid::now_v7().to_string();
+    let (status, reviewed) = keel
+        .graphql_with(Some(keel.token_as(&rita, Role::ResourceManager)), REVIEW, review)
+        .await;
+    assert_eq!(status, 200, "{reviewed}");
+    assert!(reviewed.get("errors").is_none(), "{reviewed}");
+    let decided = &reviewed["data"]["reviewStaffingRisk"];
+    assert_eq!(decided["status"], "ACKNOWLEDGED", "{reviewed}");
+    assert_eq!(decided["decidedBy"], rita.as_str(), "{reviewed}");
+    assert_eq!(decided["note"], note, "{reviewed}");
+
+    // Decided once: another resource manager's dismissal is refused.
+    let (_, again) = keel
+        .graphql_with(
+            Some(keel.token(Role::ResourceManager)),
+            REVIEW,
+            json!({ "id": id, "decision": "DISMISSED", "note": "fine" }),
+        )
+        .await;
+    assert_eq!(
+        again["errors"][0]["extensions"]["code"], "FAILED_PRECONDITION",
+        "{again}"
+    );
+    // The open list no longer shows it.
+    let (_, after) = keel
+        .graphql_with(Some(keel.token(Role::ResourceManager)), RISKS_QUERY, variables)
+        .await;
+    let still_open = after["data"]["resourceManager"]["staffingRisks"]["nodes"]
+        .as_array()
+        .unwrap();
+    assert!(still_open.iter().all(|n| n["id"] != id.as_str()), "{after}");
+    assert_eq!(still_open.len(), nodes.len() - 1, "{after}");
 }

@@ -64,7 +64,12 @@ const SUBSCRIPTION_PARTS: &[&str] = &[
 ];
 
 /// The Rust types merged into the root `Mutation`, likewise.
-const MUTATION_PARTS: &[&str] = &["OperationsMutation", "ConsultantMutation", "ProjectManagerMutation"];
+const MUTATION_PARTS: &[&str] = &[
+    "OperationsMutation",
+    "ConsultantMutation",
+    "ProjectManagerMutation",
+    "ResourceManagerMutation",
+];
 
 /// The whole table: the gateway's entries and every view's.
 pub fn field_policy() -> Vec<FieldPolicy> {

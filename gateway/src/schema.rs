@@ -11,7 +11,7 @@ use keel_experience_executive::ExecutiveView;
 use keel_experience_finance::FinanceView;
 use keel_experience_operations::{OperationsMutation, OperationsSubscription, OperationsView};
 use keel_experience_project_manager::{ProjectManagerMutation, ProjectManagerSubscription, ProjectManagerView};
-use keel_experience_resource_manager::{ResourceManagerSubscription, ResourceManagerView};
+use keel_experience_resource_manager::{ResourceManagerMutation, ResourceManagerSubscription, ResourceManagerView};
 
 use crate::limits::{DepthLimit, LimitMessages};
 use crate::options::{GatewayOptions, MAX_DIRECTIVES_PER_FIELD};
@@ -75,7 +75,12 @@ impl QueryRoot {
 /// The actions, merged from the role views' mutations. Each acts through a process API.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(OperationsMutation, ConsultantMutation, ProjectManagerMutation);
+pub struct MutationRoot(
+    OperationsMutation,
+    ConsultantMutation,
+    ProjectManagerMutation,
+    ResourceManagerMutation,
+);
 
 /// Live updates, merged from the role views' subscriptions.
 #[derive(MergedSubscription, Default)]

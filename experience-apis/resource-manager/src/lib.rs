@@ -8,16 +8,19 @@
 //! kind of lookup whatever its length: the candidates of every request of a page come from
 //! one `RankCandidatesBatch`. [`ResourceManagerSubscription`], merged into the root
 //! subscription, streams the staffing approvals waiting for the subscriber
-//! (`staffingApprovalRequested`).
+//! (`staffingApprovalRequested`). `staffingRisks` lists the staffing risk flags the staffing
+//! process API recorded (one call a page); [`ResourceManagerMutation`], merged into the root
+//! mutation, reviews one (`reviewStaffingRisk`, resource managers only).
 //!
 //! What this crate does not know: how the gateway authenticates callers, how the gRPC channels
 //! are built, or any database. It reads PSA, HRIS, the staffing process API and its workflow
-//! admin service, and changes nothing.
+//! admin service, and changes nothing but a staffing risk flag's review, through staffing.
 
 #![forbid(unsafe_code)]
 
 mod capacity;
 mod model;
+mod mutation;
 mod subscription;
 mod view;
 
@@ -34,13 +37,18 @@ use tonic::transport::Channel;
 pub use model::{
     Candidate, OpenRequest, OpenRequestConnection, RequestState, RequiredSkill, ResourceAvailability,
     ResourceAvailabilityConnection, ResourceUtilization, ResourceUtilizationConnection, ScoreComponent,
-    StaffingApproval, StaffingApprovalConnection, StaffingApprovalRequest,
+    StaffingApproval, StaffingApprovalConnection, StaffingApprovalRequest, StaffingRisk, StaffingRiskConnection,
 };
+pub use mutation::{ResourceManagerMutation, StaffingRiskDecision};
 pub use subscription::{ResourceManagerSubscription, STAFFING_APPROVAL_POLL_INTERVAL};
 pub use view::ResourceManagerView;
 
 /// The roles that may open the resource manager view (admin passes every role check too).
 pub const ALLOWED_ROLES: &[Role] = &[Role::ResourceManager, Role::Executive];
+
+/// Who may review a staffing risk flag (admin passes too): resource managers only; executives
+/// read the flags.
+pub const REVIEW_ROLES: &[Role] = &[Role::ResourceManager];
 
 /// This view's part of the role × field policy table the gateway enforces.
 pub const FIELD_POLICY: &[FieldPolicy] = &[
@@ -54,6 +62,35 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "utilizationByRegion",
             "availabilityForecast",
             "bench",
+            "staffingRisks",
+        ],
+        ALLOWED_ROLES,
+    ),
+    FieldPolicy::new("Mutation", &["reviewStaffingRisk"], REVIEW_ROLES),
+    FieldPolicy::new("StaffingRiskConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "StaffingRisk",
+        &[
+            "id",
+            "projectId",
+            "kind",
+            "employeeId",
+            "skill",
+            "reason",
+            "peakPercent",
+            "firstWeek",
+            "lastWeek",
+            "expiresOn",
+            "neededUntil",
+            "daysUncovered",
+            "status",
+            "modelVersion",
+            "policyVersion",
+            "createdAt",
+            "decidedBy",
+            "decidedAt",
+            "note",
+            "resolution",
         ],
         ALLOWED_ROLES,
     ),

@@ -439,3 +439,78 @@ mod tests {
         assert_eq!(request.ranking_error, None);
     }
 }
+
+keel_experience_common::connection!(
+    /// A page of staffing risk flags.
+    StaffingRiskConnection,
+    StaffingRisk
+);
+
+/// A staffing risk on a project's team, as the staffing process API recorded it: who or what is
+/// at risk, why, with the figures, and what became of it. Percentages are decimal strings.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StaffingRisk {
+    /// The flag's id (what a review decides).
+    pub id: ID,
+    pub project_id: ID,
+    /// `over-allocated`, `certification-expiring`, `certification-missing`,
+    /// `single-point-of-failure` or `critical-skill-uncovered`.
+    pub kind: String,
+    /// The HRIS employee at risk; null for a critical skill nobody holds.
+    pub employee_id: Option<ID>,
+    /// The skill or certification at risk; null for over-allocation.
+    pub skill: Option<String>,
+    /// Why, in words, with the figures.
+    pub reason: String,
+    /// Over-allocation: the highest weekly allocation, in percent.
+    pub peak_percent: Option<String>,
+    /// Over-allocation: Monday of the first and the last week over 100%, `YYYY-MM-DD`.
+    pub first_week: Option<String>,
+    pub last_week: Option<String>,
+    /// An expiring certification: when it expires, `YYYY-MM-DD`.
+    pub expires_on: Option<String>,
+    /// A certification: until when the assignment needs it, `YYYY-MM-DD`.
+    pub needed_until: Option<String>,
+    /// An expiring certification: the days of the assignment it leaves uncovered.
+    pub days_uncovered: Option<i64>,
+    /// `OPEN`, `ACKNOWLEDGED`, `DISMISSED` or `RESOLVED`.
+    pub status: String,
+    pub model_version: String,
+    pub policy_version: String,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    pub decided_by: Option<String>,
+    /// RFC 3339.
+    pub decided_at: Option<String>,
+    pub note: Option<String>,
+    /// Why it was closed as RESOLVED.
+    pub resolution: Option<String>,
+}
+
+impl From<staffing::StaffingRisk> for StaffingRisk {
+    fn from(r: staffing::StaffingRisk) -> StaffingRisk {
+        let expiring = r.kind == "certification-expiring";
+        StaffingRisk {
+            id: ID(r.id),
+            project_id: ID(r.project_id),
+            kind: r.kind,
+            employee_id: non_empty(r.employee_id).map(ID),
+            skill: non_empty(r.skill),
+            reason: r.reason,
+            peak_percent: non_empty(r.peak_percent),
+            first_week: non_empty(r.first_week),
+            last_week: non_empty(r.last_week),
+            expires_on: non_empty(r.expires_on),
+            needed_until: non_empty(r.needed_until),
+            days_uncovered: expiring.then_some(r.days_uncovered),
+            status: r.status,
+            model_version: r.model_version,
+            policy_version: r.policy_version,
+            created_at: rfc3339(r.created_at),
+            decided_by: non_empty(r.decided_by),
+            decided_at: rfc3339(r.decided_at),
+            note: non_empty(r.note),
+            resolution: non_empty(r.resolution),
+        }
+    }
+}

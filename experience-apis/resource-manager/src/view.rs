@@ -12,14 +12,14 @@ use keel_experience_common::paging::{
 };
 use keel_proto::hris::ListEmployeesRequest;
 use keel_proto::psa::{self, ListResourceRequestsRequest, ListTimeEntriesOfProjectsRequest, ProjectIdsRequest};
-use keel_proto::staffing::RankCandidatesBatchRequest;
+use keel_proto::staffing::{ListStaffingRisksRequest, RankCandidatesBatchRequest};
 use keel_proto::workflow::ListInstancesRequest;
 use rust_decimal::Decimal;
 
 use crate::capacity::{self, MAX_WEEKS, Period, Person, Utilization};
 use crate::model::{
     OpenRequest, OpenRequestConnection, ResourceAvailability, ResourceAvailabilityConnection, ResourceUtilization,
-    ResourceUtilizationConnection, StaffingApproval, StaffingApprovalConnection,
+    ResourceUtilizationConnection, StaffingApproval, StaffingApprovalConnection, StaffingRisk, StaffingRiskConnection,
 };
 use crate::{ALLOWED_ROLES, Backends};
 
@@ -129,6 +129,48 @@ impl ResourceManagerView {
         Ok(StaffingApprovalConnection {
             nodes: answer.instances.into_iter().map(StaffingApproval::from).collect(),
             next_cursor: next_cursor(answer.page),
+        })
+    }
+
+    /// Staffing risks on projects' teams as the staffing process API recorded them (over-
+    /// allocation, certifications expiring or missing, critical skills held by one person or
+    /// nobody), each with its reason and figures, oldest first, `first` (at most 100) at a time.
+    /// `statuses` (OPEN, ACKNOWLEDGED, DISMISSED, RESOLVED) defaults to OPEN; `projectIds` (at
+    /// most 100) to every project. One staffing call a page.
+    async fn staffing_risks(
+        &self,
+        ctx: &Context<'_>,
+        project_ids: Option<Vec<async_graphql::ID>>,
+        statuses: Option<Vec<String>>,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
+        after: Option<String>,
+    ) -> Result<StaffingRiskConnection> {
+        let (downstream, backends) = open(ctx)?;
+        let page = page_request(first, after).map_err(|e| e.extend())?;
+        let request = downstream
+            .request(ListStaffingRisksRequest {
+                project_ids: project_ids.unwrap_or_default().into_iter().map(|id| id.0).collect(),
+                statuses: statuses.unwrap_or_else(|| vec!["OPEN".into()]),
+                page_size: page.page_size,
+                page_token: page.page_token,
+            })
+            .map_err(|e| e.extend())?;
+        let answer = downstream
+            .call(
+                "staffing ListStaffingRisks",
+                backends.staffing.clone().list_staffing_risks(request),
+            )
+            .await
+            .map_err(|e| {
+                keel_experience_common::actions::rename_fields(
+                    rename_paging_fields(e),
+                    &[("project_ids", "projectIds")],
+                )
+                .extend()
+            })?;
+        Ok(StaffingRiskConnection {
+            nodes: answer.risks.into_iter().map(StaffingRisk::from).collect(),
+            next_cursor: Some(answer.next_page_token).filter(|t| !t.is_empty()),
         })
     }
 

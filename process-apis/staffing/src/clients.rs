@@ -7,12 +7,12 @@ use keel_auth::ServiceCredentials;
 use keel_core::Error;
 use keel_proto::common::PageRequest;
 use keel_proto::hris::hris_service_client::HrisServiceClient;
-use keel_proto::hris::{Candidate, FindCandidatesRequest};
+use keel_proto::hris::{Candidate, Employee, FindCandidatesRequest, GetEmployeeRequest};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
     Assignment, CreateAssignmentRequest, FillResourceRequestRequest, GetProjectRateCardRequest, GetProjectRequest,
-    GetResourceRequestRequest, ListAssignmentsRequest, Project, ProposeCandidateRequest, RateCard, ResourceRequest,
-    ResourceRequestTransitionRequest,
+    GetResourceRequestRequest, ListAssignmentsRequest, ListResourceRequestsRequest, Project, ProposeCandidateRequest,
+    RateCard, ResourceRequest, ResourceRequestTransitionRequest,
 };
 use tonic::transport::Channel;
 
@@ -82,11 +82,49 @@ impl Downstream {
 
     /// Every assignment of `employee_id`, on any project.
     pub async fn assignments_of(&self, employee_id: &str) -> Result<Vec<Assignment>, Error> {
+        self.list_assignments("", employee_id).await
+    }
+
+    /// Every assignment on `project_id`, of anyone.
+    pub async fn assignments_on(&self, project_id: &str) -> Result<Vec<Assignment>, Error> {
+        self.list_assignments(project_id, "").await
+    }
+
+    /// Every resource request of `project_id`, in any state.
+    pub async fn resource_requests_of(&self, project_id: &str) -> Result<Vec<ResourceRequest>, Error> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        for _ in 0..MAX_PAGES {
+            let request = self.request(ListResourceRequestsRequest {
+                project_id: project_id.to_string(),
+                state: 0,
+                page: Some(PageRequest {
+                    page_size: PAGE_SIZE,
+                    page_token: token.clone(),
+                }),
+            })?;
+            let page = self.psa.clone().list_resource_requests(request).await?.into_inner();
+            all.extend(page.resource_requests);
+            token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+            if token.is_empty() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// One HRIS employee, with their skills and certifications.
+    pub async fn employee(&self, id: &str) -> Result<Employee, Error> {
+        let request = self.request(GetEmployeeRequest { id: id.to_string() })?;
+        Ok(self.hris.clone().get_employee(request).await?.into_inner())
+    }
+
+    async fn list_assignments(&self, project_id: &str, employee_id: &str) -> Result<Vec<Assignment>, Error> {
         let mut all = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
             let request = self.request(ListAssignmentsRequest {
-                project_id: String::new(),
+                project_id: project_id.to_string(),
                 employee_id: employee_id.to_string(),
                 page: Some(PageRequest {
                     page_size: PAGE_SIZE,

@@ -13,6 +13,7 @@ use keel_workflow::Engine;
 use sea_orm::EntityTrait;
 use tracing::Instrument;
 
+use crate::risk::Risks;
 use crate::workflow::Staffing;
 
 /// The event type this consumer takes (PSA's `RESOURCE_REQUEST_OPENED`).
@@ -118,6 +119,69 @@ impl ResourceRequestOpenedConsumer {
             );
         }
         Ok(covered)
+    }
+}
+
+/// The event type that assesses staffing risk (PSA's `RESOURCE_REQUEST_FILLED`).
+pub const RESOURCE_REQUEST_FILLED: &str = "psa.resource_request.filled";
+/// Its durable subscription name.
+pub const RISK_SUBSCRIPTION: &str = "staffing.risk-on-filled";
+
+/// Assesses the staffing risk of a project each time one of its resource requests is filled
+/// (staffing's own fills and a person's alike), once per event (the inbox). With
+/// `insight.staffing_risk` off, the event is taken and nothing is assessed or recorded.
+#[derive(Debug, Clone)]
+pub struct ResourceRequestFilledConsumer {
+    engine: Engine,
+    risks: Risks,
+}
+
+impl ResourceRequestFilledConsumer {
+    pub fn new(engine: Engine, risks: Risks) -> ResourceRequestFilledConsumer {
+        ResourceRequestFilledConsumer { engine, risks }
+    }
+
+    pub fn subscription() -> SubscriptionSpec {
+        SubscriptionSpec {
+            name: RISK_SUBSCRIPTION.into(),
+            event_types: vec![RESOURCE_REQUEST_FILLED.into()],
+        }
+    }
+
+    /// Applies one delivery: `Started` when the project was assessed.
+    pub async fn apply(&self, event: &EventEnvelope) -> Result<Outcome, Error> {
+        let db = self.engine.db();
+        let seen = inbox::entity::Entity::find_by_id((RISK_SUBSCRIPTION.to_string(), event.id.to_string()))
+            .one(db)
+            .await
+            .map_err(keel_store::db_error)?;
+        if seen.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        let changed: ResourceRequestChanged = event.decode()?;
+        let outcome = match changed.resource_request {
+            Some(request) if self.risks.switches().staffing_risk() => {
+                let assessed = self
+                    .risks
+                    .assess(db, &request.project_id, &format!("event:{}", event.id))
+                    .await?;
+                tracing::info!(project.id = %request.project_id, flagged = assessed.flagged, resolved = assessed.resolved, "staffing risk assessed");
+                Outcome::Started
+            }
+            _ => Outcome::Skipped,
+        };
+        let txn = keel_store::begin_write(db).await?;
+        inbox::first_delivery(&txn, RISK_SUBSCRIPTION, event).await?;
+        txn.commit().await.map_err(keel_store::db_error)?;
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl EventHandler for ResourceRequestFilledConsumer {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), Error> {
+        let span = tracing::info_span!("event.consume", event.id = %event.id, event.type = %event.event_type);
+        self.apply(event).instrument(span).await.map(|_| ())
     }
 }
 

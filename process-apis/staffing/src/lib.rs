@@ -8,9 +8,14 @@
 //! - [`workflow::Staffing`]: the `staffing` workflow on Keel's engine, one instance per
 //!   resource request: `fetch` → `rank` → `approve` → `propose` → `assign` → `fill`.
 //! - [`ResourceRequestOpenedConsumer`]: starts an instance per `psa.resource_request.opened`.
+//! - [`risk`]: staffing risk on a project's team (keel-insight's assessment), each flag
+//!   recorded once and decided once by a resource manager, behind `insight.staffing_risk`.
+//! - [`ResourceRequestFilledConsumer`]: assesses the project's staffing risk per
+//!   `psa.resource_request.filled`.
 //! - [`service`]: the gRPC service: `StaffResourceRequest` (accepted and queued),
-//!   `RankCandidates` (read-only), `GetStaffing`.
-//! - [`Migrator`]: the platform tables, the inbox and the workflow tables.
+//!   `RankCandidates` (read-only), `GetStaffing`, `AssessStaffingRisk`, `ListStaffingRisks`,
+//!   `ReviewStaffingRisk`.
+//! - [`Migrator`]: the platform tables, the inbox, the workflow tables and `staffing_risks`.
 //!
 //! Staffing owns no system's records: it reaches PSA and HRIS only through their gRPC APIs.
 
@@ -20,14 +25,16 @@ pub mod clients;
 pub mod consumer;
 pub mod migrations;
 pub mod policy;
+pub mod risk;
 pub mod scoring;
 pub mod service;
 pub mod workflow;
 
 pub use clients::Downstream;
-pub use consumer::ResourceRequestOpenedConsumer;
+pub use consumer::{ResourceRequestFilledConsumer, ResourceRequestOpenedConsumer};
 pub use migrations::Migrator;
-pub use policy::StaffingPolicy;
+pub use policy::{InsightSwitches, StaffingPolicy};
+pub use risk::Risks;
 pub use workflow::Staffing;
 
 /// The service name used in audit entries, events and configuration.

@@ -1,8 +1,10 @@
 //! Staffing's schema: the shared platform tables (audit chain, idempotency), the event inbox,
-//! and the workflow engine's tables. Staffing keeps no tables of its own: its state is the
-//! `staffing` instances and their journals.
+//! the workflow engine's tables, and the staffing risk flags (`staffing_risks`). Staffing's
+//! state is otherwise the `staffing` instances and their journals.
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261126_160001_create_staffing_risks;
 
 /// Migrates staffing's store.
 #[derive(Debug)]
@@ -13,6 +15,7 @@ impl MigratorTrait for Migrator {
         let mut all = keel_store::migrations::platform();
         all.extend(keel_events::migrations::events());
         all.extend(keel_workflow::migrations::workflow());
+        all.push(Box::new(m20261126_160001_create_staffing_risks::Migration));
         all
     }
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use keel_core::Error;
+use keel_insight::{Capability, InsightPolicy};
 use keel_workflow::Rollout;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,10 @@ pub struct StaffingPolicy {
     pub candidate_limit: u32,
     /// Ranked candidates kept on the instance and shown. Default 5.
     pub shortlist: usize,
+    /// A skill a project's resource requests ask for at this proficiency (1 to 5) or above is
+    /// critical to the project: staffing risk flags it when one person or nobody on the team
+    /// holds it. Default 4.
+    pub critical_skill_proficiency: i32,
     /// Where an opened resource request starts staffing on its own (`[automation]`: the
     /// project's service line and region). Elsewhere a resource manager starts it by hand
     /// (`StaffResourceRequest`). Default: everywhere.
@@ -51,6 +56,7 @@ impl Default for StaffingPolicy {
             min_score: Decimal::from(50),
             candidate_limit: 100,
             shortlist: 5,
+            critical_skill_proficiency: 4,
             automation: Rollout::default(),
         }
     }
@@ -102,8 +108,58 @@ impl StaffingPolicy {
         if self.shortlist == 0 || self.shortlist > 20 {
             return Err(Error::invalid(field("shortlist"), "must be from 1 to 20"));
         }
+        if !(1..=5).contains(&self.critical_skill_proficiency) {
+            return Err(Error::invalid(
+                field("critical_skill_proficiency"),
+                "must be from 1 to 5",
+            ));
+        }
         self.automation.validate(&field("automation"))?;
         Ok(())
+    }
+}
+
+/// The firm's insight policy as staffing reads it (`config/policies/insight.toml`): its version
+/// and the `[insight]` switches, of which staffing obeys `staffing_risk`. The file's other keys
+/// (the template recommender's) are project setup's to check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InsightSwitches {
+    /// The insight policy's version, recorded on every staffing risk flag.
+    pub version: String,
+    pub insight: InsightPolicy,
+}
+
+impl Default for InsightSwitches {
+    fn default() -> Self {
+        InsightSwitches {
+            version: "default".into(),
+            insight: InsightPolicy::default(),
+        }
+    }
+}
+
+impl InsightSwitches {
+    /// Reads the insight policy file; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<InsightSwitches, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid("insight_policy", format!("cannot read {}: {e}", path.display())))?;
+        InsightSwitches::parse(&text)
+    }
+
+    /// Parses the insight policy's TOML text: a version, and `[insight]` with no unknown switch.
+    pub fn parse(text: &str) -> Result<InsightSwitches, Error> {
+        let switches: InsightSwitches =
+            toml::from_str(text).map_err(|e| Error::invalid("insight_policy", e.message().to_string()))?;
+        if switches.version.trim().is_empty() {
+            return Err(Error::invalid("insight_policy.version", "is required"));
+        }
+        Ok(switches)
+    }
+
+    /// Whether staffing risk is assessed and recorded (`insight.staffing_risk`).
+    pub fn staffing_risk(&self) -> bool {
+        self.insight.allows(Capability::StaffingRisk)
     }
 }
 
@@ -120,6 +176,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_insight_policy_switches_staffing_risk_on_and_a_typo_is_named() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policies/insight.toml");
+        let switches = InsightSwitches::load(&path).unwrap();
+        assert!(switches.staffing_risk());
+        assert_eq!(switches.version, "2026-11");
+        let off = InsightSwitches::parse("version = \"v2\"\n[insight]\nstaffing_risk = false\n").unwrap();
+        assert!(!off.staffing_risk());
+        let typo = InsightSwitches::parse("version = \"v2\"\n[insight]\nstaffing_risks = false\n").unwrap_err();
+        assert!(typo.to_string().contains("staffing_risks"), "{typo}");
+    }
+
+    #[test]
     fn missing_keys_default_and_bad_ones_are_named() {
         let policy = StaffingPolicy::parse("version = \"v2\"\nmargin_floor_percent = \"25\"").unwrap();
         assert_eq!(policy.margin_floor_percent, Decimal::from(25));
@@ -133,6 +201,10 @@ mod tests {
             ("min_score = \"101\"", "staffing_policy.min_score"),
             ("shortlist = 0", "staffing_policy.shortlist"),
             ("version = \"\"", "staffing_policy.version"),
+            (
+                "critical_skill_proficiency = 6",
+                "staffing_policy.critical_skill_proficiency",
+            ),
         ];
         for (text, field) in table {
             let error = StaffingPolicy::parse(text).unwrap_err();

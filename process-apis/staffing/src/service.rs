@@ -5,17 +5,21 @@ use std::sync::Arc;
 
 use keel_auth::Role;
 use keel_core::Error;
-use keel_core::validate::parse_id;
+use keel_core::paging::Page;
+use keel_core::validate::{Violations, parse_id};
 use keel_proto::staffing::staffing_service_server::{StaffingService, StaffingServiceServer};
 use keel_proto::staffing::{
-    Economics as EconomicsMessage, GetStaffingRequest, RankCandidatesBatchRequest, RankCandidatesBatchResponse,
-    RankCandidatesRequest, RankCandidatesResponse, RankedCandidate, RequestRanking, ScoreComponent,
-    StaffResourceRequestRequest, StaffResourceRequestResponse, Staffing as View,
+    AssessStaffingRiskRequest, AssessStaffingRiskResponse, Economics as EconomicsMessage, GetStaffingRequest,
+    ListStaffingRisksRequest, ListStaffingRisksResponse, RankCandidatesBatchRequest, RankCandidatesBatchResponse,
+    RankCandidatesRequest, RankCandidatesResponse, RankedCandidate, RequestRanking, ReviewStaffingRiskRequest,
+    ScoreComponent, StaffResourceRequestRequest, StaffResourceRequestResponse, Staffing as View,
+    StaffingRisk as RiskMessage,
 };
 use keel_workflow::{Engine, InstanceView};
 use serde_json::{Value, json};
 use tonic::{Request, Response, Status};
 
+use crate::risk::{self, Risks};
 use crate::scoring::{Economics, Scored};
 use crate::workflow::{APPROVE, ASSIGN, FETCH, Fetched, KIND, PROPOSE, RANK, Ranked, Staffing};
 
@@ -33,6 +37,11 @@ const READ_ROLES: &[Role] = &[
     Role::Service,
 ];
 
+/// Who decides a staffing risk flag (admin always passes).
+const REVIEW_ROLES: &[Role] = &[Role::ResourceManager];
+/// The most projects one `ListStaffingRisks` may name.
+pub const MAX_PROJECTS: usize = 100;
+
 /// The most resource requests one `RankCandidatesBatch` may rank.
 pub const MAX_BATCH: usize = 100;
 
@@ -41,6 +50,7 @@ pub const MAX_BATCH: usize = 100;
 pub struct StaffingGrpcService {
     engine: Engine,
     workflow: Arc<Staffing>,
+    risks: Risks,
 }
 
 impl std::fmt::Debug for StaffingGrpcService {
@@ -51,9 +61,14 @@ impl std::fmt::Debug for StaffingGrpcService {
     }
 }
 
-/// The staffing service ready to add to a tonic server. `workflow` is the one the engine runs.
-pub fn server(engine: Engine, workflow: Arc<Staffing>) -> StaffingServiceServer<StaffingGrpcService> {
-    StaffingServiceServer::new(StaffingGrpcService { engine, workflow })
+/// The staffing service ready to add to a tonic server. `workflow` is the one the engine runs;
+/// `risks` assesses and records staffing risk in the engine's store.
+pub fn server(engine: Engine, workflow: Arc<Staffing>, risks: Risks) -> StaffingServiceServer<StaffingGrpcService> {
+    StaffingServiceServer::new(StaffingGrpcService {
+        engine,
+        workflow,
+        risks,
+    })
 }
 
 fn candidate_message(rank: usize, scored: &Scored) -> RankedCandidate {
@@ -286,5 +301,88 @@ impl StaffingService for StaffingGrpcService {
             .await?
             .ok_or_else(|| Error::not_found("staffing of resource request", id.clone()))?;
         Ok(Response::new(self.view(&view)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "AssessStaffingRisk"))]
+    async fn assess_staffing_risk(
+        &self,
+        request: Request<AssessStaffingRiskRequest>,
+    ) -> Result<Response<AssessStaffingRiskResponse>, Status> {
+        let caller = keel_auth::authorize(&request, STAFF_ROLES)?;
+        self.risks.require()?;
+        let id = parse_id("project_id", &request.get_ref().project_id)?.to_string();
+        let assessed = self.risks.assess(self.engine.db(), &id, &caller.subject).await?;
+        Ok(Response::new(AssessStaffingRiskResponse {
+            risks: assessed.current.iter().map(risk::to_proto).collect(),
+            flagged: assessed.flagged,
+            resolved: assessed.resolved,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ListStaffingRisks"))]
+    async fn list_staffing_risks(
+        &self,
+        request: Request<ListStaffingRisksRequest>,
+    ) -> Result<Response<ListStaffingRisksResponse>, Status> {
+        keel_auth::authorize(&request, READ_ROLES)?;
+        self.risks.require()?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        if req.project_ids.len() > MAX_PROJECTS {
+            v.add(
+                "project_ids",
+                format!("at most {MAX_PROJECTS} ids, got {}", req.project_ids.len()),
+            );
+        }
+        let projects: Vec<String> = req
+            .project_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| v.uuid(&format!("project_ids[{i}]"), id).map(|id| id.to_string()))
+            .collect();
+        for (i, status) in req.statuses.iter().enumerate() {
+            if !risk::STATUSES.contains(&status.as_str()) {
+                v.add(
+                    format!("statuses[{i}]"),
+                    format!("must be one of {}", risk::STATUSES.join(", ")),
+                );
+            }
+        }
+        let page = match Page::parse(req.page_size, &req.page_token) {
+            Ok(page) => Some(page),
+            Err(_) => {
+                v.add("page_token", "is not a token this service issued");
+                None
+            }
+        };
+        v.finish()?;
+        let page = page.ok_or_else(|| Error::internal("a checked page"))?;
+        let rows = risk::list(self.engine.db(), &projects, &req.statuses, page).await?;
+        let last = rows.last().and_then(|r| r.id.parse().ok());
+        Ok(Response::new(ListStaffingRisksResponse {
+            next_page_token: page.next_token(rows.len(), last),
+            risks: rows.iter().map(risk::to_proto).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ReviewStaffingRisk"))]
+    async fn review_staffing_risk(
+        &self,
+        request: Request<ReviewStaffingRiskRequest>,
+    ) -> Result<Response<RiskMessage>, Status> {
+        let caller = keel_auth::authorize(&request, REVIEW_ROLES)?;
+        self.risks.require()?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let key = v.idempotency_key(&req.idempotency_key);
+        let id = v.uuid("id", &req.id).map(|id| id.to_string());
+        if !risk::DECISIONS.contains(&req.decision.as_str()) {
+            v.add("decision", format!("must be one of {}", risk::DECISIONS.join(", ")));
+        }
+        let note = v.required_text("note", &req.note);
+        v.finish()?;
+        let id = id.ok_or_else(|| Error::internal("a checked id"))?;
+        let row = risk::review(self.engine.db(), &id, &req.decision, &note, &caller.subject, &key).await?;
+        Ok(Response::new(risk::to_proto(&row)))
     }
 }

@@ -321,7 +321,18 @@ due_after_days = 30
         let loaded = load_dir(&root.join("config/templates"), &policy).unwrap();
         let mut ids: Vec<&str> = loaded.iter().map(|t| t.template.id.as_str()).collect();
         ids.sort_unstable();
-        assert_eq!(ids, ["data-tm-na", "erp-fixed-fee-any", "erp-fixed-fee-emea"]);
+        assert_eq!(
+            ids,
+            [
+                "ams-tm-any",
+                "cloud-fixed-fee-any",
+                "crm-fixed-fee-any",
+                "data-tm-na",
+                "erp-fixed-fee-any",
+                "erp-fixed-fee-emea",
+                "security-tm-any"
+            ]
+        );
     }
 
     #[test]

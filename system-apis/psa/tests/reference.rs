@@ -256,9 +256,17 @@ async fn templates_get_a_new_version_only_when_their_content_changes() {
     let ids: Vec<(&str, u32)> = listed.iter().map(|t| (t.id.as_str(), t.version)).collect();
     assert_eq!(
         ids,
-        [("data-tm-na", 1), ("erp-fixed-fee-any", 1), ("erp-fixed-fee-emea", 2)]
+        [
+            ("ams-tm-any", 1),
+            ("cloud-fixed-fee-any", 1),
+            ("crm-fixed-fee-any", 1),
+            ("data-tm-na", 1),
+            ("erp-fixed-fee-any", 1),
+            ("erp-fixed-fee-emea", 2),
+            ("security-tm-any", 1)
+        ]
     );
-    assert_eq!(listed[2], second);
+    assert_eq!(listed[5], second);
 }
 
 #[tokio::test]

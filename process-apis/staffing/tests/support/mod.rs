@@ -20,7 +20,7 @@ use keel_proto::hris::{Certification, CreateEmployeeRequest, Employee, Language,
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{CreateResourceRequestRequest, RequiredLanguage, RequiredSkill, ResourceRequest};
 use keel_proto::staffing::staffing_service_client::StaffingServiceClient;
-use keel_staffing::{Downstream, Migrator, Staffing, StaffingPolicy};
+use keel_staffing::{Downstream, InsightSwitches, Migrator, Risks, Staffing, StaffingPolicy};
 use keel_store::testing::TestStore;
 use keel_workflow::{Engine, EngineOptions, RetryPolicy, Status};
 use sea_orm::DatabaseConnection;
@@ -47,6 +47,7 @@ pub struct Platform {
     pub db: DatabaseConnection,
     pub engine: Engine,
     pub workflow: Arc<Staffing>,
+    pub risks: Risks,
     pub service: Harness,
     _stores: Vec<TestStore>,
 }
@@ -117,6 +118,11 @@ impl Platform {
     /// PSA with a staffed project (rate card: solution-architect 185.00, consultant 100.01
     /// EUR), HRIS with the four people, staffing under `policy`.
     pub async fn start(policy: StaffingPolicy) -> Platform {
+        Platform::start_with(policy, InsightSwitches::default()).await
+    }
+
+    /// As [`Platform::start`], under the insight policy's `switches`.
+    pub async fn start_with(policy: StaffingPolicy, switches: InsightSwitches) -> Platform {
         let (psa_store, psa_db) = migrated_store::<keel_psa::reference::Migrator>("psa").await;
         let psa = keel_conformance::psa::Context::new(Arc::new(keel_psa::ReferencePsa::new(
             psa_db.clone(),
@@ -157,6 +163,7 @@ impl Platform {
             credentials(),
             Duration::from_secs(5),
         );
+        let risks = Risks::new(downstream.clone(), switches, policy.critical_skill_proficiency);
         let workflow = Arc::new(Staffing::with_retry(downstream, Arc::new(policy), FAST));
         let engine = Engine::new(
             db.clone(),
@@ -168,7 +175,12 @@ impl Platform {
                 poll_interval: Duration::from_millis(10),
             },
         );
-        let service = Harness::serve(keel_staffing::service::server(engine.clone(), workflow.clone())).await;
+        let service = Harness::serve(keel_staffing::service::server(
+            engine.clone(),
+            workflow.clone(),
+            risks.clone(),
+        ))
+        .await;
         Platform {
             psa,
             psa_db,
@@ -178,6 +190,7 @@ impl Platform {
             db,
             engine,
             workflow,
+            risks,
             service,
             _stores: vec![psa_store, hris_store, store],
         }
