@@ -614,8 +614,11 @@ pub async fn save_forecast<C: ConnectionTrait>(txn: &C, made: &ForecastMade) -> 
         .await
         .map_err(keel_store::db_error)?;
     if let Some(latest) = latest {
-        let unchanged = latest.input == made.input.to_string()
-            && latest.output == made.output.to_string()
+        let same_json = |stored: &str, made: &serde_json::Value| {
+            serde_json::from_str::<serde_json::Value>(stored).is_ok_and(|stored| stored == *made)
+        };
+        let unchanged = same_json(&latest.input, &made.input)
+            && same_json(&latest.output, &made.output)
             && latest.model_version == made.view.model_version
             && latest.policy_version == made.view.policy_version
             && latest.insight_policy_version == made.view.insight_policy_version;
