@@ -815,6 +815,81 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
         "{body}"
     );
 
+    // Exception rates by the service line and region of the instance's project: each kind's
+    // instances and those ever raised add up to the admin's own counts and history, and the
+    // scenario's kinds sit under its project's service line and region.
+    let counts = admin
+        .clone()
+        .get_counts(keel.request(Role::Operations, GetCountsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let episodes = admin
+        .clone()
+        .list_exception_history(keel.request(
+            Role::Operations,
+            ListExceptionHistoryRequest {
+                page: page(),
+                raised_since: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .episodes;
+    let (_, body) = keel
+        .graphql(
+            Some(Role::Executive),
+            "{ executive { exceptionRates(byServiceLineAndRegion: true, first: 100) {
+                 nodes { kind serviceLine region instances withException rate } } } }",
+        )
+        .await;
+    let rows = body["data"]["executive"]["exceptionRates"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    let mut instances: HashMap<String, u64> = HashMap::new();
+    for count in &counts.by_kind {
+        *instances.entry(count.kind.clone()).or_default() += count.count;
+    }
+    instances.retain(|_, n| *n > 0);
+    let mut raised: HashMap<String, HashSet<&str>> = HashMap::new();
+    for episode in &episodes {
+        raised
+            .entry(episode.kind.clone())
+            .or_default()
+            .insert(episode.instance_id.as_str());
+    }
+    let mut summed: HashMap<String, (u64, u64)> = HashMap::new();
+    for row in rows {
+        let kind = row["kind"].as_str().unwrap().to_string();
+        if kind == "staffing" || kind == "time-posting" || kind == "billing-readiness" {
+            assert_eq!(row["serviceLine"], delivered.initial.service_line.as_str(), "{row}");
+            assert_eq!(row["region"], delivered.initial.region.as_str(), "{row}");
+        }
+        let (n, with) = (
+            row["instances"].as_u64().unwrap(),
+            row["withException"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            dec(&row["rate"]),
+            (Decimal::from(with) / Decimal::from(n)).round_dp(4),
+            "{row}"
+        );
+        let sum = summed.entry(kind).or_default();
+        sum.0 += n;
+        sum.1 += with;
+    }
+    let expected: HashMap<String, (u64, u64)> = instances
+        .iter()
+        .map(|(kind, n)| (kind.clone(), (*n, raised.get(kind).map_or(0, |ids| ids.len() as u64))))
+        .collect();
+    assert_eq!(summed, expected, "{body}");
+    assert_eq!(
+        body["extensions"]["backendCalls"]["keel ListInstances"], 1,
+        "every instance read in one page: {body}"
+    );
+    assert_eq!(body["extensions"]["backendCalls"]["PSA ListProjects"], 1, "{body}");
+
     // A consultant may not open the view.
     let token = keel.token_as(&delivered.greta.id, Role::Consultant);
     let (_, body) = keel

@@ -282,6 +282,9 @@ pub fn integration_latencies(instances: &[Instance], since: Option<NaiveDate>) -
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExceptionRate {
     pub kind: String,
+    /// The service line and region of the instances' project, when broken down by them
+    /// (`None` also for the instances no project could be found for).
+    pub place: Option<Place>,
     /// Instances of the kind, in any status.
     pub instances: u64,
     /// Of those, the ones with at least one stay in the exception queue.
@@ -318,10 +321,39 @@ pub fn exception_rates(counts: &[KindCount], episodes: &[ExceptionEpisode]) -> V
         .filter(|(_, n)| *n > 0)
         .map(|(kind, n)| ExceptionRate {
             kind: kind.to_string(),
+            place: None,
             instances: n,
             with_exception: raised.get(kind).map_or(0, |ids| ids.len() as u64).min(n),
         })
         .collect()
+}
+
+/// The exception rate by kind and the service line and region of each instance's project, in
+/// kind then place order: `instances` every instance of the admin (any status), `episodes`
+/// its whole exception history. Instances no project is found for are counted at no place.
+pub fn exception_rates_by_place(
+    instances: &[Instance],
+    episodes: &[ExceptionEpisode],
+    breakdown: Breakdown<'_>,
+) -> Vec<ExceptionRate> {
+    let raised: HashSet<&str> = episodes.iter().map(|e| e.instance_id.as_str()).collect();
+    let mut rates: BTreeMap<(String, Option<Place>), ExceptionRate> = BTreeMap::new();
+    for instance in instances {
+        let place = breakdown.place(instance);
+        let rate = rates
+            .entry((instance.kind.clone(), place.clone()))
+            .or_insert_with(|| ExceptionRate {
+                kind: instance.kind.clone(),
+                place,
+                instances: 0,
+                with_exception: 0,
+            });
+        rate.instances += 1;
+        if raised.contains(instance.id.as_str()) {
+            rate.with_exception += 1;
+        }
+    }
+    rates.into_values().collect()
 }
 
 #[cfg(test)]
@@ -498,6 +530,77 @@ mod tests {
             completed_at: at(completed),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn exception_rate_by_place_counts_every_status_and_each_raised_instance_once() {
+        let projects: HashMap<String, Project> = [
+            (
+                "p1".to_string(),
+                Project {
+                    id: "p1".into(),
+                    service_line: "Cloud".into(),
+                    region: "EMEA".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "p2".to_string(),
+                Project {
+                    id: "p2".into(),
+                    service_line: "Data".into(),
+                    region: "NA".into(),
+                    ..Default::default()
+                },
+            ),
+        ]
+        .into();
+        let on = |id: &str, status: &str, project: &str| {
+            let mut i = instance(
+                id,
+                "time-posting",
+                status,
+                "2026-11-19T10:00:00Z",
+                "2026-11-19T10:00:05Z",
+            );
+            i.input_json = format!(r#"{{"project_id":"{project}"}}"#);
+            i
+        };
+        let instances = [
+            on("a", "done", "p1"),
+            on("b", "exception", "p1"),
+            on("c", "resolved", "p1"),
+            on("d", "done", "p2"),
+            on("e", "running", "unknown"),
+        ];
+        let episode = |id: &str| ExceptionEpisode {
+            instance_id: id.into(),
+            kind: "time-posting".into(),
+            ..Default::default()
+        };
+        // b is in the queue now; c was, twice, and was resolved; e was once.
+        let episodes = [episode("b"), episode("c"), episode("c"), episode("e")];
+        let rates = exception_rates_by_place(&instances, &episodes, Breakdown::ByPlace(&projects));
+        type Seen<'a> = (Option<(&'a str, &'a str)>, u64, u64, Decimal);
+        let seen: Vec<Seen> = rates
+            .iter()
+            .map(|r| {
+                (
+                    r.place.as_ref().map(|p| (p.service_line.as_str(), p.region.as_str())),
+                    r.instances,
+                    r.with_exception,
+                    r.rate(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (None, 1, 1, Decimal::ONE),
+                (Some(("Cloud", "EMEA")), 3, 2, Decimal::from_str("0.6667").unwrap()),
+                (Some(("Data", "NA")), 1, 0, Decimal::ZERO),
+            ]
+        );
     }
 
     #[test]

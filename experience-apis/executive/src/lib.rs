@@ -138,7 +138,15 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
     ),
     FieldPolicy::new(
         "ExecutiveExceptionRate",
-        &["source", "kind", "instances", "withException", "rate"],
+        &[
+            "source",
+            "kind",
+            "serviceLine",
+            "region",
+            "instances",
+            "withException",
+            "rate",
+        ],
         ALLOWED_ROLES,
     ),
     FieldPolicy::new(

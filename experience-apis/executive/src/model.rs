@@ -118,6 +118,11 @@ pub struct ExecutiveApprovalTurnaround {
 pub struct ExecutiveExceptionRate {
     pub source: String,
     pub kind: String,
+    /// The service line of the instances' project, with `byServiceLineAndRegion` (null
+    /// otherwise, and for instances no project was found for).
+    pub service_line: Option<String>,
+    /// The region of the instances' project, likewise.
+    pub region: Option<String>,
     /// Instances of the kind, in any status.
     pub instances: u64,
     /// Of those, the ones that entered the exception queue at least once.

@@ -149,15 +149,19 @@ impl ExecutiveView {
 
     /// For each workflow admin and kind, the share of instances that entered the exception
     /// queue at least once. One `GetCounts` and one call per hundred exception episodes, per
-    /// workflow admin.
+    /// workflow admin. With `byServiceLineAndRegion`, by the service line and region of each
+    /// instance's project too (found as for `workflowCycleTimes`): every instance is read
+    /// instead of the counts, one call per hundred instances per workflow admin, and every PSA
+    /// project once.
     async fn exception_rates(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default)] by_service_line_and_region: bool,
         #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
         after: Option<String>,
     ) -> Result<ExecutiveExceptionRateConnection> {
         let (downstream, backends) = open(ctx)?;
-        exception_rates(&downstream, backends, first, after)
+        exception_rates(&downstream, backends, by_service_line_and_region, first, after)
             .await
             .map_err(|e| e.extend())
     }
@@ -399,16 +403,34 @@ fn money(amount: Decimal, currency: &str) -> Money {
 
 /// Every finished instance of `source`, read once per request.
 async fn finished_instances(downstream: &Downstream, source: &WorkflowSource) -> Result<Vec<Instance>, Error> {
+    instances_in(downstream, source, "done", "finished workflows").await
+}
+
+/// Every workflow instance of `source`, in any status, read once per request.
+async fn every_instance(downstream: &Downstream, source: &WorkflowSource) -> Result<Vec<Instance>, Error> {
+    instances_in(downstream, source, ANY_STATUS, "workflows").await
+}
+
+/// `ListInstances`'s status that lists every status (`keel_workflow::admin::ANY_STATUS`).
+const ANY_STATUS: &str = "any";
+
+/// The instances of `source` in `status`, every page, read once per request.
+async fn instances_in(
+    downstream: &Downstream,
+    source: &WorkflowSource,
+    status: &'static str,
+    what_they_are: &str,
+) -> Result<Vec<Instance>, Error> {
     let what = format!("{} ListInstances", source.name);
-    let whole = format!("{}'s finished workflows", source.name);
+    let whole = format!("{}'s {what_they_are}", source.name);
     downstream
-        .once(&format!("{what} done"), || {
+        .once(&format!("{what} {status}"), || {
             every_page(&whole, |token| {
                 let what = what.clone();
                 async move {
                     let request = downstream.request(ListInstancesRequest {
                         page: whole_page(token),
-                        status: "done".into(),
+                        status: status.into(),
                         kind: String::new(),
                     })?;
                     let answer = downstream
@@ -654,29 +676,33 @@ async fn exception_history(downstream: &Downstream, source: &WorkflowSource) -> 
 async fn exception_rates(
     downstream: &Downstream,
     backends: &Backends,
+    by_place: bool,
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutiveExceptionRateConnection, Error> {
     page_size(first)?;
+    let projects = projects_by_id(downstream, backends, by_place).await?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
-        let request = downstream.request(GetCountsRequest {})?;
-        let counts = downstream
-            .call(
-                &format!("{} GetCounts", source.name),
-                source.client.clone().get_counts(request),
-            )
-            .await?;
         let episodes = exception_history(downstream, source).await?;
-        rows.extend(
+        let rates = if by_place {
+            let instances = every_instance(downstream, source).await?;
+            kpis::exception_rates_by_place(&instances, &episodes, breakdown(&projects))
+        } else {
+            let request = downstream.request(GetCountsRequest {})?;
+            let counts = downstream
+                .call(
+                    &format!("{} GetCounts", source.name),
+                    source.client.clone().get_counts(request),
+                )
+                .await?;
             kpis::exception_rates(&counts.by_kind, &episodes)
-                .into_iter()
-                .map(|r| exception_rate_node(&source.name, r)),
-        );
+        };
+        rows.extend(rates.into_iter().map(|r| exception_rate_node(&source.name, r)));
     }
     let (nodes, next_cursor) = page_of(
         rows,
-        |r| format!("{}\u{1f}{}", r.source, r.kind),
+        |r| weekly_key(&r.source, &r.kind, "", &r.service_line, &r.region),
         first,
         after.as_deref(),
     )?;
@@ -684,12 +710,15 @@ async fn exception_rates(
 }
 
 fn exception_rate_node(source: &str, rate: ExceptionRate) -> ExecutiveExceptionRate {
+    let (service_line, region) = rate.place.clone().map(|p| (p.service_line, p.region)).unzip();
     ExecutiveExceptionRate {
         source: source.to_string(),
         rate: rate.rate().to_string(),
         instances: rate.instances,
         with_exception: rate.with_exception,
         kind: rate.kind,
+        service_line,
+        region,
     }
 }
 

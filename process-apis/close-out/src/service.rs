@@ -164,7 +164,7 @@ impl CloseOutService for CloseOutGrpcService {
         };
         let mut found = Vec::new();
         for status in statuses {
-            found.extend(self.engine.list(status, Some(KIND), page).await?);
+            found.extend(self.engine.list(Some(status), Some(KIND), page).await?);
         }
         found.sort_by_key(|view| view.id);
         found.truncate(page.size as usize);

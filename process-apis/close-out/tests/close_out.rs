@@ -407,7 +407,7 @@ async fn only_the_last_milestones_invoice_starts_a_close_out_and_a_redelivery_st
     assert_eq!(done.len(), 1);
     let running = engine
         .list(
-            Status::Running,
+            Some(Status::Running),
             Some(KIND),
             keel_core::paging::Page::parse(0, "").unwrap(),
         )

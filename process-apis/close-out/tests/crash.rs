@@ -75,7 +75,7 @@ async fn a_crash_after_any_steps_calls_repeats_no_effect() {
         assert!(review.exceptions.is_empty(), "{step}: a crash is no exception");
         let close_outs = survivor
             .list(
-                Status::Done,
+                Some(Status::Done),
                 Some(KIND),
                 keel_core::paging::Page::parse(100, "").unwrap(),
             )

@@ -386,7 +386,7 @@ async fn an_opened_request_event_starts_staffing_once() {
         platform
             .engine
             .list(
-                Status::Done,
+                Some(Status::Done),
                 Some("staffing"),
                 keel_core::paging::Page::from_proto(None).unwrap()
             )

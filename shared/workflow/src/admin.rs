@@ -136,6 +136,9 @@ fn approval_to_proto(a: ApprovalView) -> Approval {
     }
 }
 
+/// `ListInstances`'s status that lists instances in every status.
+pub const ANY_STATUS: &str = "any";
+
 #[tonic::async_trait]
 impl WorkflowAdminService for WorkflowAdmin {
     async fn list_instances(
@@ -145,19 +148,19 @@ impl WorkflowAdminService for WorkflowAdmin {
         authorize(&request, READERS)?;
         let req = request.get_ref();
         let page = Page::from_proto(req.page.as_ref())?;
-        let status = if req.status.is_empty() {
-            Status::Exception
-        } else {
-            Status::parse(&req.status).ok_or_else(|| {
+        let status = match req.status.as_str() {
+            "" => Some(Status::Exception),
+            ANY_STATUS => None,
+            named => Some(Status::parse(named).ok_or_else(|| {
                 Error::invalid(
                     "status",
                     format!(
-                        "{:?} is not one of {}",
+                        "{:?} is not one of {}, or {ANY_STATUS}",
                         req.status,
                         Status::ALL.map(|s| s.as_str()).join(", ")
                     ),
                 )
-            })?
+            })?),
         };
         let kind = (!req.kind.is_empty()).then_some(req.kind.as_str());
         let mut instances = Vec::new();

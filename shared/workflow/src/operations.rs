@@ -153,13 +153,20 @@ impl Engine {
         })
     }
 
-    /// Instances in `status` (optionally of one kind), oldest first, a page at a time (keyset
-    /// on the UUIDv7 id).
-    pub async fn list(&self, status: Status, kind: Option<&str>, page: Page) -> Result<Vec<InstanceView>, Error> {
+    /// Instances in `status` (every status with `None`; optionally of one kind), oldest first,
+    /// a page at a time (keyset on the UUIDv7 id).
+    pub async fn list(
+        &self,
+        status: Option<Status>,
+        kind: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<InstanceView>, Error> {
         let mut query = instance::Entity::find()
-            .filter(instance::Column::Status.eq(status.as_str()))
             .order_by_asc(instance::Column::Id)
             .limit(page.size);
+        if let Some(status) = status {
+            query = query.filter(instance::Column::Status.eq(status.as_str()));
+        }
         if let Some(kind) = kind {
             query = query.filter(instance::Column::Kind.eq(kind));
         }
@@ -176,7 +183,7 @@ impl Engine {
 
     /// The exception queue.
     pub async fn exceptions(&self, page: Page) -> Result<Vec<InstanceView>, Error> {
-        self.list(Status::Exception, None, page).await
+        self.list(Some(Status::Exception), None, page).await
     }
 
     /// How many instances are in each status.

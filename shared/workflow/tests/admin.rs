@@ -128,6 +128,23 @@ async fn operations_works_the_exception_queue_over_grpc_and_others_cannot() {
     assert_eq!(counts.by_status["resolved"], 1);
     assert_eq!(counts.by_status["exception"], 0);
 
+    // "any" lists both, whatever their status.
+    let every = client
+        .list_instances(harness.reader(
+            Role::Operations,
+            ListInstancesRequest {
+                status: keel_workflow::admin::ANY_STATUS.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .instances;
+    let mut statuses: Vec<&str> = every.iter().map(|i| i.status.as_str()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["done", "resolved"]);
+
     let bad_status = client
         .list_instances(harness.reader(
             Role::Operations,
