@@ -785,6 +785,7 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
             "{ executive {
                  workflowCycleTimes(byServiceLineAndRegion: true, first: 100) { nodes { kind serviceLine region completed } }
                  approvalTurnarounds(byServiceLineAndRegion: true, first: 100) { nodes { kind serviceLine region decided averageSeconds } }
+                 integrationLatencies(byServiceLineAndRegion: true, first: 100) { nodes { kind weekStarting serviceLine region writes } }
                } }",
         )
         .await;
@@ -809,6 +810,20 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
         dec(&turnaround[0]["averageSeconds"]),
         Decimal::new(waited.num_milliseconds(), 3)
     );
+    // The scenario's time postings, each week's writes under its project's place.
+    let latencies: Vec<&Value> = view["integrationLatencies"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .filter(|r| r["kind"] == "time-posting")
+        .collect();
+    assert_eq!(latencies.len(), writes.len(), "{body}");
+    for (row, (week, took)) in latencies.iter().zip(&writes) {
+        assert_eq!(row["weekStarting"], week.as_str(), "{row}");
+        assert_eq!(row["writes"], took.len() as u64, "{row}");
+        assert_eq!(row["serviceLine"], delivered.initial.service_line.as_str(), "{row}");
+        assert_eq!(row["region"], delivered.initial.region.as_str(), "{row}");
+    }
     assert_eq!(
         body["extensions"]["backendCalls"],
         json!({ "PSA ListProjects": 1, "keel ListInstances": 1 }),

@@ -253,7 +253,11 @@ pub const INTEGRATIONS: &[(&str, &str, &str)] = &[
 /// completion of its kind's writing step, by integration name and week the write completed,
 /// in that order; writes completed before `since` are left out. An instance that has not
 /// reached its writing step (or whose step was compensated) is not counted.
-pub fn integration_latencies(instances: &[Instance], since: Option<NaiveDate>) -> Result<Vec<WeeklyDurations>, Error> {
+pub fn integration_latencies(
+    instances: &[Instance],
+    since: Option<NaiveDate>,
+    breakdown: Breakdown<'_>,
+) -> Result<Vec<WeeklyDurations>, Error> {
     let mut durations = Vec::new();
     for instance in instances {
         let Some((_, step, name)) = INTEGRATIONS.iter().find(|(kind, _, _)| *kind == instance.kind) else {
@@ -273,7 +277,12 @@ pub fn integration_latencies(instances: &[Instance], since: Option<NaiveDate>) -
                 instance.id
             )));
         };
-        durations.push((name.to_string(), None, written, seconds_between(created, written)));
+        durations.push((
+            name.to_string(),
+            breakdown.place(instance),
+            written,
+            seconds_between(created, written),
+        ));
     }
     Ok(by_kind_and_week(durations, since))
 }
@@ -733,7 +742,12 @@ mod tests {
             step("check", "{}", "2026-11-23T08:00:01Z"),
             step("draft-invoice", "{}", "2026-11-23T08:00:30Z"),
         ];
-        let rows = integration_latencies(&[a, b, undone, pending, staffing, invoice.clone()], None).unwrap();
+        let rows = integration_latencies(
+            &[a, b, undone, pending, staffing, invoice.clone()],
+            None,
+            Breakdown::None,
+        )
+        .unwrap();
         assert_eq!(rows.len(), 2, "{rows:?}");
         assert_eq!(rows[0].kind, "PSA milestone reached → ERP invoice");
         assert_eq!(rows[0].week_starting.to_string(), "2026-11-23");
@@ -745,9 +759,14 @@ mod tests {
         assert_eq!(rows[1].longest_seconds, d("7.000"));
 
         let since = NaiveDate::from_ymd_opt(2026, 11, 21);
-        assert_eq!(integration_latencies(&[invoice.clone()], since).unwrap().len(), 1);
+        assert_eq!(
+            integration_latencies(&[invoice.clone()], since, Breakdown::None)
+                .unwrap()
+                .len(),
+            1
+        );
         invoice.journal[1].completed_at = None;
-        assert!(integration_latencies(&[invoice], None).is_err());
+        assert!(integration_latencies(&[invoice], None, Breakdown::None).is_err());
     }
 
     #[test]

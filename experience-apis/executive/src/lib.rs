@@ -231,6 +231,8 @@ pub const FIELD_POLICY: &[FieldPolicy] = &[
             "writes",
             "averageSeconds",
             "longestSeconds",
+            "serviceLine",
+            "region",
         ],
         ALLOWED_ROLES,
     ),

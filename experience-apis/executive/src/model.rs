@@ -248,6 +248,11 @@ pub struct ExecutiveIntegrationLatency {
     /// Seconds, a decimal string to the millisecond.
     pub average_seconds: String,
     pub longest_seconds: String,
+    /// The service line of the instances' project, with `byServiceLineAndRegion` (null
+    /// otherwise, and for instances no project was found for).
+    pub service_line: Option<String>,
+    /// The region of the instances' project, likewise.
+    pub region: Option<String>,
 }
 
 keel_experience_common::connection!(

@@ -113,17 +113,20 @@ impl ExecutiveView {
     /// expense approval → ERP journal, PSA milestone reached → ERP invoice (billing's
     /// `draft-invoice`), PSA change order → ERP budget. The start is the workflow instance's
     /// creation (the records hold no earlier time of the source's change), the end the writing
-    /// step's completion. `since` (`YYYY-MM-DD`) leaves out writes before it. Reads the same
-    /// finished instances as `workflowCycleTimes`, once per request.
+    /// step's completion. `since` (`YYYY-MM-DD`) leaves out writes before it; with
+    /// `byServiceLineAndRegion`, by the service line and region of the instance's project too
+    /// (every PSA project read once). Reads the same finished instances as
+    /// `workflowCycleTimes`, once per request.
     async fn integration_latencies(
         &self,
         ctx: &Context<'_>,
         since: Option<String>,
+        #[graphql(default)] by_service_line_and_region: bool,
         #[graphql(default_with = "DEFAULT_PAGE_SIZE")] first: i32,
         after: Option<String>,
     ) -> Result<ExecutiveIntegrationLatencyConnection> {
         let (downstream, backends) = open(ctx)?;
-        integration_latencies(&downstream, backends, since, first, after)
+        integration_latencies(&downstream, backends, since, by_service_line_and_region, first, after)
             .await
             .map_err(|e| e.extend())
     }
@@ -529,15 +532,18 @@ async fn integration_latencies(
     downstream: &Downstream,
     backends: &Backends,
     since: Option<String>,
+    by_place: bool,
     first: i32,
     after: Option<String>,
 ) -> Result<ExecutiveIntegrationLatencyConnection, Error> {
     let since = since_date(since)?;
     page_size(first)?;
+    let projects = projects_by_id(downstream, backends, by_place).await?;
     let mut rows = Vec::new();
     for source in &backends.workflows {
         let instances = finished_instances(downstream, source).await?;
-        for t in kpis::integration_latencies(&instances, since)? {
+        for t in kpis::integration_latencies(&instances, since, breakdown(&projects))? {
+            let (service_line, region) = t.place.clone().map(|p| (p.service_line, p.region)).unzip();
             let (kind, step) = kpis::INTEGRATIONS
                 .iter()
                 .find(|(_, _, name)| *name == t.kind)
@@ -552,12 +558,14 @@ async fn integration_latencies(
                 integration: t.kind,
                 kind,
                 step,
+                service_line,
+                region,
             });
         }
     }
     let (nodes, next_cursor) = page_of(
         rows,
-        |r| format!("{}\u{1f}{}\u{1f}{}", r.source, r.integration, r.week_starting),
+        |r| weekly_key(&r.source, &r.integration, &r.week_starting, &r.service_line, &r.region),
         first,
         after.as_deref(),
     )?;
