@@ -24,7 +24,9 @@ use keel_proto::psa::{
     CreateAssignmentRequest, ListTimeEntriesRequest, RecordTimeEntryRequest, SubmitTimeEntriesRequest, TimeEntryState,
 };
 use keel_proto::workflow::workflow_admin_service_client::WorkflowAdminServiceClient;
-use keel_proto::workflow::{GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest};
+use keel_proto::workflow::{
+    Counts, ExceptionEpisode, GetCountsRequest, Instance, ListExceptionHistoryRequest, ListInstancesRequest,
+};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -78,6 +80,33 @@ fn page() -> Option<PageRequest> {
 /// An instance's recorded time as `(seconds, nanos)`.
 fn time((seconds, nanos): (i64, i32)) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, nanos as u32).unwrap()
+}
+
+/// The workflow admin's counts by kind and status, and its whole exception history.
+async fn admin_records(
+    keel: &Keel,
+    admin: &WorkflowAdminServiceClient<tonic::transport::Channel>,
+) -> (Counts, Vec<ExceptionEpisode>) {
+    let counts = admin
+        .clone()
+        .get_counts(keel.request(Role::Operations, GetCountsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let episodes = admin
+        .clone()
+        .list_exception_history(keel.request(
+            Role::Operations,
+            ListExceptionHistoryRequest {
+                page: page(),
+                raised_since: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .episodes;
+    (counts, episodes)
 }
 
 #[tokio::test]
@@ -236,25 +265,7 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
         .unwrap()
         .into_inner()
         .instances;
-    let counts = admin
-        .clone()
-        .get_counts(keel.request(Role::Operations, GetCountsRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    let episodes = admin
-        .clone()
-        .list_exception_history(keel.request(
-            Role::Operations,
-            ListExceptionHistoryRequest {
-                page: page(),
-                raised_since: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .episodes;
+    let (counts, episodes) = admin_records(&keel, &admin).await;
 
     let (status, body) = keel.graphql(Some(Role::Executive), QUERY).await;
     assert_eq!(status, 200, "{body}");
@@ -833,25 +844,7 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
     // Exception rates by the service line and region of the instance's project: each kind's
     // instances and those ever raised add up to the admin's own counts and history, and the
     // scenario's kinds sit under its project's service line and region.
-    let counts = admin
-        .clone()
-        .get_counts(keel.request(Role::Operations, GetCountsRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
-    let episodes = admin
-        .clone()
-        .list_exception_history(keel.request(
-            Role::Operations,
-            ListExceptionHistoryRequest {
-                page: page(),
-                raised_since: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .episodes;
+    let (counts, episodes) = admin_records(&keel, &admin).await;
     let (_, body) = keel
         .graphql(
             Some(Role::Executive),

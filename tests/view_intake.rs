@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Keel, eventually};
+use common::Keel;
 use keel_auth::Role;
 use keel_proto::common::{Money, PageRequest};
 use keel_proto::crm::{CreateOpportunityRequest, ListOpportunitiesRequest, MarkOpportunityWonRequest, Opportunity};
-use keel_proto::projectsetup::{GetSetupRequest, RecommendTemplateRequest, Recommendation, SetupState};
+use keel_proto::projectsetup::{RecommendTemplateRequest, Recommendation};
 use serde_json::{Value, json};
 
 /// A held-out statement of work describing a North American ERP rollout at a fixed fee: the
@@ -23,8 +21,6 @@ const SOW_ID: &str = "sow-0005";
 const RECOMMENDED: &str = "erp-fixed-fee-any";
 const REQUESTER: &str = "rhea.requester";
 const LEAD: &str = "omar.lead";
-
-const WAIT: Duration = Duration::from_secs(60);
 
 const LIST: &str = "query($statuses: [RecommendationStatus!], $first: Int = 20) { projectManager {
     templateRecommendations(statuses: $statuses, first: $first) { nextCursor nodes {
@@ -234,22 +230,6 @@ async fn a_lead_reads_a_recommendation_as_recorded_and_accepting_it_sets_the_won
         ))
         .await
         .unwrap();
-    let setup = eventually(WAIT, || async {
-        let setup = keel
-            .setup()
-            .get_setup(keel.request(
-                Role::Operations,
-                GetSetupRequest {
-                    id: String::new(),
-                    opportunity_id: deal.id.clone(),
-                },
-            ))
-            .await
-            .ok()?
-            .into_inner();
-        assert_ne!(setup.state, SetupState::Exception as i32, "{setup:?}");
-        (setup.state == SetupState::Completed as i32).then_some(setup)
-    })
-    .await;
+    let setup = common::scenario::completed_setup(&keel, &deal.id).await;
     assert_eq!(setup.template_id, RECOMMENDED);
 }

@@ -33,7 +33,7 @@ use keel_proto::health::ListAlertsRequest;
 use keel_proto::health::delivery_health_service_client::DeliveryHealthServiceClient;
 use keel_proto::hris::hris_service_client::HrisServiceClient;
 use keel_proto::hris::{Certification, CreateEmployeeRequest, Employee, Language, Skill};
-use keel_proto::projectsetup::{GetSetupRequest, SetupState};
+use keel_proto::projectsetup::{GetSetupRequest, Setup, SetupState};
 use keel_proto::psa::{
     ApproveTimeEntryRequest, ChangeRequestTransitionRequest, CreateChangeRequestRequest, CreateResourceRequestRequest,
     GetProjectActualsRequest, GetProjectRequest, GetResourceRequestRequest, ListAssignmentsRequest,
@@ -293,6 +293,28 @@ async fn hire(keel: &Keel, request: CreateEmployeeRequest) -> Employee {
         .into_inner()
 }
 
+/// The setup of a won deal once it completed; fails the test if it goes to the exception
+/// queue instead.
+pub async fn completed_setup(keel: &Keel, opportunity_id: &str) -> Setup {
+    eventually(WAIT, || async {
+        let setup = keel
+            .setup()
+            .get_setup(keel.request(
+                Role::Operations,
+                GetSetupRequest {
+                    id: String::new(),
+                    opportunity_id: opportunity_id.to_string(),
+                },
+            ))
+            .await
+            .ok()?
+            .into_inner();
+        assert_ne!(setup.state, SetupState::Exception as i32, "{setup:?}");
+        (setup.state == SetupState::Completed as i32).then_some(setup)
+    })
+    .await
+}
+
 /// Stage 1: A won deal becomes a project, set up in every system. Returns the PSA project
 /// and its ERP project code.
 async fn won_deal(keel: &Keel, close: NaiveDate) -> (Project, String) {
@@ -339,23 +361,7 @@ async fn won_deal(keel: &Keel, close: NaiveDate) -> (Project, String) {
         ))
         .await
         .unwrap();
-    let setup = eventually(WAIT, || async {
-        let setup = keel
-            .setup()
-            .get_setup(keel.request(
-                Role::Operations,
-                GetSetupRequest {
-                    id: String::new(),
-                    opportunity_id: deal.id.clone(),
-                },
-            ))
-            .await
-            .ok()?
-            .into_inner();
-        assert_ne!(setup.state, SetupState::Exception as i32, "{setup:?}");
-        (setup.state == SetupState::Completed as i32).then_some(setup)
-    })
-    .await;
+    let setup = completed_setup(keel, &deal.id).await;
     let initial = project(keel, &setup.project_id).await;
     assert_eq!(initial.template_id, "erp-fixed-fee-emea");
     assert_eq!(amount(&initial.contract_value), dec("400000.00"));
