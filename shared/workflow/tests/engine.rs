@@ -323,7 +323,9 @@ async fn an_approval_escalates_after_its_timeout_and_then_goes_to_the_exception_
     let engine = Engine::new(
         db.clone(),
         vec![Arc::new(Approval {
-            timeout: Duration::from_millis(50),
+            // Long enough that a loaded machine reads the escalated approval before it times
+            // out again; each wait below is a little longer than it.
+            timeout: Duration::from_millis(500),
         })],
         options("a"),
     );
@@ -332,14 +334,14 @@ async fn an_approval_escalates_after_its_timeout_and_then_goes_to_the_exception_
         .await
         .unwrap();
     settle(&engine).await;
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     engine.tick().await.unwrap();
     let pending = engine.pending_approvals(None).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].role, "delivery-leadership");
     assert!(pending[0].escalated);
 
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     engine.tick().await.unwrap();
     let timed_out = engine.instance(started.id).await.unwrap();
     assert_eq!(timed_out.status, Status::Exception);
