@@ -72,6 +72,10 @@ pub struct Started {
     pub done: bool,
 }
 
+/// Steps one replica runs back to back on an instance it holds before the instance goes back
+/// to the queue for the next round.
+pub const MAX_CHAINED_STEPS: usize = 16;
+
 /// How many claimed instances one replica advances at once, unless
 /// [`Engine::with_concurrency`] says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -298,10 +302,11 @@ impl Engine {
     pub async fn tick(&self) -> Result<usize, Error> {
         self.expire_approvals().await?;
         let claimed = self.claim().await?;
+        let claimed_at = std::time::Instant::now();
         let count = claimed.len();
         futures::stream::iter(claimed)
             .for_each_concurrent(self.concurrency, |id| async move {
-                if let Err(error) = self.advance(&id).await {
+                if let Err(error) = self.advance(&id, claimed_at).await {
                     tracing::warn!(instance = %id, %error, "workflow step could not be recorded");
                 }
             })
@@ -400,16 +405,20 @@ impl Engine {
         })
     }
 
-    /// Runs the next step (or undo) of a claimed instance.
-    async fn advance(&self, id: &str) -> Result<(), Error> {
-        // Renew the lease for this instance's step: claimed in a batch, it may have waited.
-        let txn = keel_store::begin_write(&self.db).await?;
-        let renew = self.fenced(id).col_expr(
-            instance::Column::LeaseUntil,
-            Expr::value(Utc::now() + chrono_duration(self.options.lease)),
-        );
-        if !self.commit_fenced(txn, renew).await? {
-            return Ok(());
+    /// Runs the next steps (or undos) of a claimed instance.
+    async fn advance(&self, id: &str, claimed_at: std::time::Instant) -> Result<(), Error> {
+        // Claimed in a batch, the instance may have waited its turn: past a tenth of its lease,
+        // the lease is renewed before the step runs. Sooner, the claim's own lease still has
+        // nine tenths of its time for the step, and each step's journal commit renews it.
+        if claimed_at.elapsed() >= self.options.lease / 10 {
+            let txn = keel_store::begin_write(&self.db).await?;
+            let renew = self.fenced(id).col_expr(
+                instance::Column::LeaseUntil,
+                Expr::value(Utc::now() + chrono_duration(self.options.lease)),
+            );
+            if !self.commit_fenced(txn, renew).await? {
+                return Ok(());
+            }
         }
         let row = self.load(id).await?;
         if row.lease_owner.as_deref() != Some(self.options.owner.as_str()) {
@@ -419,19 +428,43 @@ impl Engine {
             tracing::warn!(instance = id, kind = %row.kind, "no workflow of this kind is registered here");
             return self.release(id).await;
         };
-        match Status::parse(&row.status) {
-            Some(Status::Running) => self.run_next_step(&row, workflow.as_ref()).await,
-            Some(Status::Compensating) => self.compensate_next(&row, workflow.as_ref()).await,
-            _ => self.release(id).await,
+        // A step done and journaled keeps the lease, and the next step runs at once under it:
+        // a claim and a lease renewal fewer per step, and an instance's steps follow each other
+        // without waiting for the next round. After `MAX_CHAINED_STEPS` the instance goes back
+        // to the queue, so one long workflow does not hold a round.
+        let mut row = row;
+        for _ in 0..MAX_CHAINED_STEPS {
+            let held = match Status::parse(&row.status) {
+                Some(Status::Running) => self.run_next_step(&row, workflow.as_ref()).await?,
+                Some(Status::Compensating) => {
+                    self.compensate_next(&row, workflow.as_ref()).await?;
+                    false
+                }
+                _ => {
+                    self.release(id).await?;
+                    false
+                }
+            };
+            if !held {
+                return Ok(());
+            }
+            row = self.load(id).await?;
+            if row.lease_owner.as_deref() != Some(self.options.owner.as_str()) {
+                return Ok(());
+            }
         }
+        self.release(id).await
     }
 
-    async fn run_next_step(&self, row: &instance::Model, workflow: &dyn Workflow) -> Result<(), Error> {
+    /// Runs the instance's next step; answers whether this replica still holds the instance
+    /// with a further step due (the step was done and journaled, and was not the last).
+    async fn run_next_step(&self, row: &instance::Model, workflow: &dyn Workflow) -> Result<bool, Error> {
         let steps = workflow.steps();
         let index = usize::try_from(row.step_index).unwrap_or(usize::MAX);
         let journal = self.journal(&row.id).await?;
         let Some(def) = steps.get(index) else {
-            return self.finish(row).await;
+            self.finish(row).await?;
+            return Ok(false);
         };
         if journal.iter().any(|s| s.step == def.name) {
             // Journaled by an earlier run whose advance did not commit: move on, never re-run.
@@ -443,23 +476,27 @@ impl Engine {
         fail::fail_point!("workflow::after-step-call");
         match outcome {
             Ok(StepOutcome::Done(result)) => {
-                self.record(row, def, Some((result, cx.attempt)), steps.len()).await?;
+                let held = self.record(row, def, Some((result, cx.attempt)), steps.len()).await?;
                 if let Some(system) = def.system {
                     self.close_incident(system).await?;
                 }
-                Ok(())
+                Ok(held)
             }
-            Ok(StepOutcome::AwaitApproval(request)) => self.await_approval(row, def, request).await,
+            Ok(StepOutcome::AwaitApproval(request)) => {
+                self.await_approval(row, def, request).await?;
+                Ok(false)
+            }
             Err(error) if error.is_transient() => {
                 if let Some(system) = def.system {
                     self.open_incident(system, &error).await?;
                 }
                 if cx.attempt >= def.retry.max_attempts {
-                    self.raise(row, "RETRIES_EXHAUSTED", &error, cx.attempt).await
+                    self.raise(row, "RETRIES_EXHAUSTED", &error, cx.attempt).await?;
                 } else {
                     let delay = def.retry.delay_after(cx.attempt);
-                    self.retry_later(row, cx.attempt, delay, &error).await
+                    self.retry_later(row, cx.attempt, delay, &error).await?;
                 }
+                Ok(false)
             }
             Err(error) => {
                 let reason = match &error {
@@ -474,10 +511,11 @@ impl Engine {
                 };
                 if workflow.compensate_on_failure() {
                     self.compensate_after_refusal(row, def, reason, &error, cx.attempt)
-                        .await
+                        .await?;
                 } else {
-                    self.raise(row, reason, &error, cx.attempt).await
+                    self.raise(row, reason, &error, cx.attempt).await?;
                 }
+                Ok(false)
             }
         }
     }
@@ -561,13 +599,16 @@ impl Engine {
     }
 
     /// Journals a done step (unless `result` is `None`: already journaled) and moves on.
+    /// Before the last step this replica keeps the instance, its lease renewed, and answers
+    /// `true`: the next step is its to run now. The journal commit is what makes a step done,
+    /// so a crash after it loses nothing: the lease runs out and any replica runs the next step.
     async fn record(
         &self,
         row: &instance::Model,
         def: &StepDef,
         result: Option<(Value, u32)>,
         step_count: usize,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let now = Utc::now();
         let txn = keel_store::begin_write(&self.db).await?;
         if let Some((result, attempts)) = result {
@@ -582,25 +623,30 @@ impl Engine {
             match step::Entity::insert(journaled).exec(&txn).await {
                 Ok(_) => {}
                 // Another run journaled it first: keep the first result.
-                Err(e) if keel_store::is_unique_violation(&e) => return Ok(()),
+                Err(e) if keel_store::is_unique_violation(&e) => return Ok(false),
                 Err(e) => return Err(db_error(e)),
             }
         }
         fail::fail_point!("workflow::after-journal");
         let next = row.step_index + 1;
         let last = usize::try_from(next).unwrap_or(usize::MAX) >= step_count;
-        // The lease is released with the step: the next one is due now, for any replica, rather
-        // than when this lease would have run out.
+        // The next step is due now. This replica keeps the lease, renewed, to run it at once;
+        // the last step lets the instance go.
         let mut update = self
             .fenced(&row.id)
             .col_expr(instance::Column::StepIndex, Expr::value(next))
             .col_expr(instance::Column::Attempts, Expr::value(0))
             .col_expr(instance::Column::NextRunAt, Expr::value(now))
-            .col_expr(instance::Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(instance::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(instance::Column::UpdatedAt, Expr::value(now));
-        if last {
+        if !last {
+            update = update.col_expr(
+                instance::Column::LeaseUntil,
+                Expr::value(Some(now + chrono_duration(self.options.lease))),
+            );
+        } else {
             update = update
+                .col_expr(instance::Column::LeaseOwner, Expr::value(Option::<String>::None))
+                .col_expr(instance::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
                 .col_expr(instance::Column::Status, Expr::value(Status::Done.as_str()))
                 .col_expr(instance::Column::OpenKey, Expr::value(Option::<String>::None));
             audit::append(
@@ -615,8 +661,8 @@ impl Engine {
             )
             .await?;
         }
-        self.commit_fenced(txn, update).await?;
-        Ok(())
+        let committed = self.commit_fenced(txn, update).await?;
+        Ok(committed && !last)
     }
 
     async fn finish(&self, row: &instance::Model) -> Result<(), Error> {

@@ -46,7 +46,7 @@ pub use definition::{
     ApprovalRequest, FAILED_STEP, RetryPolicy, StepContext, StepDef, StepOutcome, Workflow, failed_step_result,
     step_refusal,
 };
-pub use engine::{DEFAULT_CONCURRENCY, ENGINE_ACTOR, Engine, EngineOptions, RECORD_TYPE, Started};
+pub use engine::{DEFAULT_CONCURRENCY, ENGINE_ACTOR, Engine, EngineOptions, MAX_CHAINED_STEPS, RECORD_TYPE, Started};
 pub use history::ExceptionEpisode;
 pub use operations::{Actor, ApprovalView, IncidentView, InstanceView, StepView};
 pub use rollout::Rollout;

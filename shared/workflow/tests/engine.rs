@@ -639,3 +639,84 @@ async fn a_round_advances_its_claimed_instances_concurrently_so_a_batch_takes_ab
     assert_eq!(slow("b", 1).tick().await.unwrap(), 4);
     assert!(began.elapsed() >= latency * 4);
 }
+
+#[tokio::test]
+async fn one_round_takes_a_claimed_instance_through_all_its_steps_to_done() {
+    let (_store, db) = store().await;
+    let ledger = Ledger::new(db.clone());
+    // A lease far longer than the test: a step that let the instance go would leave it for
+    // the next round, not run it in this one.
+    let engine = engine_with_lease(&db, &ledger, "a", Duration::from_secs(600));
+    let started = engine
+        .start("posting", "te-chain", json!({ "amount": "10" }), json!({}), "alice")
+        .await
+        .unwrap();
+    assert_eq!(engine.tick().await.unwrap(), 1, "one instance claimed");
+    let done = engine.instance(started.id).await.unwrap();
+    assert_eq!(done.status, Status::Done, "one round ran only part of it: {done:?}");
+    let steps: Vec<_> = done.journal.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(steps, ["validate", "post", "second-post", "confirm"]);
+    assert_eq!(ledger.live_postings("te-chain").await, 2);
+    assert_eq!(engine.tick().await.unwrap(), 0, "nothing is left due");
+}
+
+/// A workflow of more steps than a replica runs back to back.
+struct Long;
+
+const LONG_STEPS: [keel_workflow::StepDef; 20] = {
+    const NAMES: [&str; 20] = [
+        "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11", "s12", "s13", "s14", "s15", "s16",
+        "s17", "s18", "s19", "s20",
+    ];
+    let mut steps = [keel_workflow::StepDef::new("s00"); 20];
+    let mut i = 0;
+    while i < 20 {
+        steps[i] = keel_workflow::StepDef::new(NAMES[i]);
+        i += 1;
+    }
+    steps
+};
+
+#[async_trait::async_trait]
+impl keel_workflow::Workflow for Long {
+    fn kind(&self) -> &'static str {
+        "long"
+    }
+
+    fn steps(&self) -> &[keel_workflow::StepDef] {
+        &LONG_STEPS
+    }
+
+    async fn run_step(&self, cx: &keel_workflow::StepContext) -> Result<keel_workflow::StepOutcome, Error> {
+        Ok(keel_workflow::StepOutcome::Done(json!({ "step": cx.step })))
+    }
+}
+
+#[tokio::test]
+async fn a_replica_lets_a_long_instance_go_after_its_run_of_steps_so_any_replica_goes_on() {
+    let (_store, db) = store().await;
+    let long = |owner: &str| {
+        Engine::new(
+            db.clone(),
+            vec![Arc::new(Long)],
+            keel_workflow::EngineOptions {
+                lease: Duration::from_secs(600),
+                ..options(owner)
+            },
+        )
+    };
+    let started = long("a")
+        .start("long", "l-1", json!({}), json!({}), "alice")
+        .await
+        .unwrap();
+    assert_eq!(long("a").tick().await.unwrap(), 1);
+    let part = long("a").instance(started.id).await.unwrap();
+    assert_eq!(part.status, Status::Running);
+    assert_eq!(part.journal.len(), keel_workflow::MAX_CHAINED_STEPS);
+
+    // Released, not leased for ten minutes: another replica claims it at once and finishes.
+    assert_eq!(long("b").tick().await.unwrap(), 1);
+    let done = long("b").instance(started.id).await.unwrap();
+    assert_eq!(done.status, Status::Done, "{done:?}");
+    assert_eq!(done.journal.len(), 20);
+}
