@@ -236,6 +236,7 @@ async fn an_executive_sees_the_portfolio_margin_and_the_operating_kpis() {
                 employee_id: String::new(),
                 state: TimeEntryState::Posted as i32,
                 page: page(),
+                ..Default::default()
             },
         ))
         .await

@@ -39,6 +39,7 @@ async fn posted_entries(keel: &Keel, project_id: &str) -> u64 {
             page_size: 500,
             page_token: String::new(),
         }),
+        ..Default::default()
     };
     let entries = keel
         .psa()

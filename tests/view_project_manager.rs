@@ -125,6 +125,7 @@ async fn insight_as_greta(keel: &Keel, delivered: &Delivered) {
                 employee_id: delivered.greta.id.clone(),
                 state: 0,
                 page: page(),
+                ..Default::default()
             },
         ))
         .await

@@ -400,6 +400,7 @@ async fn a_resource_manager_sees_utilization_against_target_and_the_bench_ahead(
                     page_size: 500,
                     page_token: String::new(),
                 }),
+                ..Default::default()
             },
         ))
         .await

@@ -141,6 +141,7 @@ async fn time_entries(keel: &Keel, project_id: &str) -> Vec<TimeEntry> {
         employee_id: String::new(),
         state: 0,
         page: page(),
+        ..Default::default()
     };
     keel.psa()
         .list_time_entries(keel.request(Role::Admin, request))

@@ -75,6 +75,7 @@ impl ConsultantView {
                 employee_id: downstream.subject().to_string(),
                 state: state.map_or(0, |s| psa::TimeEntryState::from(s) as i32),
                 page: Some(page),
+                ..Default::default()
             })
             .map_err(|e| e.extend())?;
         let answer = downstream

@@ -127,6 +127,7 @@ impl Downstream {
                 employee_id: String::new(),
                 state: 0,
                 page: Some(page),
+                ..Default::default()
             })?;
             let answer = self.psa.clone().list_time_entries(request).await?.into_inner();
             Ok((answer.entries, answer.page))

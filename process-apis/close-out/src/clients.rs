@@ -163,6 +163,7 @@ impl Downstream {
                 employee_id: String::new(),
                 state: state as i32,
                 page: page(&token),
+                ..Default::default()
             })?;
             let answer = self.psa.clone().list_time_entries(request).await?.into_inner();
             Ok((answer.entries, next_token(answer.page)))

@@ -140,6 +140,7 @@ impl Downstream {
                 employee_id: String::new(),
                 state: TimeEntryState::Submitted as i32,
                 page: Self::page(&token),
+                ..Default::default()
             })?;
             let page = answer(
                 "PSA ListTimeEntries",
@@ -315,6 +316,7 @@ impl Downstream {
                 employee_id: String::new(),
                 state: TimeEntryState::Unspecified as i32,
                 page: Self::page(&token),
+                ..Default::default()
             })?;
             let page = answer(
                 "PSA ListTimeEntries",

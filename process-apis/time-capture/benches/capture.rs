@@ -119,6 +119,26 @@ async fn rows_written_per_entry(db: &DatabaseConnection, prefix: &str, entries: 
     parts.join(", ")
 }
 
+/// Connections of each store's pool.
+const STORE_CONNECTIONS: u32 = 10;
+
+/// The most one SQLite connection's page cache holds, KiB (`PRAGMA cache_size`: negative is KiB,
+/// positive is pages of 4 KiB).
+async fn sqlite_cache_kib(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA cache_size",
+        ))
+        .await
+        .unwrap_or_else(|e| fail(format!("PRAGMA cache_size: {e}")))
+        .unwrap_or_else(|| fail("PRAGMA cache_size answered no row"));
+    let size = row
+        .try_get_by_index::<i64>(0)
+        .unwrap_or_else(|e| fail(format!("cache_size: {e}")));
+    if size < 0 { -size } else { size * 4 }
+}
+
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 21).unwrap_or_default()
 }
@@ -413,6 +433,8 @@ struct Phases {
     post: f64,
     rss_first: f64,
     rss_last: f64,
+    /// VmRSS after each batch, MiB: where memory grows, and whether it levels off.
+    rss_series: Vec<f64>,
 }
 
 /// Runs `s.entries` entries through the path in batches; answers entries/s and the phases.
@@ -482,6 +504,7 @@ async fn capture(p: &Arc<Platform>, s: &Settings, people: &[String], per_person:
             phases.rss_first = rss;
         }
         phases.rss_last = rss;
+        phases.rss_series.push((rss * 10.0).round() / 10.0);
     }
     (total as f64 / began.elapsed().as_secs_f64(), phases)
 }
@@ -594,7 +617,7 @@ async fn run() {
     let scratch = Scratch::connect().await;
     let dir = keel_store::testing::TempDir::new();
 
-    let pg_store = |service: &str| scratch.options(service, 10);
+    let pg_store = |service: &str| scratch.options(service, STORE_CONNECTIONS);
     let (pg_rates, pg_phases, pg_db) = measure(&s, &pg_store).await;
     let pg_writes = rows_written_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
     let lite_path = dir.path().to_path_buf();
@@ -602,9 +625,10 @@ async fn run() {
         backend: Backend::Sqlite {
             path: lite_path.join(format!("{service}.db")),
         },
-        max_connections: 10,
+        max_connections: STORE_CONNECTIONS,
     };
-    let (lite_rates, lite_phases, _) = measure(&s, &lite_store).await;
+    let (lite_rates, lite_phases, lite_db) = measure(&s, &lite_store).await;
+    let cache_kib = sqlite_cache_kib(&lite_db).await;
 
     // The baseline: the same time_entries rows, copied raw into a table of the same shape.
     let psa_schema = format!("{}psa", scratch.prefix);
@@ -651,7 +675,7 @@ async fn run() {
             "{} entries in batches of {}, {} people x 266 half-hour entries, concurrency {}, {} posting replicas; \
              phases of the first run: record+validate+submit {:.1} s ({:.2} ms an entry), approve {:.1} s \
              ({:.2} ms), post to ERP {:.1} s ({:.2} ms); VmRSS {:.1} MiB after the first batch, {:.1} MiB at the \
-             end; {} run(s); COPY runs {copies:?} rows/s",
+             end, after each batch {:?} MiB; {} run(s); COPY runs {copies:?} rows/s",
             s.entries,
             s.batch,
             s.entries.div_ceil(PER_DAY * working_days().len()),
@@ -665,6 +689,7 @@ async fn run() {
             per_entry_ms(phases.post),
             phases.rss_first,
             phases.rss_last,
+            phases.rss_series,
             s.runs
         )
     };
@@ -702,6 +727,12 @@ async fn run() {
     ))
     .print();
     let first = s.batch.min(s.entries);
+    let cache_bound = format!(
+        "; each SQLite connection keeps a page cache of up to {cache_kib} KiB (PRAGMA cache_size), so the 4 stores' \
+         {} connections may hold {:.0} MiB of pages once their files outgrow it",
+        4 * STORE_CONNECTIONS,
+        (4 * STORE_CONNECTIONS) as f64 * cache_kib as f64 / 1024.0
+    );
     for (mode, phases) in [("postgres", &pg_phases), ("sqlite", &lite_phases)] {
         Row::new(
             "time-capture-memory",
@@ -714,9 +745,11 @@ async fn run() {
         )
         .notes(format!(
             "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
-                 against after {first}; the PostgreSQL run comes first in the process, so the SQLite run's figures \
-                 include what it left",
-            s.entries
+                 against after {first}; after each batch of the first run {:?} MiB; the PostgreSQL run comes first \
+                 in the process, so the SQLite run's figures include what it left{}",
+            s.entries,
+            phases.rss_series,
+            if mode == "sqlite" { cache_bound.as_str() } else { "" }
         ))
         .print();
     }

@@ -196,7 +196,9 @@ impl TimeCaptureGrpcService {
         let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
         let drafts: HashSet<String> = self
             .downstream
-            .time_entries_of(person, Some(TimeEntryState::Draft), |e| wanted.contains(e.id.as_str()))
+            .time_entries_of(person, Some(TimeEntryState::Draft), None, |e| {
+                wanted.contains(e.id.as_str())
+            })
             .await?
             .into_iter()
             .map(|e| e.id)

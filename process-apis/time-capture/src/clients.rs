@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::NaiveDate;
+
 use keel_auth::ServiceCredentials;
 use keel_core::Error;
 use keel_proto::common::PageRequest;
@@ -127,15 +129,19 @@ impl Downstream {
     }
 
     /// The time entries of `employee_id` (on any project; in `state` when given) that `keep`
-    /// keeps, read a page at a time so that only the kept ones are held. PSA's
-    /// `ListTimeEntries` filters by person and state, not by date: a caller that needs a
-    /// window of dates keeps it here, and holds that window, not the person's history.
+    /// keeps, read a page at a time so that only the kept ones are held. PSA filters by person,
+    /// state and, when `dates` are given, work dates (inclusive): a caller that needs a window
+    /// of dates reads that window, not the person's history.
     pub async fn time_entries_of(
         &self,
         employee_id: &str,
         state: Option<TimeEntryState>,
+        dates: Option<(NaiveDate, NaiveDate)>,
         keep: impl Fn(&TimeEntry) -> bool,
     ) -> Result<Vec<TimeEntry>, Error> {
+        let (date_from, date_to) = dates.map_or((String::new(), String::new()), |(from, to)| {
+            (from.to_string(), to.to_string())
+        });
         let mut kept = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
@@ -147,6 +153,8 @@ impl Downstream {
                     page_size: PAGE_SIZE,
                     page_token: token.clone(),
                 }),
+                date_from: date_from.clone(),
+                date_to: date_to.clone(),
             })?;
             let page = self.psa.clone().list_time_entries(request).await?.into_inner();
             kept.extend(page.entries.into_iter().filter(|e| keep(e)));

@@ -125,7 +125,8 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 
 impl TimeCaptureGrpcService {
     pub(crate) async fn validate(&self, entry: &ProposedEntry) -> Result<Vec<rules::ValidationFailure>, Error> {
-        // Only the week the rules read: the person's other entries of the entry's ISO week,
+        // Only the week the rules read: the person's other entries of the entry's ISO week
+        // (PSA filters by work date, so the read does not grow with the person's history),
         // rejected ones left out.
         let (from, to) = rules::window(entry.date);
         let in_window = |e: &TimeEntry| {
@@ -133,7 +134,8 @@ impl TimeCaptureGrpcService {
         };
         let (assignments, entries) = tokio::try_join!(
             self.downstream.assignments_of(&entry.employee_id),
-            self.downstream.time_entries_of(&entry.employee_id, None, in_window),
+            self.downstream
+                .time_entries_of(&entry.employee_id, None, Some((from, to)), in_window),
         )?;
         let assignments: Vec<AssignmentWindow> = assignments
             .into_iter()

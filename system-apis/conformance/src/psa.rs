@@ -383,6 +383,10 @@ pub fn kit() -> Kit<Context> {
         .check("time entries page by token: 50 by default, 100 at most", |c| {
             Box::pin(paging(c))
         })
+        .check(
+            "time entries filter by work date, both ends inclusive; a bad date names its field",
+            |c| Box::pin(by_work_date(c)),
+        )
         .check("the rate card prices recorded time: hours x rate, exact", |c| {
             Box::pin(rate_applied(c))
         })
@@ -662,6 +666,56 @@ async fn paging(c: &Context) -> rules::Outcome {
         &seeded,
     )
     .await
+}
+
+async fn by_work_date(c: &Context) -> rules::Outcome {
+    let staffed = c.staffed().await?;
+    let mut recorded = Vec::new();
+    for date in ["2026-12-02", "2026-12-03", "2026-12-04"] {
+        let mut request = time_entry(&rules::key("dated"), &staffed, "1");
+        request.date = date.into();
+        recorded.push(ok(c.record(request).await, "RecordTimeEntry")?.id);
+    }
+    let list = |date_from: &str, date_to: &str| {
+        let request = c.harness.reader(
+            Role::Finance,
+            ListTimeEntriesRequest {
+                employee_id: staffed.employee_id.clone(),
+                date_from: date_from.into(),
+                date_to: date_to.into(),
+                ..Default::default()
+            },
+        );
+        let mut client = c.client();
+        async move { client.list_time_entries(request).await.map(|r| r.into_inner().entries) }
+    };
+    for (from, to, want) in [
+        ("2026-12-03", "2026-12-04", &recorded[1..]),
+        ("2026-12-03", "2026-12-03", &recorded[1..2]),
+        ("", "2026-12-02", &recorded[..1]),
+        ("2026-12-03", "", &recorded[1..]),
+        ("2026-12-05", "2026-12-31", &recorded[..0]),
+    ] {
+        let listed: Vec<String> = ok(list(from, to).await, "ListTimeEntries by date")?
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        ensure(listed == want, || {
+            format!("ListTimeEntries from {from:?} to {to:?} answered {listed:?}, not {want:?}")
+        })?;
+    }
+    for (from, to, field) in [
+        ("2026-02-30", "", "date_from"),
+        ("", "03/12/2026", "date_to"),
+        ("2026-12-04", "2026-12-02", "date_to"),
+    ] {
+        let status = refused(
+            list(from, to).await,
+            &format!("ListTimeEntries from {from:?} to {to:?}"),
+        )?;
+        expect_field(&status, field)?;
+    }
+    Ok(())
 }
 
 async fn rate_applied(c: &Context) -> rules::Outcome {

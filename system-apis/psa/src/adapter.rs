@@ -109,7 +109,7 @@ pub trait PsaAdapter: Send + Sync + 'static {
         Err(Error::not_supported("GetTimeEntry"))
     }
 
-    /// Time entries by project, person and state, by id, one page at a time.
+    /// Time entries by project, person, state and work-date range, by id, one page at a time.
     async fn list_time_entries(&self, _filter: TimeEntryFilter, _page: Page) -> Result<ListTimeEntriesResponse, Error> {
         Err(Error::not_supported("ListTimeEntries"))
     }

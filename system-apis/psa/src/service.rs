@@ -292,7 +292,7 @@ impl PsaService for PsaGrpcService {
     ) -> Result<Response<ListTimeEntriesResponse>, Status> {
         keel_auth::identity(&request)?;
         let r = request.get_ref();
-        let filter = TimeEntryFilter::parse(&r.project_id, &r.employee_id, r.state)?;
+        let filter = TimeEntryFilter::parse(r)?;
         let page = Page::from_proto(r.page.as_ref())?;
         Ok(Response::new(self.adapter.list_time_entries(filter, page).await?))
     }

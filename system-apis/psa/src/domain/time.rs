@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use keel_core::{Error, Violations};
 use keel_proto::psa::{
-    ApproveTimeEntryRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest, RejectTimeEntryRequest,
-    SubmitTimeEntriesRequest, TimeEntryState, UpdateTimeEntryRequest,
+    ApproveTimeEntryRequest, ListTimeEntriesRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest,
+    RejectTimeEntryRequest, SubmitTimeEntriesRequest, TimeEntryState, UpdateTimeEntryRequest,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -305,13 +305,32 @@ pub struct TimeEntryFilter {
     pub project_id: Option<Uuid>,
     pub employee_id: Option<Uuid>,
     pub state: Option<TimeEntryState>,
+    /// Work dates on or after.
+    pub date_from: Option<NaiveDate>,
+    /// Work dates on or before.
+    pub date_to: Option<NaiveDate>,
 }
 
 impl TimeEntryFilter {
-    pub fn parse(project_id: &str, employee_id: &str, state: i32) -> Result<TimeEntryFilter, Error> {
+    pub fn parse(request: &ListTimeEntriesRequest) -> Result<TimeEntryFilter, Error> {
         let mut v = Violations::new();
-        let project_id = optional_uuid(&mut v, "project_id", project_id);
-        let employee_id = optional_uuid(&mut v, "employee_id", employee_id);
+        let project_id = optional_uuid(&mut v, "project_id", &request.project_id);
+        let employee_id = optional_uuid(&mut v, "employee_id", &request.employee_id);
+        let date = |v: &mut Violations, field: &str, text: &str| {
+            if text.trim().is_empty() {
+                None
+            } else {
+                v.date(field, text)
+            }
+        };
+        let date_from = date(&mut v, "date_from", &request.date_from);
+        let date_to = date(&mut v, "date_to", &request.date_to);
+        if let (Some(from), Some(to)) = (date_from, date_to)
+            && from > to
+        {
+            v.add("date_to", format!("{to} is before date_from {from}"));
+        }
+        let state = request.state;
         let state = match TimeEntryState::try_from(state) {
             Ok(TimeEntryState::Unspecified) => None,
             Ok(state) => Some(state),
@@ -325,6 +344,8 @@ impl TimeEntryFilter {
             project_id,
             employee_id,
             state,
+            date_from,
+            date_to,
         })
     }
 }

@@ -491,6 +491,12 @@ pub(crate) async fn list<C: ConnectionTrait>(
     if let Some(state) = filter.state {
         query = query.filter(time_entry::Column::State.eq(state_text(state)));
     }
+    if let Some(from) = filter.date_from {
+        query = query.filter(time_entry::Column::WorkDate.gte(from));
+    }
+    if let Some(to) = filter.date_to {
+        query = query.filter(time_entry::Column::WorkDate.lte(to));
+    }
     let rows = query.all(db).await.map_err(db_error)?;
     rows.iter().map(to_proto).collect()
 }
