@@ -42,6 +42,22 @@ enum Task {
         )]
         database_url: String,
     },
+    /// Where a running process spends its CPU: samples it with perf and prints the share of
+    /// each crate and the top symbols, as Markdown (how docs/performance-profiles.md is made).
+    Profile {
+        /// The process to sample (e.g. `pgrep -n keel`).
+        #[arg(long)]
+        pid: u32,
+        /// How long to sample, in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// How many symbols to list.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+        /// Only the threads of this name (a runtime's threads, e.g. `keel-server`).
+        #[arg(long)]
+        comm: Option<String>,
+    },
     /// The bench's load generator (run by `bench`, pinned to its own core): one load, given
     /// as JSON, printed back as one JSON line.
     #[command(hide = true)]
@@ -63,6 +79,18 @@ fn main() -> anyhow::Result<()> {
             },
         ),
         Task::BenchLoad { spec } => bench::load::main(&spec),
+        Task::Profile {
+            pid,
+            seconds,
+            top,
+            comm,
+        } => {
+            let data = std::env::temp_dir().join(format!("keel-profile-{pid}.data"));
+            let perf = bench::profile::start_recording(pid, seconds, &data)?;
+            let samples = bench::profile::finish_recording(perf, &data, comm.as_deref())?;
+            println!("{}", bench::profile::markdown(&samples, 1.0, top));
+            Ok(())
+        }
         Task::NewAdapter { system, name, dry_run } => {
             let root = xtask::workspace_root();
             let generated = new_adapter::generate(&root, &system, &name)?;

@@ -201,6 +201,10 @@ fn the_table_shows_each_row_beside_its_baseline_and_lists_every_missed_goal() {
         !missed.contains("postgres / requests/s**: ratio"),
         "a met goal is not missed: {missed}"
     );
+    assert!(
+        missed.contains("[performance-profiles.md](performance-profiles.md)"),
+        "the missed figures point at their CPU profiles: {missed}"
+    );
     assert!(missed.contains("Not measured in this run"), "{missed}");
     assert!(missed.contains("no bench target `engine`"), "{missed}");
     let reproduce = doc.split("## How to reproduce").nth(1).unwrap();
@@ -265,4 +269,44 @@ keel_grpc_request_duration_seconds_count{service="keel.crm.v1.CrmService",method
         "CrmService GetAccount 69% (1800.0 ms a call), PsaService ListProjects 23% (30.0 ms a call), ErpService ListProjectCodesOfProjects 8% (10.0 ms a call)"
     );
     assert_eq!(profile(&after, &after), "no backend call was timed");
+}
+
+#[test]
+fn a_perf_listing_rolls_up_by_crate() {
+    use xtask::bench::profile::{crate_of, markdown, parse_report, rollup};
+    let listing = "\
+# Samples: 4K of event 'cpu-clock:pppH'
+#
+    30.00%  [.] sqlx_postgres::message::decode::<impl sqlx_postgres::X>::decode
+    10.00%  [.] <tokio::runtime::task::Task<T> as core::future::future::Future>::poll
+     5.00%  [.] <&mut serde_json::de::Deserializer<R> as serde::de::Deserializer>::deserialize_any
+    20.00%  [k] __schedule
+    15.00%  [.] __memmove_avx_unaligned_erms
+     8.00%  [.] sqlx_core::pool::inner::PoolInner<DB>::acquire
+     0.50%  [.] 0x00007f0000001234
+not a symbol line
+";
+    let samples = parse_report(listing);
+    assert_eq!(samples.len(), 7, "{samples:?}");
+    let crates: Vec<String> = samples.iter().map(crate_of).collect();
+    assert_eq!(
+        crates,
+        [
+            "sqlx_postgres",
+            "tokio",
+            "serde_json",
+            "kernel",
+            "C library",
+            "sqlx_core",
+            "unresolved"
+        ]
+    );
+    let rolled = rollup(&samples);
+    assert_eq!(rolled[0], ("sqlx_postgres".to_string(), 30.0));
+    assert_eq!(rolled[1], ("kernel".to_string(), 20.0));
+    let text = markdown(&samples, 1.0, 3);
+    assert!(text.contains("| sqlx_postgres | 30.0 |"), "{text}");
+    assert!(text.contains("| (others, each under 1%) | 0.5 |"), "{text}");
+    assert!(text.contains("- 20.0% `__schedule` (kernel)"), "{text}");
+    assert_eq!(text.matches("\n- ").count(), 3, "the top 3 symbols only: {text}");
 }

@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod platform;
+pub mod profile;
 pub mod row;
 pub mod stores;
 pub mod table;
@@ -222,6 +223,9 @@ fn reproduce(settings: &Settings) -> String {
             stores::command_line(target, false)
         ));
     }
+    text.push_str(
+        "cargo xtask profile --pid $(pgrep -n keel) --seconds 10   # CPU by crate of a running process (perf)\n",
+    );
     text.push_str("```\n\n");
     text.push_str(&format!(
         "The gateway figures: `keel up --demo` on a fresh data directory (`taskset -c 0`), {} \
@@ -231,8 +235,9 @@ fn reproduce(settings: &Settings) -> String {
          Latency: an open loop at half the lower of the two queries' closed-loop rates, \
          measured from when each request was due. Each figure is the median of {} runs, the \
          two queries taking turns. Memory: VmRSS and VmHWM of the Keel process from \
-         `/proc/<pid>/status`. Start-up: from launch to `/readyz` answering 200, restarting on \
-         the data directory the gateway run left.\n",
+         `/proc/<pid>/status`. CPU profile: one more closed loop of the dashboard under `perf \
+         record -F 499`, rolled up by crate. Start-up: from launch to `/readyz` answering 200, \
+         restarting on the data directory the gateway run left.\n",
         settings.projects, settings.concurrency, settings.seconds, settings.warmup_seconds, settings.runs
     ));
     text
@@ -382,6 +387,16 @@ pub fn profile(before: &[(String, f64, f64)], after: &[(String, f64, f64)]) -> S
         .join(", ")
 }
 
+/// Keel's CPU by crate (perf) while `spec` loads it for `seconds`.
+fn cpu_under_load(pid: u32, spec: &LoadSpec, seconds: f64) -> anyhow::Result<String> {
+    let data = std::env::temp_dir().join(format!("keel-bench-{pid}.perf"));
+    let perf = profile::start_recording(pid, seconds.ceil() as u64, &data)?;
+    let loaded = load(spec, pid);
+    let samples = profile::finish_recording(perf, &data, None)?;
+    loaded?;
+    Ok(profile::summary(&samples, 1.0))
+}
+
 /// The gateway, memory and start-up figures of one store.
 async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let mode = store.mode();
@@ -473,6 +488,19 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let trivial_rate = median(&trivial_rates);
     let dashboard_rate = median(&dashboard_rates);
 
+    // Where the server's CPU goes under the dashboard's closed loop: one more loop, under perf
+    // (not in smoke runs; a machine without perf says so in the notes).
+    let cpu_profile = if settings.smoke {
+        String::new()
+    } else {
+        match cpu_under_load(pid, &spec(DASHBOARD, None, 0.0), settings.seconds) {
+            Ok(profile) => format!(
+                " Where Keel's CPU went during one more closed loop of the dashboard (perf, by crate, over 1%): {profile}."
+            ),
+            Err(e) => format!(" No CPU profile: {e:#}."),
+        }
+    };
+
     // Latency: open loops at a rate both sustain.
     let rate = (trivial_rate.min(dashboard_rate) * 0.5).max(1.0);
     let (mut t50, mut t99, mut d50, mut d99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -522,7 +550,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
             Some((trivial_rate, "{ __typename }")),
             ">= 0.30",
             format!(
-                "{shape} Where the backend time of the dashboard's first closed loop went (gRPC handler time from `/metrics`): {backend_profile}.{errors}"
+                "{shape} Where the backend time of the dashboard's first closed loop went (gRPC handler time from `/metrics`): {backend_profile}.{cpu_profile}{errors}"
             ),
         ),
         Row::measured(

@@ -146,6 +146,12 @@ pub fn document(rows: &[Row], machine: &Machine, date: &str, smoke: bool, reprod
     let not_run: Vec<&Row> = rows.iter().filter(|r| r.keel.is_none()).collect();
     if missed.is_empty() {
         out.push_str("Every measured figure meets its goal.\n");
+    } else {
+        out.push_str(
+            "Each row's own measurements say where its time or memory went; the CPU profiles of the \
+             missed figures, taken with `perf` under the same loads, are in \
+             [performance-profiles.md](performance-profiles.md).\n\n",
+        );
     }
     for row in &missed {
         out.push_str(&format!(
