@@ -88,6 +88,11 @@ fn main() -> anyhow::Result<()> {
             let data = std::env::temp_dir().join(format!("keel-profile-{pid}.data"));
             let perf = bench::profile::start_recording(pid, seconds, &data)?;
             let samples = bench::profile::finish_recording(perf, &data, comm.as_deref())?;
+            println!(
+                "{} samples: the sampled threads were on CPU {:.2} cores' worth of the {seconds} s\n",
+                samples.iter().map(|s| s.count).sum::<u64>(),
+                bench::profile::cores_busy(&samples, seconds as f64)
+            );
             println!("{}", bench::profile::markdown(&samples, 1.0, top));
             Ok(())
         }

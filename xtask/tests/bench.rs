@@ -277,7 +277,7 @@ fn a_perf_listing_rolls_up_by_crate() {
     let listing = "\
 # Samples: 4K of event 'cpu-clock:pppH'
 #
-    30.00%  [.] sqlx_postgres::message::decode::<impl sqlx_postgres::X>::decode
+    30.00%  1497  [.] sqlx_postgres::message::decode::<impl sqlx_postgres::X>::decode
     10.00%  [.] <tokio::runtime::task::Task<T> as core::future::future::Future>::poll
      5.00%  [.] <&mut serde_json::de::Deserializer<R> as serde::de::Deserializer>::deserialize_any
     20.00%  [k] __schedule
@@ -288,6 +288,8 @@ not a symbol line
 ";
     let samples = parse_report(listing);
     assert_eq!(samples.len(), 7, "{samples:?}");
+    assert_eq!(samples[0].count, 1497, "the -n count column is read");
+    assert!((xtask::bench::profile::cores_busy(&samples[..1], 10.0) - 0.3).abs() < 1e-9);
     let crates: Vec<String> = samples.iter().map(crate_of).collect();
     assert_eq!(
         crates,

@@ -394,7 +394,11 @@ fn cpu_under_load(pid: u32, spec: &LoadSpec, seconds: f64) -> anyhow::Result<Str
     let loaded = load(spec, pid);
     let samples = profile::finish_recording(perf, &data, None)?;
     loaded?;
-    Ok(profile::summary(&samples, 1.0))
+    Ok(format!(
+        "{} (Keel busy {:.2} cores of the 1 it is pinned to)",
+        profile::summary(&samples, 1.0),
+        profile::cores_busy(&samples, seconds)
+    ))
 }
 
 /// The gateway, memory and start-up figures of one store.

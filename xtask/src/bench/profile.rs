@@ -14,12 +14,14 @@ use anyhow::{Context, bail};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub percent: f64,
+    /// Samples of the symbol (`perf report -n`); 0 when the listing has no count column.
+    pub count: u64,
     pub kernel: bool,
     pub symbol: String,
 }
 
-/// The symbol lines of a `perf report --stdio` listing: `  12.34%  [.] symbol`. Comments,
-/// blank lines and anything else are skipped.
+/// The symbol lines of a `perf report --stdio` listing: `  12.34%  [.] symbol`, or with `-n`
+/// `  12.34%  1234  [.] symbol`. Comments, blank lines and anything else are skipped.
 pub fn parse_report(text: &str) -> Vec<Sample> {
     text.lines()
         .filter_map(|line| {
@@ -27,6 +29,10 @@ pub fn parse_report(text: &str) -> Vec<Sample> {
             let (percent, rest) = line.split_once('%')?;
             let percent: f64 = percent.trim().parse().ok()?;
             let rest = rest.trim_start();
+            let (count, rest) = match rest.split_once(char::is_whitespace) {
+                Some((n, after)) if n.chars().all(|c| c.is_ascii_digit()) => (n.parse().ok()?, after.trim_start()),
+                _ => (0, rest),
+            };
             let (kernel, symbol) = if let Some(symbol) = rest.strip_prefix("[k]") {
                 (true, symbol)
             } else {
@@ -34,6 +40,7 @@ pub fn parse_report(text: &str) -> Vec<Sample> {
             };
             Some(Sample {
                 percent,
+                count,
                 kernel,
                 symbol: symbol.trim().to_string(),
             })
@@ -81,6 +88,14 @@ pub fn rollup(samples: &[Sample]) -> Vec<(String, f64)> {
     rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     rows
 }
+
+/// How busy the sampled threads were: samples ÷ (499 Hz × `seconds`), as a share of one core.
+pub fn cores_busy(samples: &[Sample], seconds: f64) -> f64 {
+    samples.iter().map(|s| s.count).sum::<u64>() as f64 / (FREQUENCY as f64 * seconds.max(f64::EPSILON))
+}
+
+/// Samples per second per thread `perf record` takes.
+pub const FREQUENCY: u32 = 499;
 
 /// The profile as Markdown: crates over `min_percent`, then the `top` symbols.
 pub fn markdown(samples: &[Sample], min_percent: f64, top: usize) -> String {
@@ -133,7 +148,15 @@ pub fn summary(samples: &[Sample], min_percent: f64) -> String {
 /// `perf record` of process `pid` for `seconds` into `data`, started (call `wait` on it).
 pub fn start_recording(pid: u32, seconds: u64, data: &Path) -> anyhow::Result<std::process::Child> {
     Command::new("perf")
-        .args(["record", "-q", "-F", "499", "-p", &pid.to_string(), "-o"])
+        .args([
+            "record",
+            "-q",
+            "-F",
+            &FREQUENCY.to_string(),
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
         .arg(data)
         .args(["--", "sleep", &seconds.to_string()])
         .stdout(std::process::Stdio::null())
@@ -155,7 +178,7 @@ pub fn finish_recording(perf: std::process::Child, data: &Path, comm: Option<&st
     }
     let mut report = Command::new("perf");
     report
-        .args(["report", "--no-children", "--sort", "sym", "--stdio", "-q", "-i"])
+        .args(["report", "-n", "--no-children", "--sort", "sym", "--stdio", "-q", "-i"])
         .arg(data);
     if let Some(comm) = comm {
         report.args(["--comms", comm]);
