@@ -181,7 +181,8 @@ pub fn finish_recording(perf: std::process::Child, data: &Path, comm: Option<&st
         .args(["report", "-n", "--no-children", "--sort", "sym", "--stdio", "-q", "-i"])
         .arg(data);
     if let Some(comm) = comm {
-        report.args(["--comms", comm]);
+        // Shares of the kept threads' samples, not of the whole process's.
+        report.args(["--comms", comm, "--percentage", "relative"]);
     }
     let output = report.output().context("running perf report")?;
     std::fs::remove_file(data).ok();
