@@ -15,7 +15,10 @@
 //! untimed) into `CREATE TABLE .. (LIKE psa.time_entries INCLUDING ALL)` with
 //! `psql -c "\copy .. FROM .. CSV"`, timed, median of 3. `KEEL_BENCH_SMOKE=1` runs tiny counts;
 //! `KEEL_BENCH_TIME_ENTRIES`, `KEEL_BENCH_TIME_BATCH` and `KEEL_BENCH_RUNS` change the full run's
-//! entries (100,000), batch (10,000) and runs (3).
+//! entries (100,000), batch (10,000) and runs (3). To look into memory,
+//! `KEEL_BENCH_TIME_CONNECTIONS` changes each store's pool (10) and `KEEL_BENCH_TIME_BACKENDS=sqlite`
+//! skips the PostgreSQL run (and with it the COPY baseline and the rate rows: only the memory
+//! rows are printed).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -35,7 +38,7 @@ use keel_proto::timecapture::time_capture_service_client::TimeCaptureServiceClie
 use keel_proto::timecapture::{
     ApproveTimeRequest, PostApprovedTimeRequest, ProposedTimeEntry, RecordTimeRequest, SubmitTimeRequest,
 };
-use keel_store::bench::{Goal, Row, Scratch, count, fail, median, resident_mib, smoke};
+use keel_store::bench::{Goal, Resident, Row, Scratch, count, fail, median, resident, smoke};
 use keel_store::{Backend, StoreOptions, connect};
 use keel_time_capture::{Downstream, Migrator, TimeCaptureGrpcService, TimePolicy, TimePosting};
 use keel_workflow::{Engine, EngineOptions, RetryPolicy, Status};
@@ -62,6 +65,10 @@ struct Settings {
     concurrency: usize,
     workers: usize,
     runs: usize,
+    /// Connections of each store's pool.
+    connections: u32,
+    /// Whether to run on PostgreSQL too (else SQLite only, memory rows only).
+    postgres: bool,
 }
 
 fn settings() -> Settings {
@@ -72,6 +79,8 @@ fn settings() -> Settings {
             concurrency: 4,
             workers: 2,
             runs: 1,
+            connections: STORE_CONNECTIONS,
+            postgres: true,
         }
     } else {
         Settings {
@@ -80,6 +89,14 @@ fn settings() -> Settings {
             concurrency: 8,
             workers: 2,
             runs: count("KEEL_BENCH_RUNS", 3),
+            connections: count("KEEL_BENCH_TIME_CONNECTIONS", STORE_CONNECTIONS as usize) as u32,
+            postgres: match std::env::var("KEEL_BENCH_TIME_BACKENDS").as_deref() {
+                Err(_) | Ok("postgres,sqlite") => true,
+                Ok("sqlite") => false,
+                Ok(other) => fail(format!(
+                    "KEEL_BENCH_TIME_BACKENDS must be \"postgres,sqlite\" or \"sqlite\", not {other:?}"
+                )),
+            },
         }
     }
 }
@@ -119,7 +136,7 @@ async fn rows_written_per_entry(db: &DatabaseConnection, prefix: &str, entries: 
     parts.join(", ")
 }
 
-/// Connections of each store's pool.
+/// Connections of each store's pool, unless `KEEL_BENCH_TIME_CONNECTIONS` says otherwise.
 const STORE_CONNECTIONS: u32 = 10;
 
 /// The most one SQLite connection's page cache holds, KiB (`PRAGMA cache_size`: negative is KiB,
@@ -456,6 +473,33 @@ struct Phases {
     rss_last: f64,
     /// VmRSS after each batch, MiB: where memory grows, and whether it levels off.
     rss_series: Vec<f64>,
+    /// The whole reading after each batch: which part grows.
+    memory: Vec<Resident>,
+}
+
+impl Phases {
+    /// Anonymous and shared memory and threads after each batch, for the notes.
+    fn memory_parts(&self) -> String {
+        let series = |part: fn(&Resident) -> f64| {
+            self.memory
+                .iter()
+                .map(|r| format!("{:.1}", part(r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "of it anonymous (heap and stacks) [{}] MiB, shared (SQLite's WAL index among it) [{}] MiB, \
+             file-backed [{}] MiB, threads [{}]",
+            series(|r| r.anon),
+            series(|r| r.shmem),
+            series(|r| r.file),
+            self.memory
+                .iter()
+                .map(|r| r.threads.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 /// Runs `s.entries` entries through the path in batches; answers entries/s and the phases.
@@ -520,7 +564,9 @@ async fn capture(p: &Arc<Platform>, s: &Settings, people: &[String], per_person:
         }
         phases.post += t.elapsed().as_secs_f64();
         total += want;
-        let (rss, _) = resident_mib();
+        let now = resident();
+        let rss = now.total;
+        phases.memory.push(now);
         if phases.rss_first == 0.0 {
             phases.rss_first = rss;
         }
@@ -612,6 +658,8 @@ async fn measure(s: &Settings, store: &dyn Fn(&str) -> StoreOptions) -> (Vec<f64
         concurrency: s.concurrency,
         workers: s.workers,
         runs: 1,
+        connections: s.connections,
+        postgres: s.postgres,
     };
     capture(&p, &warm, &people[..warm_people], per_person).await;
     let mut rates = Vec::new();
@@ -640,22 +688,29 @@ fn main() {
 
 async fn run() {
     let s = settings();
-    let scratch = Scratch::connect().await;
     let dir = keel_store::testing::TempDir::new();
+    let connections = s.connections;
 
-    let pg_store = |service: &str| scratch.options(service, STORE_CONNECTIONS);
-    let (pg_rates, pg_phases, pg_db) = measure(&s, &pg_store).await;
-    let pg_writes = rows_written_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
     let lite_path = dir.path().to_path_buf();
     let lite_store = move |service: &str| StoreOptions {
         backend: Backend::Sqlite {
             path: lite_path.join(format!("{service}.db")),
         },
-        max_connections: STORE_CONNECTIONS,
+        max_connections: connections,
     };
+    if !s.postgres {
+        let (_, lite_phases, lite_db) = measure(&s, &lite_store).await;
+        let cache_kib = sqlite_cache_kib(&lite_db).await;
+        memory_row(&s, "sqlite", &lite_phases, cache_kib);
+        return;
+    }
+
+    let scratch = Scratch::connect().await;
+    let pg_store = |service: &str| scratch.options(service, connections);
+    let (pg_rates, pg_phases, pg_db) = measure(&s, &pg_store).await;
+    let pg_writes = rows_written_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
     let (lite_rates, lite_phases, lite_db) = measure(&s, &lite_store).await;
     let cache_kib = sqlite_cache_kib(&lite_db).await;
-
     // The baseline: the same time_entries rows, copied raw into a table of the same shape.
     let psa_schema = format!("{}psa", scratch.prefix);
     let copy_schema = scratch.schema("copy").await;
@@ -752,32 +807,42 @@ async fn run() {
         shape(&lite_phases)
     ))
     .print();
+    memory_row(&s, "postgres", &pg_phases, cache_kib);
+    memory_row(&s, "sqlite", &lite_phases, cache_kib);
+    scratch.drop_all().await;
+}
+
+/// The memory row of one backend: VmRSS after all the entries against after the first batch.
+fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: i64) {
     let first = s.batch.min(s.entries);
+    let stores = 4 * s.connections;
     let cache_bound = format!(
         "; each SQLite connection keeps a page cache of up to {cache_kib} KiB (PRAGMA cache_size), so the 4 stores' \
-         {} connections may hold {:.0} MiB of pages once their files outgrow it",
-        4 * STORE_CONNECTIONS,
-        (4 * STORE_CONNECTIONS) as f64 * cache_kib as f64 / 1024.0
+         {stores} connections may hold {:.0} MiB of pages once their files outgrow it",
+        stores as f64 * cache_kib as f64 / 1024.0
     );
-    for (mode, phases) in [("postgres", &pg_phases), ("sqlite", &lite_phases)] {
-        Row::new(
-            "time-capture-memory",
-            mode,
-            "RSS MiB",
-            phases.rss_last,
-            phases.rss_first,
-            &format!("VmRSS after the first {first} entries"),
-            Goal::AtMost(1.1),
-        )
-        .notes(format!(
-            "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
-                 against after {first}; after each batch of the first run {:?} MiB; the PostgreSQL run comes first \
-                 in the process, so the SQLite run's figures include what it left{}",
-            s.entries,
-            phases.rss_series,
-            if mode == "sqlite" { cache_bound.as_str() } else { "" }
-        ))
-        .print();
-    }
-    scratch.drop_all().await;
+    let order = if s.postgres {
+        "; the PostgreSQL run comes first in the process, so the SQLite run's figures include what it left"
+    } else {
+        "; SQLite only (KEEL_BENCH_TIME_BACKENDS=sqlite)"
+    };
+    Row::new(
+        "time-capture-memory",
+        mode,
+        "RSS MiB",
+        phases.rss_last,
+        phases.rss_first,
+        &format!("VmRSS after the first {first} entries"),
+        Goal::AtMost(1.1),
+    )
+    .notes(format!(
+        "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
+         against after {first}; after each batch of the first run {:?} MiB, {}; {} connections a store{order}{}",
+        s.entries,
+        phases.rss_series,
+        phases.memory_parts(),
+        s.connections,
+        if mode == "sqlite" { cache_bound.as_str() } else { "" }
+    ))
+    .print();
 }

@@ -69,6 +69,21 @@ impl StoreOptions {
     }
 }
 
+/// The most page cache one SQLite store keeps, KiB, shared among its pool's connections.
+///
+/// SQLite gives each connection its own cache (2,000 KiB by default), which fills as the file
+/// outgrows it: a store of 10 connections would come to hold 20 MiB, and the dozen stores of
+/// `keel up` 240 MiB, growing with the data rather than with the work. A store's connections
+/// share this budget instead; pages it cannot hold are read again from the operating system's
+/// file cache.
+pub const SQLITE_CACHE_KIB_PER_STORE: u32 = 8 * 1024;
+
+/// The page cache each of a SQLite store's `connections` keeps, KiB: an even share of
+/// [`SQLITE_CACHE_KIB_PER_STORE`], and never under 256 KiB.
+pub fn sqlite_cache_kib_per_connection(connections: u32) -> u32 {
+    (SQLITE_CACHE_KIB_PER_STORE / connections.max(1)).max(256)
+}
+
 /// Opens the database, creating the SQLite file or the PostgreSQL schema if needed.
 pub async fn connect(options: &StoreOptions) -> Result<DatabaseConnection, Error> {
     let unavailable = |what: String| Error::Unavailable(what);
@@ -79,6 +94,8 @@ pub async fn connect(options: &StoreOptions) -> Result<DatabaseConnection, Error
                     .map_err(|e| unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
             }
             let url = format!("sqlite://{}?mode=rwc", path.display());
+            // Negative: KiB rather than pages.
+            let cache_size = format!("-{}", sqlite_cache_kib_per_connection(options.max_connections));
             let mut opts = ConnectOptions::new(url);
             opts.max_connections(options.max_connections.max(1))
                 .min_connections(1)
@@ -89,12 +106,14 @@ pub async fn connect(options: &StoreOptions) -> Result<DatabaseConnection, Error
                 // instead of failing them. In WAL mode `synchronous = NORMAL` syncs the log at
                 // checkpoints rather than at every commit: a killed process loses nothing it
                 // committed; a power cut may lose the last commits, as a whole and in order.
-                .map_sqlx_sqlite_opts(|sqlite| {
+                // The connections share one page-cache budget (SQLITE_CACHE_KIB_PER_STORE).
+                .map_sqlx_sqlite_opts(move |sqlite| {
                     sqlite
                         .journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
                         .foreign_keys(true)
+                        .pragma("cache_size", cache_size.clone())
                 });
             let db = Database::connect(opts)
                 .await

@@ -17,7 +17,7 @@ pub mod migrations;
 pub mod testing;
 pub mod transaction;
 
-pub use connect::{Backend, StoreOptions, connect};
+pub use connect::{Backend, SQLITE_CACHE_KIB_PER_STORE, StoreOptions, connect, sqlite_cache_kib_per_connection};
 pub use errors::{db_error, is_unique_violation};
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};
 pub use transaction::begin_write;

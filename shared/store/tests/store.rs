@@ -240,3 +240,36 @@ async fn tampering_breaks_the_chain() {
         other => panic!("tampering went unnoticed: {other:?}"),
     }
 }
+
+/// Every connection of a SQLite store's pool keeps an even share of the store's page-cache
+/// budget, so the store's cache stays within the budget however many connections it opens.
+#[tokio::test]
+async fn a_sqlite_store_shares_one_page_cache_budget_among_its_connections() {
+    let dir = keel_store::testing::TempDir::new();
+    for (connections, kib) in [(1, 8192), (4, 2048), (10, 819), (64, 256)] {
+        let options = keel_store::StoreOptions {
+            backend: keel_store::Backend::Sqlite {
+                path: dir.path().join(format!("cache-{connections}.db")),
+            },
+            max_connections: connections,
+        };
+        assert_eq!(keel_store::sqlite_cache_kib_per_connection(connections), kib);
+        let db = keel_store::connect(&options).await.expect("connect");
+        // Hold up to four transactions at once, each on its own connection of the pool.
+        let mut open = Vec::new();
+        for _ in 0..connections.min(4) {
+            let txn = db.begin().await.expect("begin");
+            let row = txn
+                .query_one_raw(Statement::from_string(db.get_database_backend(), "PRAGMA cache_size"))
+                .await
+                .unwrap()
+                .unwrap();
+            let size: i64 = row.try_get_by_index(0).unwrap();
+            assert_eq!(size, -i64::from(kib), "{connections} connections");
+            open.push(txn);
+        }
+        assert!(
+            i64::from(kib) * i64::from(connections) <= i64::from(keel_store::SQLITE_CACHE_KIB_PER_STORE) || kib == 256
+        );
+    }
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use keel_core::Error;
-use keel_store::bench::{Goal, Row, Scratch, fail, median, pgbench_tps, quantile_ms, smoke};
+use keel_store::bench::{Goal, Row, Scratch, Statements, fail, median, pgbench_tps, quantile_ms, smoke};
 use keel_store::{StoreOptions, connect};
 use keel_workflow::{Engine, EngineOptions, Status, StepContext, StepDef, StepOutcome, Workflow};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -198,6 +198,14 @@ async fn instance_latency(db: &DatabaseConnection, samples: usize) -> f64 {
     quantile_ms(&times, 0.5)
 }
 
+/// What the statements of `samples` three-step instances were, run one at a time as
+/// [`instance_latency`] runs them.
+async fn statement_profile(db: &DatabaseConnection, samples: usize) -> String {
+    let (counted, statements) = Statements::counting(db);
+    instance_latency(&counted, samples).await;
+    statements.summary(samples, "instance")
+}
+
 /// One single-row INSERT commit at a time on `db` (BEGIN, INSERT, COMMIT): p50 in ms.
 async fn commit_latency(db: &DatabaseConnection, table: &str, samples: usize) -> f64 {
     let mut times = Vec::with_capacity(samples);
@@ -291,6 +299,8 @@ async fn run() {
     }
 
     let per_instance = commits_per_instance(&pg, s.latency_samples).await;
+    let statements_pg = statement_profile(&pg, s.latency_samples).await;
+    let statements_lite = statement_profile(&lite, s.latency_samples).await;
     let baseline = median(&base);
     let baseline_name = format!("pgbench -n -f insert.sql -c {c} -j {c} (synchronous_commit {sync_commit})");
     let shape = format!(
@@ -333,13 +343,14 @@ async fn run() {
     .print();
     let commit_p50 = median(&commit);
     let commit_name = "p50 of one BEGIN; INSERT; COMMIT on Keel's PostgreSQL pool";
-    let latency_notes = |runs: &Vec<f64>| {
+    let latency_notes = |runs: &Vec<f64>, statements: &str| {
         format!(
             "three-step instance, start to DONE on one replica (the start's commit, a claim, one commit per \
              step, and the round that finds nothing left due), {} samples per run, median of {} runs {runs:?} ms; \
              commit p50 runs {commit:?} ms, synchronous_commit {sync_commit}; measured on PostgreSQL: \
              {per_instance:.1} commits per instance (pg_stat_database xact_commit; reads outside a transaction \
-             count too), each a WAL flush: the floor under this latency is that many commits' time",
+             count too), each a WAL flush: the floor under this latency is that many commits' time; on this \
+             store, {statements}",
             s.latency_samples, s.runs
         )
     };
@@ -352,7 +363,7 @@ async fn run() {
         commit_name,
         Goal::AtMost(3.0),
     )
-    .notes(latency_notes(&lat_pg))
+    .notes(latency_notes(&lat_pg, &statements_pg))
     .print();
     Row::new(
         "workflow-latency",
@@ -365,7 +376,7 @@ async fn run() {
     )
     .notes(format!(
         "embedded SQLite store; baseline is the PostgreSQL commit; {}",
-        latency_notes(&lat_lite)
+        latency_notes(&lat_lite, &statements_lite)
     ))
     .print();
     scratch.drop_all().await;
