@@ -469,15 +469,26 @@ struct Phases {
     record: f64,
     approve: f64,
     post: f64,
-    rss_first: f64,
-    rss_last: f64,
-    /// VmRSS after each batch, MiB: where memory grows, and whether it levels off.
-    rss_series: Vec<f64>,
-    /// The whole reading after each batch: which part grows.
+    /// Memory after each batch: where it grows, which part, and whether it levels off.
     memory: Vec<Resident>,
 }
 
 impl Phases {
+    /// VmRSS after the first batch, MiB.
+    fn rss_first(&self) -> f64 {
+        self.memory.first().map_or(0.0, |r| r.total)
+    }
+
+    /// VmRSS after the last batch, MiB.
+    fn rss_last(&self) -> f64 {
+        self.memory.last().map_or(0.0, |r| r.total)
+    }
+
+    /// VmRSS after each batch, MiB, to a tenth.
+    fn rss_series(&self) -> Vec<f64> {
+        self.memory.iter().map(|r| (r.total * 10.0).round() / 10.0).collect()
+    }
+
     /// Anonymous and shared memory and threads after each batch, for the notes.
     fn memory_parts(&self) -> String {
         let series = |part: fn(&Resident) -> f64| {
@@ -564,14 +575,7 @@ async fn capture(p: &Arc<Platform>, s: &Settings, people: &[String], per_person:
         }
         phases.post += t.elapsed().as_secs_f64();
         total += want;
-        let now = resident();
-        let rss = now.total;
-        phases.memory.push(now);
-        if phases.rss_first == 0.0 {
-            phases.rss_first = rss;
-        }
-        phases.rss_last = rss;
-        phases.rss_series.push((rss * 10.0).round() / 10.0);
+        phases.memory.push(resident());
     }
     let rate = total as f64 / began.elapsed().as_secs_f64();
     let posted = p.count(Status::Done).await - posted_before;
@@ -768,9 +772,9 @@ async fn run() {
             per_entry_ms(phases.approve),
             phases.post,
             per_entry_ms(phases.post),
-            phases.rss_first,
-            phases.rss_last,
-            phases.rss_series,
+            phases.rss_first(),
+            phases.rss_last(),
+            phases.rss_series(),
             s.runs
         )
     };
@@ -830,8 +834,8 @@ fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: i64) {
         "time-capture-memory",
         mode,
         "RSS MiB",
-        phases.rss_last,
-        phases.rss_first,
+        phases.rss_last(),
+        phases.rss_first(),
         &format!("VmRSS after the first {first} entries"),
         Goal::AtMost(1.1),
     )
@@ -839,7 +843,7 @@ fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: i64) {
         "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
          against after {first}; after each batch of the first run {:?} MiB, {}; {} connections a store{order}{}",
         s.entries,
-        phases.rss_series,
+        phases.rss_series(),
         phases.memory_parts(),
         s.connections,
         if mode == "sqlite" { cache_bound.as_str() } else { "" }
