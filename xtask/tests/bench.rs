@@ -8,10 +8,10 @@ use xtask::bench::table::{Machine, document, table};
 
 const OUTPUT: &str = r#"   Compiling keel-psa v0.1.0
 warming up
-BENCH {"figure":"system-api-read","mode":"postgres","metric":"requests/s","keel":1234.5,"baseline":2345.6,"baseline_name":"pgbench -S -c 8","ratio":0.53,"goal":">= 0.40","met":true,"notes":"concurrency 8, 10 s, median of 3"}
+BENCH {"figure":"system-api-read","mode":"postgres","metric":"requests/s","keel":1234.5,"baseline":2345.6,"baseline_name":"pgbench -S -c 8","ratio":0.53,"goal":">= 0.40","met":true,"runs":3,"notes":"concurrency 8, 10 s, median of 3"}
 some other line mentioning BENCH in the middle
 BENCH {"figure":"system-api-read","mode":"sqlite","metric":"requests/s","keel":900,"baseline":2345.6,"baseline_name":"pgbench -S -c 8","ratio":0.38,"goal":">= 0.40","met":false,"notes":"the SQLite pool serializes writes"}
-BENCH {"figure":"time-capture","mode":"postgres","metric":"RSS MiB","keel":80.5,"goal":"","notes":"at 10,000 entries"}
+BENCH {"figure":"time-capture","mode":"postgres","metric":"RSS MiB","keel":80.5,"goal":"","runs":1,"notes":"at 10,000 entries"}
 "#;
 
 #[test]
@@ -32,6 +32,10 @@ fn bench_lines_are_read_into_rows_and_other_lines_are_ignored() {
     assert_eq!(rows[2].baseline, None);
     assert_eq!(rows[2].ratio, None);
     assert_eq!(rows[2].met, None);
+    // How many runs a figure is taken from, when its bench says; none when it does not.
+    assert_eq!(rows[0].runs, Some(3));
+    assert_eq!(rows[1].runs, None);
+    assert_eq!(rows[2].runs, Some(1));
 }
 
 #[test]
@@ -161,21 +165,24 @@ fn the_table_shows_each_row_beside_its_baseline_and_lists_every_missed_goal() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "| Figure | Mode | Metric | Keel | Baseline | Ratio | Goal | Met |"
+        "| Figure | Mode | Metric | Keel | Baseline | Ratio | Goal | Met | Runs |"
     );
     assert_eq!(
         lines[2],
-        "| system-api-read | postgres | requests/s | 1234 | 2346 (pgbench -S -c 8) | 0.53 | >= 0.40 | yes |"
+        "| system-api-read | postgres | requests/s | 1234 | 2346 (pgbench -S -c 8) | 0.53 | >= 0.40 | yes | 3 |"
     );
     assert_eq!(
         lines[3],
-        "| system-api-read | sqlite | requests/s | 900.0 | 2346 (pgbench -S -c 8) | 0.38 | >= 0.40 | **no** |"
+        "| system-api-read | sqlite | requests/s | 900.0 | 2346 (pgbench -S -c 8) | 0.38 | >= 0.40 | **no** | — |"
     );
     assert_eq!(
         lines[4],
-        "| time-capture | postgres | RSS MiB | 80.50 | — | — | reported | — |"
+        "| time-capture | postgres | RSS MiB | 80.50 | — | — | reported | — | 1 |"
     );
-    assert_eq!(lines[5], "| workflow | - | - | not run | — | — | reported | not run |");
+    assert_eq!(
+        lines[5],
+        "| workflow | - | - | not run | — | — | reported | not run | — |"
+    );
     assert_eq!(lines.len(), 6);
 
     let doc = document(
@@ -311,4 +318,22 @@ not a symbol line
     assert!(text.contains("| (others, each under 1%) | 0.5 |"), "{text}");
     assert!(text.contains("- 20.0% `__schedule` (kernel)"), "{text}");
     assert_eq!(text.matches("\n- ").count(), 3, "the top 3 symbols only: {text}");
+}
+
+#[test]
+fn the_page_names_the_bench_variables_it_was_written_with() {
+    let vars = [
+        ("PATH", "/usr/bin"),
+        ("KEEL_BENCH_TIME_RUNS", "1"),
+        ("KEEL_BENCH_SMOKE", "1"),
+        ("KEEL_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    ]
+    .map(|(name, value)| (name.to_string(), value.to_string()));
+    assert_eq!(
+        xtask::bench::bench_environment(vars),
+        [
+            "KEEL_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test",
+            "KEEL_BENCH_TIME_RUNS=1"
+        ]
+    );
 }

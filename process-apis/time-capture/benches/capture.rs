@@ -14,7 +14,7 @@
 //! The baseline copies exactly the `time_entries` rows Keel wrote (exported to CSV first,
 //! untimed) into `CREATE TABLE .. (LIKE psa.time_entries INCLUDING ALL)` with
 //! `psql -c "\copy .. FROM .. CSV"`, timed, median of 3. `KEEL_BENCH_SMOKE=1` runs tiny counts;
-//! `KEEL_BENCH_TIME_ENTRIES`, `KEEL_BENCH_TIME_BATCH` and `KEEL_BENCH_RUNS` change the full run's
+//! `KEEL_BENCH_TIME_ENTRIES`, `KEEL_BENCH_TIME_BATCH` and `KEEL_BENCH_TIME_RUNS` change the full run's
 //! entries (100,000), batch (10,000) and runs (3). To look into memory,
 //! `KEEL_BENCH_TIME_CONNECTIONS` changes each store's pool (10) and `KEEL_BENCH_TIME_BACKENDS=sqlite`
 //! skips the PostgreSQL run (and with it the COPY baseline and the rate rows: only the memory
@@ -88,7 +88,7 @@ fn settings() -> Settings {
             batch: count("KEEL_BENCH_TIME_BATCH", 10_000),
             concurrency: 8,
             workers: 2,
-            runs: count("KEEL_BENCH_RUNS", 3),
+            runs: count("KEEL_BENCH_TIME_RUNS", 3),
             connections: count("KEEL_BENCH_TIME_CONNECTIONS", STORE_CONNECTIONS as usize) as u32,
             postgres: match std::env::var("KEEL_BENCH_TIME_BACKENDS").as_deref() {
                 Err(_) | Ok("postgres,sqlite") => true,
@@ -469,6 +469,9 @@ struct Phases {
     record: f64,
     approve: f64,
     post: f64,
+    /// Seconds each batch's posting took, per entry (ms): whether posting slows as the
+    /// stores grow.
+    post_per_batch: Vec<f64>,
     /// Memory after each batch: where it grows, which part, and whether it levels off.
     memory: Vec<Resident>,
 }
@@ -573,7 +576,11 @@ async fn capture(p: &Arc<Platform>, s: &Settings, people: &[String], per_person:
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        phases.post += t.elapsed().as_secs_f64();
+        let posting = t.elapsed().as_secs_f64();
+        phases.post += posting;
+        phases
+            .post_per_batch
+            .push((posting * 10_000.0 / want.max(1) as f64).round() / 10.0);
         total += want;
         phases.memory.push(resident());
     }
@@ -759,7 +766,7 @@ async fn run() {
         format!(
             "{} entries in batches of {}, {} people x 266 half-hour entries, concurrency {}, {} posting replicas; \
              phases of the first run: record+validate+submit {:.1} s ({:.2} ms an entry), approve {:.1} s \
-             ({:.2} ms), post to ERP {:.1} s ({:.2} ms); VmRSS {:.1} MiB after the first batch, {:.1} MiB at the \
+             ({:.2} ms), post to ERP {:.1} s ({:.2} ms; by batch {:?} ms an entry); VmRSS {:.1} MiB after the first batch, {:.1} MiB at the \
              end, after each batch {:?} MiB; {} run(s); COPY runs {copies:?} rows/s",
             s.entries,
             s.batch,
@@ -772,6 +779,7 @@ async fn run() {
             per_entry_ms(phases.approve),
             phases.post,
             per_entry_ms(phases.post),
+            phases.post_per_batch,
             phases.rss_first(),
             phases.rss_last(),
             phases.rss_series(),
@@ -787,6 +795,7 @@ async fn run() {
         baseline_name,
         Goal::AtLeast(0.4),
     )
+    .runs(s.runs)
     .notes(format!(
         "RecordTime, SubmitTime, ApproveTime, PostApprovedTime and the time-posting workflow per entry; {}; \
              rows written per entry by store: {pg_writes}; runs {pg_rates:?}. Why the goal is missed: the COPY \
@@ -806,6 +815,7 @@ async fn run() {
         baseline_name,
         Goal::AtLeast(0.4),
     )
+    .runs(s.runs)
     .notes(format!(
         "embedded SQLite stores; baseline is the PostgreSQL COPY; {}; runs {lite_rates:?}",
         shape(&lite_phases)
@@ -839,6 +849,7 @@ fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: i64) {
         &format!("VmRSS after the first {first} entries"),
         Goal::AtMost(1.1),
     )
+    .runs(1)
     .notes(format!(
         "VmRSS of the whole process (time capture, PSA, ERP and HRIS servers and the load) after {} entries \
          against after {first}; after each batch of the first run {:?} MiB, {}; {} connections a store{order}{}",

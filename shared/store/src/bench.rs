@@ -63,6 +63,9 @@ pub struct Row {
     pub ratio: f64,
     pub goal: String,
     pub met: bool,
+    /// How many measured runs (after a warm-up) the figure is the median of; `None` until
+    /// [`Row::runs`] says.
+    pub runs: Option<usize>,
     pub notes: String,
 }
 
@@ -98,8 +101,15 @@ impl Row {
             ratio: (ratio * 1000.0).round() / 1000.0,
             goal: goal_text,
             met,
+            runs: None,
             notes: String::new(),
         }
+    }
+
+    /// The number of measured runs the figure is the median of.
+    pub fn runs(mut self, runs: usize) -> Row {
+        self.runs = Some(runs);
+        self
     }
 
     pub fn notes(mut self, notes: impl Into<String>) -> Row {
@@ -510,6 +520,8 @@ mod tests {
         assert_eq!(row.ratio, 0.25);
         assert!(!row.met);
         assert_eq!(row.goal, ">= 0.40");
+        assert_eq!(row.runs, None);
+        assert_eq!(row.runs(3).runs, Some(3));
         let row = Row::new("f", "postgres", "p50 ms", 2.0, 1.0, "b", Goal::AtMost(3.0));
         assert!(row.met);
         assert_eq!(row.goal, "<= 3.0");

@@ -321,6 +321,7 @@ async fn run() {
         &baseline_name,
         Goal::AtLeast(0.3),
     )
+    .runs(s.runs)
     .notes(format!(
         "{shape}; runs {keel_pg:?} steps/s, pgbench {base:?} tps; a replica claims a batch, then runs each \
              instance's steps back to back under its lease, each step one transaction that journals it, moves \
@@ -336,6 +337,7 @@ async fn run() {
         &baseline_name,
         Goal::AtLeast(0.3),
     )
+    .runs(s.runs)
     .notes(format!(
         "embedded SQLite store (WAL, synchronous NORMAL, one writer at a time); baseline is the PostgreSQL \
              pgbench; {shape}; runs {keel_lite:?} steps/s"
@@ -363,6 +365,7 @@ async fn run() {
         commit_name,
         Goal::AtMost(3.0),
     )
+    .runs(s.runs)
     .notes(latency_notes(&lat_pg, &statements_pg))
     .print();
     Row::new(
@@ -374,6 +377,7 @@ async fn run() {
         commit_name,
         Goal::AtMost(3.0),
     )
+    .runs(s.runs)
     .notes(format!(
         "embedded SQLite store; baseline is the PostgreSQL commit; {}",
         latency_notes(&lat_lite, &statements_lite)

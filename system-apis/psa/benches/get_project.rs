@@ -228,6 +228,7 @@ fn main() {
         &baseline_name,
         Goal::AtLeast(0.4),
     )
+    .runs(s.runs)
     .notes(notes("postgres"))
     .print();
     Row::new(
@@ -239,6 +240,7 @@ fn main() {
         &baseline_name,
         Goal::AtLeast(0.4),
     )
+    .runs(s.runs)
     .notes(notes("sqlite (embedded store; baseline is the PostgreSQL pgbench)"))
     .print();
     server.block_on(scratch.drop_all());

@@ -210,7 +210,19 @@ fn order(figure: &str) -> usize {
     .unwrap_or(usize::MAX)
 }
 
+/// The `KEEL_BENCH_*` variables this run was made with, as `NAME=value` words in name order.
+pub fn bench_environment(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let mut set: Vec<String> = vars
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("KEEL_BENCH_") && name != "KEEL_BENCH_SMOKE")
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    set.sort();
+    set
+}
+
 fn reproduce(settings: &Settings) -> String {
+    let environment = bench_environment(std::env::vars());
     let mut text = String::from(
         "On an otherwise idle machine with at least 2 cores, PostgreSQL at \
          `postgres://postgres@127.0.0.1:5432/test` (or `KEEL_BENCH_DATABASE_URL`):\n\n```sh\n\
@@ -227,6 +239,20 @@ fn reproduce(settings: &Settings) -> String {
         "cargo xtask profile --pid $(pgrep -n keel) --seconds 10   # CPU by crate of a running process (perf)\n",
     );
     text.push_str("```\n\n");
+    text.push_str(
+        "Time capture takes 3 runs of 100,000 entries on each backend unless \
+         `KEEL_BENCH_TIME_RUNS` says fewer (at 30 to 40 entries a second, a run is about 45 \
+         minutes); `KEEL_BENCH_TIME_ENTRIES` and `KEEL_BENCH_TIME_BATCH` change its count and \
+         batch. ",
+    );
+    if environment.is_empty() {
+        text.push_str("This page was written by `cargo xtask bench` alone.\n\n");
+    } else {
+        text.push_str(&format!(
+            "This page was written by `{} cargo xtask bench`.\n\n",
+            environment.join(" ")
+        ));
+    }
     text.push_str(&format!(
         "The gateway figures: `keel up --demo` on a fresh data directory (`taskset -c 0`), {} \
          projects made by winning demo opportunities through CRM (project setup creates each), \
@@ -556,7 +582,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
             format!(
                 "{shape} Where the backend time of the dashboard's first closed loop went (gRPC handler time from `/metrics`): {backend_profile}.{cpu_profile}{errors}"
             ),
-        ),
+        )
+        .runs(settings.runs),
         Row::measured(
             "gateway",
             mode,
@@ -568,7 +595,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
                 "Open loop at {rate:.0} requests/s (half the lower closed-loop rate), latency from when each request was due; median of {} runs.",
                 settings.runs
             ),
-        ),
+        )
+        .runs(settings.runs),
         Row::measured(
             "gateway",
             mode,
@@ -580,7 +608,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
                 "Open loop at {rate:.0} requests/s (half the lower closed-loop rate), latency from when each request was due; median of {} runs.",
                 settings.runs
             ),
-        ),
+        )
+        .runs(settings.runs),
         Row::measured(
             "gateway",
             mode,
@@ -592,7 +621,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
                 "Per dashboard request, from the answer's `extensions.backendCalls` (one per service and kind of lookup, whatever the page holds: {kinds}). \
                  `/metrics` agrees within background work: `keel_grpc_requests_total` rose by {metered:.1} per request over {sample} requests."
             ),
-        ),
+        )
+        .runs(1),
         Row::measured(
             "memory",
             mode,
@@ -601,7 +631,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
             None,
             "<= 150",
             format!("VmRSS of `keel up --demo` with {projects} projects, 2 s after setting them up, before any load."),
-        ),
+        )
+        .runs(1),
         Row::measured(
             "memory",
             mode,
@@ -613,7 +644,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
                 "The higher of VmHWM and the VmRSS sampled every 200 ms during the dashboard loads ({} clients closed loop, then the open loop).",
                 settings.concurrency
             ),
-        ),
+        )
+        .runs(settings.runs),
         Row::measured(
             "start-up",
             mode,
@@ -630,7 +662,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        ),
+        )
+        .runs(settings.runs),
     ];
     for row in &mut rows {
         if row.keel.is_some_and(|k| !k.is_finite()) {

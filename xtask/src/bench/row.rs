@@ -31,6 +31,10 @@ pub struct Row {
     /// Whether the goal is met; `None` when there is no goal or nothing was measured.
     #[serde(default)]
     pub met: Option<bool>,
+    /// How many measured runs, each after a warm-up, the figure is taken from (their median
+    /// unless the notes say otherwise); `None` when the bench did not say.
+    #[serde(default)]
+    pub runs: Option<usize>,
     /// How it was measured, and why a goal is missed.
     #[serde(default)]
     pub notes: String,
@@ -135,8 +139,15 @@ impl Row {
             ratio,
             goal: goal.into(),
             met,
+            runs: None,
             notes,
         }
+    }
+
+    /// The number of measured runs the figure is taken from.
+    pub fn runs(mut self, runs: usize) -> Row {
+        self.runs = Some(runs);
+        self
     }
 
     /// A row for a figure that was not measured, saying why.
@@ -151,6 +162,7 @@ impl Row {
             ratio: None,
             goal: goal.into(),
             met: None,
+            runs: None,
             notes: why,
         }
     }

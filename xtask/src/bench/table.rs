@@ -72,7 +72,7 @@ fn cell(text: &str) -> String {
 /// The table in Markdown, one line per row, in the order given.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| Figure | Mode | Metric | Keel | Baseline | Ratio | Goal | Met |\n| --- | --- | --- | ---: | --- | ---: | --- | --- |\n",
+        "| Figure | Mode | Metric | Keel | Baseline | Ratio | Goal | Met | Runs |\n| --- | --- | --- | ---: | --- | ---: | --- | --- | ---: |\n",
     );
     for row in rows {
         let keel = row.keel.map(number).unwrap_or_else(|| "not run".into());
@@ -94,8 +94,9 @@ pub fn table(rows: &[Row]) -> String {
             (_, Some(false)) => "**no**",
             (_, None) => "—",
         };
+        let runs = row.runs.map(|n| n.to_string()).unwrap_or_else(|| "—".into());
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             cell(&row.figure),
             cell(&row.mode),
             cell(&row.metric),
@@ -103,7 +104,8 @@ pub fn table(rows: &[Row]) -> String {
             cell(&baseline),
             ratio,
             cell(goal),
-            met
+            met,
+            runs
         ));
     }
     out
@@ -122,7 +124,10 @@ pub fn document(rows: &[Row], machine: &Machine, date: &str, smoke: bool, reprod
         "Each figure of Keel beside a baseline measured in the same run on the same machine, \
          written by `cargo xtask bench`. A ratio is Keel ÷ baseline: for a rate, higher is \
          better; for a latency, lower is. A goal without a baseline is checked against Keel's \
-         figure. Each figure is the median of 3 runs after a warm-up.\n\n",
+         figure. Runs says how many measured runs, each after a warm-up, a figure is taken \
+         from: their median, unless its notes say otherwise (the highest reading, for memory \
+         under load). The suite takes 3 runs where it can; a figure taken from fewer says so \
+         here, and its notes say why.\n\n",
     );
     out.push_str(&format!(
         "- Date: {date}\n- CPU: {} ({} CPUs)\n- RAM: {}\n- Kernel: {}\n\n",
