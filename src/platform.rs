@@ -199,7 +199,11 @@ pub async fn open_store(config: &KeelConfig, service: ServiceName) -> anyhow::Re
 
 /// The stores of one process, opened and migrated together before anything is wired.
 #[derive(Debug, Default)]
-pub struct Stores(HashMap<ServiceName, DatabaseConnection>);
+pub struct Stores {
+    opened: HashMap<ServiceName, DatabaseConnection>,
+    /// Every store handed out, for the tasks that look after all of them.
+    taken: Vec<(ServiceName, DatabaseConnection)>,
+}
 
 impl Stores {
     /// Opens every store of `services` at once ([`open_store`] each): each checks its
@@ -212,14 +216,25 @@ impl Stores {
                 .map(|service| async move { Ok::<_, anyhow::Error>((*service, open_store(config, *service).await?)) }),
         )
         .await?;
-        Ok(Stores(opened.into_iter().collect()))
+        Ok(Stores {
+            opened: opened.into_iter().collect(),
+            taken: Vec::new(),
+        })
     }
 
     /// The store of `service`, as [`Stores::open`] opened it.
     pub fn take(&mut self, service: ServiceName) -> anyhow::Result<DatabaseConnection> {
-        self.0
+        let db = self
+            .opened
             .remove(&service)
-            .with_context(|| format!("the {} store was not opened at start", service.as_str()))
+            .with_context(|| format!("the {} store was not opened at start", service.as_str()))?;
+        self.taken.push((service, db.clone()));
+        Ok(db)
+    }
+
+    /// Every store taken so far, with its service.
+    pub fn taken(&self) -> &[(ServiceName, DatabaseConnection)] {
+        &self.taken
     }
 }
 
@@ -442,7 +457,10 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
 
     let mut stores = Stores::open(&config, &target.stores()).await?;
     let mut webhooks: Option<axum::Router> = None;
-    let retention = Duration::from_secs(u64::from(config.limits.idempotency_retention_days) * 24 * 3600);
+    let retention = Retention {
+        idempotency_keys: days(config.limits.idempotency_retention_days),
+        published_events: Some(days(config.events.outbox_retention_days)),
+    };
     for service in ServiceName::SYSTEMS {
         if !target.includes(Target::from(service)) {
             continue;
@@ -450,10 +468,6 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
         let db = stores.take(service)?;
         let relay = Relay::new(service.as_str(), db.clone(), bus.clone(), relay_interval).with_metrics(metrics.clone());
         outboxes.push((service.as_str().to_string(), db.clone()));
-        tasks.spawn(named(
-            "idempotency key pruning",
-            prune_idempotency_keys(service, db.clone(), retention, shutdown.clone()),
-        ));
         let adapter = config.adapter_for(service).to_string();
         let cx = adapters::AdapterContext {
             db,
@@ -570,6 +584,20 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             }
             served.push(ServiceName::DeliveryHealth);
         }
+    }
+    // Every store keeps idempotency keys; a system API's also keeps its published events.
+    for (service, db) in stores.taken() {
+        let retention = Retention {
+            published_events: ServiceName::SYSTEMS
+                .contains(service)
+                .then_some(retention.published_events)
+                .flatten(),
+            ..retention
+        };
+        tasks.spawn(named(
+            "idempotency key and published event pruning",
+            prune_kept_records(*service, db.clone(), retention, shutdown.clone()),
+        ));
     }
     if !engines.is_empty() {
         routes.add_service(keel_workflow::admin::server_over(engines.clone()).max_decoding_message_size(max_message));
@@ -834,11 +862,27 @@ fn hubspot_router(config: &KeelConfig, adapter: Arc<dyn keel_crm::CrmAdapter>) -
     Ok(keel_crm::webhook::router(adapter, webhook))
 }
 
-/// Forgets a system API's idempotency keys once they are older than `retention`, hourly.
-async fn prune_idempotency_keys(
+/// How long a system API keeps what it records only for replays.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    /// `limits.idempotency_retention_days`.
+    idempotency_keys: Duration,
+    /// `events.outbox_retention_days`, from when the relay published the event; `None` for a
+    /// store without an outbox (the process APIs').
+    published_events: Option<Duration>,
+}
+
+fn days(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * 24 * 3600)
+}
+
+/// Hourly, forgets a service's idempotency keys, and a system API's published outbox events,
+/// once they are older than their retention, so its store does not grow with every call it
+/// ever answered.
+async fn prune_kept_records(
     service: ServiceName,
     db: DatabaseConnection,
-    retention: Duration,
+    retention: Retention,
     shutdown: CancellationToken,
 ) {
     let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
@@ -847,10 +891,26 @@ async fn prune_idempotency_keys(
             _ = shutdown.cancelled() => return,
             _ = every_hour.tick() => {}
         }
-        match keel_store::idempotency::prune(&db, retention).await {
+        match keel_store::idempotency::prune(&db, retention.idempotency_keys).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "idempotency keys pruned"),
             Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning idempotency keys failed"),
+        }
+        // A retention longer than the calendar reaches back keeps everything.
+        let Some(kept) = retention.published_events else {
+            continue;
+        };
+        let cutoff = chrono::Duration::from_std(kept)
+            .ok()
+            .and_then(|kept| chrono::Utc::now().checked_sub_signed(kept));
+        let pruned = match cutoff {
+            Some(cutoff) => keel_events::outbox::prune_published(&db, cutoff).await,
+            None => Ok(0),
+        };
+        match pruned {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "published outbox events pruned"),
+            Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning published outbox events failed"),
         }
     }
 }

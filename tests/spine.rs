@@ -588,3 +588,92 @@ async fn keel_token_signs_with_the_embedded_key_and_names_bad_roles() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Runs `sql` on `service`'s store of a stopped (or running) `keel up`.
+async fn on_store(data_dir: &std::path::Path, prefix: &str, service: &str, sql: &str) -> u64 {
+    use sea_orm::ConnectionTrait;
+    let options = keel_store::StoreOptions::for_service(
+        service,
+        data_dir,
+        keel_store::testing::test_database_url().as_deref(),
+        prefix,
+        1,
+    );
+    let db = keel_store::connect(&options).await.unwrap();
+    let done = db.execute_unprepared(sql).await.unwrap();
+    db.close().await.unwrap();
+    done.rows_affected()
+}
+
+async fn won_events(keel: &Keel) -> Vec<String> {
+    keel.outbox()
+        .list_events(keel.request(
+            Role::Operations,
+            ListEventsRequest {
+                event_type: "crm.opportunity.won".into(),
+                limit: 10,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_restart_prunes_published_events_and_idempotency_keys_past_their_retention() {
+    let mut keel = Keel::start().await;
+    let deal = opportunity(&keel, "Fabrikam ERP phase 1").await;
+    win(&keel, &deal.id).await;
+    set_up_project(&keel, &deal.id).await;
+    assert_eq!(won_events(&keel).await.len(), 1, "the won event is in CRM's outbox");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &keel.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    keel.wait_exit(Duration::from_secs(15))
+        .expect("keel stops within its grace period");
+    let data_dir = std::mem::replace(&mut keel.data_dir, keel_store::testing::TempDir::new());
+    let prefix = keel.prefix.clone();
+    drop(keel);
+
+    // CRM's events were published years ago, past the 30 days kept; time capture (a process
+    // API) answered a call under a key as long ago.
+    let aged = on_store(
+        data_dir.path(),
+        &prefix,
+        "crm",
+        "UPDATE outbox SET published_at = '2020-01-01T00:00:00Z' WHERE published_at IS NOT NULL",
+    )
+    .await;
+    assert!(aged >= 1, "CRM published its events");
+    on_store(
+        data_dir.path(),
+        &prefix,
+        "time-capture",
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at) \
+         VALUES ('timecapture.record_time', 'old-key', 'f', '', '2020-01-01T00:00:00Z')",
+    )
+    .await;
+
+    let keel = Keel::start_in(data_dir, prefix).await;
+    // Pruning runs at start and then hourly.
+    eventually(Duration::from_secs(20), || async {
+        let gone = won_events(&keel).await.is_empty();
+        let old_keys = on_store(
+            keel.data_dir.path(),
+            &keel.prefix,
+            "time-capture",
+            "UPDATE idempotency_keys SET fingerprint = fingerprint WHERE key = 'old-key'",
+        )
+        .await;
+        (gone && old_keys == 0).then_some(())
+    })
+    .await;
+    // What the restart keeps working on is untouched: the project is still there.
+    assert_eq!(projects(&keel).await.len(), 1);
+}

@@ -108,6 +108,9 @@ pub struct EventsConfig {
     pub subject_prefix: String,
     /// Milliseconds between two passes of the outbox relay. Default 200.
     pub relay_interval_ms: u64,
+    /// How long a system API keeps an event in its outbox once the relay published it (an
+    /// operator may replay it within that time), in days. Default 30.
+    pub outbox_retention_days: u32,
 }
 
 impl Default for EventsConfig {
@@ -117,6 +120,7 @@ impl Default for EventsConfig {
             stream_prefix: "KEEL".to_owned(),
             subject_prefix: "keel".to_owned(),
             relay_interval_ms: 200,
+            outbox_retention_days: 30,
         }
     }
 }
@@ -271,7 +275,7 @@ pub struct LimitsConfig {
     /// Whether each GraphQL response carries `extensions.backendCalls` (the calls it made, by
     /// service and kind). Default: on when every service runs in one process, off otherwise.
     pub graphql_report_backend_calls: Option<bool>,
-    /// How long system APIs keep idempotency keys (a replay within it returns the first
+    /// How long each service keeps idempotency keys (a replay within it returns the first
     /// answer), in days. Default 30.
     pub idempotency_retention_days: u32,
 }

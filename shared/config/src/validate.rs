@@ -106,6 +106,9 @@ impl KeelConfig {
         if events.relay_interval_ms == 0 {
             problems.add("events.relay_interval_ms", "must be at least 1");
         }
+        if events.outbox_retention_days == 0 {
+            problems.add("events.outbox_retention_days", "must be greater than 0");
+        }
     }
 
     fn check_auth(&self, problems: &mut Problems) {
@@ -368,6 +371,11 @@ mod tests {
                 "zero relay interval",
                 |c| c.events.relay_interval_ms = 0,
                 &["events.relay_interval_ms"],
+            ),
+            (
+                "zero outbox retention",
+                |c| c.events.outbox_retention_days = 0,
+                &["events.outbox_retention_days"],
             ),
             (
                 "stream prefix with dot",

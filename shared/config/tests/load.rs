@@ -49,6 +49,7 @@ fn no_layers_give_the_valid_defaults() {
     assert_eq!(config.events.stream_prefix, "KEEL");
     assert_eq!(config.events.subject_prefix, "keel");
     assert_eq!(config.events.relay_interval_ms, 200);
+    assert_eq!(config.events.outbox_retention_days, 30);
     assert_eq!(config.auth.mode, AuthMode::Local);
     assert_eq!(config.auth.algorithm, JwtAlgorithm::Hs256);
     assert_eq!(config.auth.issuer, "keel-local");

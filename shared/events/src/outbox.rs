@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use keel_core::Error;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, QuerySelect};
@@ -114,4 +115,43 @@ pub async fn recent<C: ConnectionTrait>(
         .all(db)
         .await
         .map_err(keel_store::db_error)
+}
+
+/// Published events removed per statement by [`prune_published`]: each delete is short, so
+/// the relay and the service's writers are not held up behind a long one.
+pub const PRUNE_BATCH: u64 = 1000;
+
+/// Removes the events the relay published before `cutoff`, oldest first, in deletes of at
+/// most [`PRUNE_BATCH`] rows; returns how many. An event still waiting for the relay is never
+/// removed, however old. Read through the `(published_at, id)` index, so the events kept do
+/// not slow it.
+pub async fn prune_published<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, Error> {
+    let mut pruned = 0;
+    loop {
+        let ids: Vec<String> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::PublishedAt.is_not_null())
+            .filter(entity::Column::PublishedAt.lt(cutoff))
+            .order_by_asc(entity::Column::PublishedAt)
+            .limit(PRUNE_BATCH)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(keel_store::db_error)?;
+        if ids.is_empty() {
+            return Ok(pruned);
+        }
+        let batch = ids.len() as u64;
+        let deleted = entity::Entity::delete_many()
+            .filter(entity::Column::Id.is_in(ids))
+            .filter(entity::Column::PublishedAt.is_not_null())
+            .exec(db)
+            .await
+            .map_err(keel_store::db_error)?;
+        pruned += deleted.rows_affected;
+        if batch < PRUNE_BATCH {
+            return Ok(pruned);
+        }
+    }
 }

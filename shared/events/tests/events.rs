@@ -204,3 +204,78 @@ async fn a_consumer_failure_is_retried_until_applied() {
 fn relay_bus(relay: &Relay) -> Arc<dyn Bus> {
     relay.bus()
 }
+
+async fn outbox_ids(db: &DatabaseConnection) -> Vec<String> {
+    let mut ids: Vec<String> = keel_events::outbox::recent(db, None, 5000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn set_old(db: &DatabaseConnection, column: &str, id: &str) {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("UPDATE outbox SET {column} = '2020-01-01T00:00:00Z' WHERE id = $1"),
+        _ => format!("UPDATE outbox SET {column} = '2020-01-01T00:00:00Z' WHERE id = ?"),
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        [id.to_string().into()],
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn published_events_past_the_retention_are_pruned_and_waiting_ones_never() {
+    let (_p, producer, _c, _recorder, relay) = setup(0).await;
+    let (old, recent, waiting) = (event(), event(), event());
+    for e in [&old, &recent] {
+        keel_events::outbox::enqueue(&producer, e).await.unwrap();
+    }
+    assert_eq!(relay.relay_pending().await.unwrap(), 2);
+    keel_events::outbox::enqueue(&producer, &waiting).await.unwrap();
+    // Published long ago; and a waiting event that happened long ago (the bus was down).
+    set_old(&producer, "published_at", &old.id.to_string()).await;
+    set_old(&producer, "occurred_at", &waiting.id.to_string()).await;
+
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let pruned = keel_events::outbox::prune_published(&producer, month_ago)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let mut kept = vec![recent.id.to_string(), waiting.id.to_string()];
+    kept.sort();
+    assert_eq!(outbox_ids(&producer).await, kept);
+
+    // Everything published is past a cutoff in the future; the waiting event still stays.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(keel_events::outbox::prune_published(&producer, later).await.unwrap(), 1);
+    assert_eq!(outbox_ids(&producer).await, [waiting.id.to_string()]);
+    assert_eq!(keel_events::outbox::pending_count(&producer).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_long_published_backlog_is_pruned_in_short_deletes_to_the_last_event() {
+    let (_p, producer, _c, _recorder, _relay) = setup(0).await;
+    let count = keel_events::outbox::PRUNE_BATCH as usize * 2 + 5;
+    let txn = producer.begin().await.unwrap();
+    for _ in 0..count {
+        keel_events::outbox::enqueue(&txn, &event()).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    producer
+        .execute_unprepared("UPDATE outbox SET published_at = '2020-01-01T00:00:00Z'")
+        .await
+        .unwrap();
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let pruned = keel_events::outbox::prune_published(&producer, month_ago)
+        .await
+        .unwrap();
+    assert_eq!(pruned, count as u64);
+    assert!(outbox_ids(&producer).await.is_empty());
+}

@@ -102,7 +102,10 @@ where
 /// (`limits.idempotency_retention_days`, 30 by default).
 pub async fn prune(db: &DatabaseConnection, retention: std::time::Duration) -> Result<u64, Error> {
     let retention = chrono::Duration::from_std(retention).map_err(Error::internal)?;
-    let cutoff = Utc::now() - retention;
+    // A retention longer than the calendar reaches back keeps every key.
+    let Some(cutoff) = Utc::now().checked_sub_signed(retention) else {
+        return Ok(0);
+    };
     let result = entity::Entity::delete_many()
         .filter(entity::Column::CreatedAt.lt(cutoff))
         .exec(db)

@@ -148,6 +148,12 @@ async fn keys_older_than_the_retention_are_pruned_and_newer_ones_kept() {
     assert_eq!(counter(&db).await, 2);
     bump(&db, "old", "1").await.unwrap();
     assert_eq!(counter(&db).await, 3);
+    // A retention longer than the calendar reaches back keeps every key, and says so
+    // rather than failing.
+    let forever = std::time::Duration::from_secs(u64::from(u32::MAX) * 24 * 3600);
+    assert_eq!(keel_store::idempotency::prune(&db, forever).await.unwrap(), 0);
+    bump(&db, "new", "1").await.unwrap();
+    assert_eq!(counter(&db).await, 3);
 }
 
 #[tokio::test]
