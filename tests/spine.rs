@@ -252,19 +252,7 @@ async fn the_same_won_event_delivered_twice_makes_one_project() {
     set_up_project(&keel, &deal.id).await;
 
     // An operator replays the won event, twice.
-    let listed = keel
-        .outbox()
-        .list_events(keel.request(
-            Role::Operations,
-            ListEventsRequest {
-                event_type: "crm.opportunity.won".into(),
-                limit: 10,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let listed = won_events(&keel).await;
     let event = listed
         .iter()
         .find(|e| e.aggregate_id == deal.id)
@@ -605,7 +593,8 @@ async fn on_store(data_dir: &std::path::Path, prefix: &str, service: &str, sql: 
     done.rows_affected()
 }
 
-async fn won_events(keel: &Keel) -> Vec<String> {
+/// The newest `crm.opportunity.won` events CRM's outbox holds, as an operator lists them.
+async fn won_events(keel: &Keel) -> Vec<keel_proto::events::OutboxEvent> {
     keel.outbox()
         .list_events(keel.request(
             Role::Operations,
@@ -618,9 +607,6 @@ async fn won_events(keel: &Keel) -> Vec<String> {
         .unwrap()
         .into_inner()
         .events
-        .into_iter()
-        .map(|e| e.id)
-        .collect()
 }
 
 #[tokio::test]
