@@ -862,7 +862,7 @@ fn hubspot_router(config: &KeelConfig, adapter: Arc<dyn keel_crm::CrmAdapter>) -
     Ok(keel_crm::webhook::router(adapter, webhook))
 }
 
-/// How long a system API keeps what it records only for replays.
+/// How long a service keeps what it records only for replays.
 #[derive(Debug, Clone, Copy)]
 struct Retention {
     /// `limits.idempotency_retention_days`.
