@@ -459,7 +459,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     let mut webhooks: Option<axum::Router> = None;
     let retention = Retention {
         idempotency_keys: days(config.limits.idempotency_retention_days),
-        published_events: Some(days(config.events.outbox_retention_days)),
+        published_events: days(config.events.outbox_retention_days),
     };
     for service in ServiceName::SYSTEMS {
         if !target.includes(Target::from(service)) {
@@ -585,15 +585,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
             served.push(ServiceName::DeliveryHealth);
         }
     }
-    // Every store keeps idempotency keys; a system API's also keeps its published events.
     for (service, db) in stores.taken() {
-        let retention = Retention {
-            published_events: ServiceName::SYSTEMS
-                .contains(service)
-                .then_some(retention.published_events)
-                .flatten(),
-            ..retention
-        };
         tasks.spawn(named(
             "idempotency key and published event pruning",
             prune_kept_records(*service, db.clone(), retention, shutdown.clone()),
@@ -867,9 +859,8 @@ fn hubspot_router(config: &KeelConfig, adapter: Arc<dyn keel_crm::CrmAdapter>) -
 struct Retention {
     /// `limits.idempotency_retention_days`.
     idempotency_keys: Duration,
-    /// `events.outbox_retention_days`, from when the relay published the event; `None` for a
-    /// store without an outbox (the process APIs').
-    published_events: Option<Duration>,
+    /// `events.outbox_retention_days`, from when the relay published the event.
+    published_events: Duration,
 }
 
 fn days(days: u32) -> Duration {
@@ -896,14 +887,11 @@ async fn prune_kept_records(
             Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "idempotency keys pruned"),
             Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning idempotency keys failed"),
         }
-        // A retention longer than the calendar reaches back keeps everything.
-        let Some(kept) = retention.published_events else {
+        // Every store keeps idempotency keys; only a system API's keeps an outbox.
+        if !ServiceName::SYSTEMS.contains(&service) {
             continue;
-        };
-        let cutoff = chrono::Duration::from_std(kept)
-            .ok()
-            .and_then(|kept| chrono::Utc::now().checked_sub_signed(kept));
-        let pruned = match cutoff {
+        }
+        let pruned = match keel_store::idempotency::retention_cutoff(retention.published_events) {
             Some(cutoff) => keel_events::outbox::prune_published(&db, cutoff).await,
             None => Ok(0),
         };

@@ -488,6 +488,17 @@ async fn health_readiness_metrics_and_reflection_answer() {
     }
 }
 
+/// Sends `keel up` SIGTERM and waits for it to exit within its grace period.
+fn sigterm(keel: &mut Keel) -> std::process::ExitStatus {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &keel.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    keel.wait_exit(Duration::from_secs(15))
+        .expect("keel stops within its grace period")
+}
+
 #[tokio::test]
 async fn sigterm_stops_keel_cleanly_and_a_restart_keeps_every_record() {
     let mut keel = Keel::start().await;
@@ -495,14 +506,7 @@ async fn sigterm_stops_keel_cleanly_and_a_restart_keeps_every_record() {
     win(&keel, &deal.id).await;
     set_up_project(&keel, &deal.id).await;
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &keel.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = keel
-        .wait_exit(Duration::from_secs(15))
-        .expect("keel stops within its grace period");
+    let status = sigterm(&mut keel);
     assert!(status.success(), "{status:?}");
 
     // Same data directory and stores: the project is still there, and seeding again
@@ -616,13 +620,7 @@ async fn a_restart_prunes_published_events_and_idempotency_keys_past_their_reten
     win(&keel, &deal.id).await;
     set_up_project(&keel, &deal.id).await;
     assert_eq!(won_events(&keel).await.len(), 1, "the won event is in CRM's outbox");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &keel.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    keel.wait_exit(Duration::from_secs(15))
-        .expect("keel stops within its grace period");
+    sigterm(&mut keel);
     let data_dir = std::mem::replace(&mut keel.data_dir, keel_store::testing::TempDir::new());
     let prefix = keel.prefix.clone();
     drop(keel);

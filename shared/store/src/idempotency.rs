@@ -98,12 +98,18 @@ where
     Ok(response)
 }
 
+/// The moment `retention` reaches back to from now: what is older goes. `None` when it reaches
+/// back beyond the calendar, so everything is kept.
+pub fn retention_cutoff(retention: std::time::Duration) -> Option<chrono::DateTime<Utc>> {
+    chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|kept| Utc::now().checked_sub_signed(kept))
+}
+
 /// Forgets keys older than `retention`; returns how many. Services run it periodically
 /// (`limits.idempotency_retention_days`, 30 by default).
 pub async fn prune(db: &DatabaseConnection, retention: std::time::Duration) -> Result<u64, Error> {
-    let retention = chrono::Duration::from_std(retention).map_err(Error::internal)?;
-    // A retention longer than the calendar reaches back keeps every key.
-    let Some(cutoff) = Utc::now().checked_sub_signed(retention) else {
+    let Some(cutoff) = retention_cutoff(retention) else {
         return Ok(0);
     };
     let result = entity::Entity::delete_many()
