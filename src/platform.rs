@@ -310,6 +310,7 @@ async fn bus(config: &KeelConfig) -> anyhow::Result<Arc<dyn Bus>> {
             let mut options = NatsOptions::new(url.clone());
             options.stream_prefix = config.events.stream_prefix.clone();
             options.subject_prefix = config.events.subject_prefix.clone();
+            options.max_age = days(config.events.outbox_retention_days);
             let bus = NatsBus::connect(options)
                 .await
                 .with_context(|| format!("connecting to NATS at {url}"))?;
@@ -459,7 +460,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     let mut webhooks: Option<axum::Router> = None;
     let retention = Retention {
         idempotency_keys: days(config.limits.idempotency_retention_days),
-        published_events: days(config.events.outbox_retention_days),
+        events: days(config.events.outbox_retention_days),
     };
     for service in ServiceName::SYSTEMS {
         if !target.includes(Target::from(service)) {
@@ -587,7 +588,7 @@ pub async fn start(mut config: KeelConfig, target: Target) -> anyhow::Result<Pla
     }
     for (service, db) in stores.taken() {
         tasks.spawn(named(
-            "idempotency key and published event pruning",
+            "idempotency key and event pruning",
             prune_kept_records(*service, db.clone(), retention, shutdown.clone()),
         ));
     }
@@ -859,17 +860,18 @@ fn hubspot_router(config: &KeelConfig, adapter: Arc<dyn keel_crm::CrmAdapter>) -
 struct Retention {
     /// `limits.idempotency_retention_days`.
     idempotency_keys: Duration,
-    /// `events.outbox_retention_days`, from when the relay published the event.
-    published_events: Duration,
+    /// `events.outbox_retention_days`, from when the relay published the event (outbox and
+    /// stream) or a consumer applied it (inbox).
+    events: Duration,
 }
 
 fn days(days: u32) -> Duration {
     Duration::from_secs(u64::from(days) * 24 * 3600)
 }
 
-/// Hourly, forgets a service's idempotency keys, and a system API's published outbox events,
-/// once they are older than their retention, so its store does not grow with every call it
-/// ever answered.
+/// Hourly, forgets a service's idempotency keys, the events its consumers applied, and a
+/// system API's published outbox events, once they are older than their retention, so its
+/// store does not grow with every call it ever answered and every event it ever saw.
 async fn prune_kept_records(
     service: ServiceName,
     db: DatabaseConnection,
@@ -887,15 +889,20 @@ async fn prune_kept_records(
             Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "idempotency keys pruned"),
             Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning idempotency keys failed"),
         }
-        // Every store keeps idempotency keys; only a system API's keeps an outbox.
+        let Some(cutoff) = keel_store::idempotency::retention_cutoff(retention.events) else {
+            continue;
+        };
+        // Every store keeps an inbox (empty where nothing consumes); only a system API's
+        // outbox holds events.
+        match keel_events::inbox::prune_applied(&db, cutoff).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "applied event ids pruned"),
+            Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning applied event ids failed"),
+        }
         if !ServiceName::SYSTEMS.contains(&service) {
             continue;
         }
-        let pruned = match keel_store::idempotency::retention_cutoff(retention.published_events) {
-            Some(cutoff) => keel_events::outbox::prune_published(&db, cutoff).await,
-            None => Ok(0),
-        };
-        match pruned {
+        match keel_events::outbox::prune_published(&db, cutoff).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(service = service.as_str(), pruned, "published outbox events pruned"),
             Err(error) => tracing::warn!(service = service.as_str(), %error, "pruning published outbox events failed"),

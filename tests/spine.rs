@@ -614,7 +614,7 @@ async fn won_events(keel: &Keel) -> Vec<keel_proto::events::OutboxEvent> {
 }
 
 #[tokio::test]
-async fn a_restart_prunes_published_events_and_idempotency_keys_past_their_retention() {
+async fn a_restart_prunes_published_events_applied_event_ids_and_idempotency_keys_past_their_retention() {
     let mut keel = Keel::start().await;
     let deal = opportunity(&keel, "Fabrikam ERP phase 1").await;
     win(&keel, &deal.id).await;
@@ -635,6 +635,15 @@ async fn a_restart_prunes_published_events_and_idempotency_keys_past_their_reten
     )
     .await;
     assert!(aged >= 1, "CRM published its events");
+    // Project setup applied the won event as long ago.
+    let applied = on_store(
+        data_dir.path(),
+        &prefix,
+        "project-setup",
+        "UPDATE inbox SET applied_at = '2020-01-01T00:00:00Z'",
+    )
+    .await;
+    assert!(applied >= 1, "project setup applied the won event");
     on_store(
         data_dir.path(),
         &prefix,
@@ -655,7 +664,14 @@ async fn a_restart_prunes_published_events_and_idempotency_keys_past_their_reten
             "UPDATE idempotency_keys SET fingerprint = fingerprint WHERE key = 'old-key'",
         )
         .await;
-        (gone && old_keys == 0).then_some(())
+        let remembered = on_store(
+            keel.data_dir.path(),
+            &keel.prefix,
+            "project-setup",
+            "UPDATE inbox SET applied_at = applied_at",
+        )
+        .await;
+        (gone && old_keys == 0 && remembered == 0).then_some(())
     })
     .await;
     // What the restart keeps working on is untouched: the project is still there.

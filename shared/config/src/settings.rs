@@ -109,7 +109,8 @@ pub struct EventsConfig {
     /// Milliseconds between two passes of the outbox relay. Default 200.
     pub relay_interval_ms: u64,
     /// How long a system API keeps an event in its outbox once the relay published it (an
-    /// operator may replay it within that time), in days. Default 30.
+    /// operator may replay it within that time), a JetStream stream keeps its message, and a
+    /// consumer remembers it applied the event, in days. Default 30.
     pub outbox_retention_days: u32,
 }
 

@@ -1,10 +1,12 @@
 //! The consumer side of exactly-once effects: a consumer records each event id in the same
 //! transaction as the effect; a second delivery finds it and does nothing.
 
-use chrono::Utc;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use keel_core::Error;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, ConnectionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, QuerySelect};
 
 use crate::envelope::EventEnvelope;
 
@@ -49,5 +51,47 @@ pub async fn first_delivery<C: ConnectionTrait>(txn: &C, consumer: &str, event: 
         // A concurrent delivery of the same event won the race.
         Err(e) if keel_store::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(keel_store::db_error(e)),
+    }
+}
+
+/// Entries removed per statement by [`prune_applied`], as for the outbox: short deletes that do
+/// not hold up the consumers' writes.
+pub const PRUNE_BATCH: u64 = crate::outbox::PRUNE_BATCH;
+
+/// Forgets the events applied before `cutoff`, oldest first, in deletes of at most
+/// [`PRUNE_BATCH`] entries; returns how many. Safe once `cutoff` is past the time the outbox
+/// and the bus keep an event (`events.outbox_retention_days`): nothing can deliver it again.
+/// Read through the `inbox_applied_at` index, so the entries kept do not slow it.
+pub async fn prune_applied<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, Error> {
+    let mut pruned = 0;
+    loop {
+        let oldest: Vec<(String, String)> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Consumer)
+            .column(entity::Column::EventId)
+            .filter(entity::Column::AppliedAt.lt(cutoff))
+            .order_by_asc(entity::Column::AppliedAt)
+            .limit(PRUNE_BATCH)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(keel_store::db_error)?;
+        let batch = oldest.len() as u64;
+        let mut by_consumer: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (consumer, event_id) in oldest {
+            by_consumer.entry(consumer).or_default().push(event_id);
+        }
+        for (consumer, event_ids) in by_consumer {
+            let deleted = entity::Entity::delete_many()
+                .filter(entity::Column::Consumer.eq(consumer))
+                .filter(entity::Column::EventId.is_in(event_ids))
+                .exec(db)
+                .await
+                .map_err(keel_store::db_error)?;
+            pruned += deleted.rows_affected;
+        }
+        if batch < PRUNE_BATCH {
+            return Ok(pruned);
+        }
     }
 }

@@ -3,9 +3,12 @@
 //! One stream per event family (`<STREAM_PREFIX>_CRM` holds `<subject_prefix>.crm.>`), the
 //! event id as `Nats-Msg-Id` so the stream drops a duplicate publish, and one durable pull
 //! consumer per subscription and event type. A handler error naks the message with a delay;
-//! JetStream redelivers up to `max_deliver` times.
+//! JetStream redelivers up to `max_deliver` times. A stream keeps a message for `max_age`,
+//! the same time the outbox keeps a published event and a consumer's inbox remembers it, so
+//! no message can come back after its consumers forgot they applied it.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
@@ -29,6 +32,9 @@ pub struct NatsOptions {
     pub max_deliver: i64,
     /// How long a delivered message may stay unacknowledged before redelivery.
     pub ack_wait: Duration,
+    /// How long a stream keeps a message (`events.outbox_retention_days`); an existing
+    /// stream is updated to it when the bus first uses the stream.
+    pub max_age: Duration,
 }
 
 impl NatsOptions {
@@ -39,6 +45,7 @@ impl NatsOptions {
             subject_prefix: "keel".into(),
             max_deliver: 10,
             ack_wait: Duration::from_secs(30),
+            max_age: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -48,6 +55,8 @@ pub struct NatsBus {
     context: jetstream::Context,
     options: NatsOptions,
     shutdown: CancellationToken,
+    /// Streams created or brought to this bus's configuration, so a publish is one request.
+    ensured: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -74,6 +83,7 @@ impl NatsBus {
             context: jetstream::new(client),
             options,
             shutdown: CancellationToken::new(),
+            ensured: Arc::default(),
         })
     }
 
@@ -95,33 +105,56 @@ impl NatsBus {
     }
 
     async fn send(&self, event: &EventEnvelope, message_id: &str) -> Result<(), Error> {
-        self.stream_for(&event.event_type).await?;
+        let stream = self.ensure_stream(&event.event_type).await?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
         for (name, value) in &event.headers {
             headers.insert(name.as_str(), value.as_str());
         }
-        let ack = self
-            .context
-            .publish_with_headers(self.subject(&event.event_type), headers, event.to_bytes().into())
-            .await
-            .map_err(|e| unavailable("publish", e))?;
-        ack.await.map_err(|e| unavailable("publish ack", e))?;
-        Ok(())
+        let published = async {
+            let ack = self
+                .context
+                .publish_with_headers(self.subject(&event.event_type), headers, event.to_bytes().into())
+                .await
+                .map_err(|e| unavailable("publish", e))?;
+            ack.await.map_err(|e| unavailable("publish ack", e))?;
+            Ok(())
+        }
+        .await;
+        if published.is_err() {
+            // The stream may be gone; the next publish creates it again.
+            self.ensured.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream);
+        }
+        published
     }
 
-    async fn stream_for(&self, event_type: &str) -> Result<stream::Stream, Error> {
-        let family = family(event_type);
+    fn stream_config(&self, event_type: &str) -> stream::Config {
+        stream::Config {
+            name: self.stream_name(event_type),
+            subjects: vec![format!("{}.{}.>", self.options.subject_prefix, family(event_type))],
+            // Two minutes of publish dedupe by Nats-Msg-Id.
+            duplicate_window: Duration::from_secs(120),
+            max_age: self.options.max_age,
+            ..Default::default()
+        }
+    }
+
+    /// Creates the event type's stream, or brings an existing one to this bus's
+    /// configuration, once per bus; returns the stream's name.
+    async fn ensure_stream(&self, event_type: &str) -> Result<String, Error> {
+        let name = self.stream_name(event_type);
+        if self.ensured.lock().unwrap_or_else(|e| e.into_inner()).contains(&name) {
+            return Ok(name);
+        }
         self.context
-            .get_or_create_stream(stream::Config {
-                name: self.stream_name(event_type),
-                subjects: vec![format!("{}.{family}.>", self.options.subject_prefix)],
-                // Two minutes of publish dedupe by Nats-Msg-Id.
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
+            .create_or_update_stream(self.stream_config(event_type))
             .await
-            .map_err(|e| unavailable("stream", e))
+            .map_err(|e| unavailable("stream", e))?;
+        self.ensured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone());
+        Ok(name)
     }
 }
 
@@ -139,7 +172,12 @@ impl Bus for NatsBus {
 
     async fn subscribe(&self, spec: SubscriptionSpec, handler: Arc<dyn EventHandler>) -> Result<(), Error> {
         for event_type in &spec.event_types {
-            let stream = self.stream_for(event_type).await?;
+            let name = self.ensure_stream(event_type).await?;
+            let stream = self
+                .context
+                .get_stream(&name)
+                .await
+                .map_err(|e| unavailable("stream", e))?;
             let durable = format!("{}-{}", spec.name, event_type).replace(['.', ' ', '*', '>'], "_");
             let consumer: jetstream::consumer::Consumer<pull::Config> = stream
                 .get_or_create_consumer(

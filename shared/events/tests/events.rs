@@ -279,3 +279,142 @@ async fn a_long_published_backlog_is_pruned_in_short_deletes_to_the_last_event()
     assert_eq!(pruned, count as u64);
     assert!(outbox_ids(&producer).await.is_empty());
 }
+
+async fn inbox_ids(db: &DatabaseConnection) -> Vec<String> {
+    use sea_orm::EntityTrait;
+    let mut ids: Vec<String> = keel_events::inbox::entity::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn applied_event_ids_past_the_retention_are_forgotten_and_recent_ones_still_stop_a_replay() {
+    let (_p, _producer, _c, recorder, relay) = setup(0).await;
+    let bus = relay_bus(&relay);
+    let (old, recent) = (event(), event());
+    bus.publish(&old).await.unwrap();
+    bus.publish(&recent).await.unwrap();
+    eventually(&recorder.db, 2).await;
+    let consumer = &recorder.db;
+    let sql = match consumer.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "UPDATE inbox SET applied_at = '2020-01-01T00:00:00Z' WHERE event_id = $1",
+        _ => "UPDATE inbox SET applied_at = '2020-01-01T00:00:00Z' WHERE event_id = ?",
+    };
+    consumer
+        .execute_raw(Statement::from_sql_and_values(
+            consumer.get_database_backend(),
+            sql,
+            [old.id.to_string().into()],
+        ))
+        .await
+        .unwrap();
+
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let pruned = keel_events::inbox::prune_applied(consumer, month_ago).await.unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(inbox_ids(consumer).await, [recent.id.to_string()]);
+
+    // The recent event is still remembered: an operator's replay of it changes nothing.
+    bus.republish(&recent).await.unwrap();
+    for _ in 0..50 {
+        if recorder.deliveries.load(Ordering::SeqCst) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        recorder.deliveries.load(Ordering::SeqCst),
+        3,
+        "the replay reached the consumer"
+    );
+    assert_eq!(effects(consumer).await, 2, "and changed nothing");
+}
+
+#[tokio::test]
+async fn a_long_inbox_is_pruned_in_short_deletes_to_the_last_entry() {
+    let (_p, _producer, _c, recorder, _relay) = setup(0).await;
+    let consumer = &recorder.db;
+    let count = keel_events::inbox::PRUNE_BATCH as usize * 2 + 5;
+    let txn = consumer.begin().await.unwrap();
+    for _ in 0..count {
+        assert!(
+            keel_events::inbox::first_delivery(&txn, "test.recorder", &event())
+                .await
+                .unwrap()
+        );
+    }
+    txn.commit().await.unwrap();
+    // Applied a minute apart, years ago; and one just now.
+    let spread = match consumer.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "UPDATE inbox SET applied_at = TIMESTAMPTZ '2020-01-01 00:00:00+00' + aged.n * INTERVAL '1 minute' \
+             FROM (SELECT event_id, row_number() OVER (ORDER BY event_id) AS n FROM inbox) AS aged \
+             WHERE inbox.event_id = aged.event_id"
+        }
+        _ => "UPDATE inbox SET applied_at = strftime('%Y-%m-%dT%H:%M:%SZ', '2020-01-01', '+' || rowid || ' minutes')",
+    };
+    consumer.execute_unprepared(spread).await.unwrap();
+    let kept = event();
+    assert!(
+        keel_events::inbox::first_delivery(consumer, "test.recorder", &kept)
+            .await
+            .unwrap()
+    );
+
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let pruned = keel_events::inbox::prune_applied(consumer, month_ago).await.unwrap();
+    assert_eq!(pruned, count as u64);
+    assert_eq!(inbox_ids(consumer).await, [kept.id.to_string()]);
+}
+
+#[tokio::test]
+async fn a_stream_keeps_messages_as_long_as_the_outbox_keeps_events_even_one_made_before() {
+    // JetStream only: the in-process bus keeps nothing.
+    let Some(url) = test_nats_url() else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let stream_prefix = prefix.to_uppercase().trim_end_matches('_').to_string();
+    let subject_prefix = prefix.trim_end_matches('_').to_string();
+    let stream_name = format!("{stream_prefix}_CRM");
+    let jetstream = async_nats::jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
+    // A stream an earlier Keel made, which kept messages forever.
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: stream_name.clone(),
+            subjects: vec![format!("{subject_prefix}.crm.>")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut options = NatsOptions::new(url);
+    options.stream_prefix = stream_prefix;
+    options.subject_prefix = subject_prefix;
+    options.max_age = Duration::from_secs(7 * 24 * 3600);
+    let bus = NatsBus::connect(options).await.unwrap();
+    bus.publish(&event()).await.unwrap();
+    bus.publish(&event()).await.unwrap();
+
+    let mut stream = jetstream.get_stream(&stream_name).await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    assert_eq!(info.config.max_age, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(info.state.messages, 2, "both events are in the stream");
+
+    // An operator deletes the stream: the publish that finds it gone fails (the relay keeps the
+    // event and tries again), and the next one makes the stream anew.
+    jetstream.delete_stream(&stream_name).await.unwrap();
+    assert!(bus.publish(&event()).await.is_err());
+    bus.publish(&event()).await.unwrap();
+    let mut stream = jetstream.get_stream(&stream_name).await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    jetstream.delete_stream(&stream_name).await.unwrap();
+    assert_eq!(info.config.max_age, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(info.state.messages, 1);
+}
