@@ -32,6 +32,10 @@ pub enum Command {
     Token(TokenArgs),
     /// Run the database migrations and exit.
     Migrate(MigrateArgs),
+    /// Copy each embedded (SQLite) store and the local signing key into a directory that
+    /// `keel up --data-dir` can start from. Safe while Keel runs; stop it first for one point
+    /// in time across every store.
+    Backup(BackupArgs),
     /// Seed the demo firm (delivery templates, employees, accounts and opportunities) into
     /// running services: the PSA, HRIS and CRM at `services.*`, or the embedded server's gRPC
     /// address. Safe to run again: it changes nothing the second time.
@@ -102,6 +106,19 @@ pub struct MigrateArgs {
     #[arg(long, value_enum, default_value_t = Target::All)]
     pub target: Target,
     /// Data directory for SQLite files [default: ./keel-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Directory to copy into; created if missing, and must not hold a store of the same name.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Copy one service's store only (default: every service).
+    #[arg(long, value_enum, default_value_t = Target::All)]
+    pub target: Target,
+    /// Data directory holding the SQLite files [default: ./keel-data]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }

@@ -1,10 +1,11 @@
 //! The `keel` binary: the composition root. `keel up` runs every service in one process;
-//! `keel run --target <service>` runs one; `keel token`, `keel migrate` and `keel schema` are
-//! the operator's tools.
+//! `keel run --target <service>` runs one; `keel token`, `keel migrate`, `keel backup` and
+//! `keel schema` are the operator's tools.
 
 #![forbid(unsafe_code)]
 
 mod adapters;
+mod backup;
 mod cli;
 mod demo;
 mod platform;
@@ -108,6 +109,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     service.as_str(),
                     platform::store_options(&config, service).describe()
                 );
+            }
+            Ok(())
+        }
+        Command::Backup(args) => {
+            let overrides = Overrides::new().set_if_some(
+                "server.data_dir",
+                args.data_dir.as_ref().map(|d| d.display().to_string()),
+            );
+            let config = load_config(cli.config.as_deref(), &overrides)?;
+            let done = backup::run(&config, args.target, &args.to).await?;
+            for copied in &done.copied {
+                println!(
+                    "backed up {} ({}) to {} ({} KiB)",
+                    copied.service.as_str(),
+                    copied.from.display(),
+                    copied.to.display(),
+                    copied.bytes.div_ceil(1024)
+                );
+            }
+            for (service, path) in &done.absent {
+                println!("no {} store at {}: nothing to copy", service.as_str(), path.display());
+            }
+            if let Some(key) = &done.key {
+                println!("backed up the local signing key to {}", key.display());
             }
             Ok(())
         }

@@ -677,3 +677,66 @@ async fn a_restart_prunes_published_events_applied_event_ids_and_idempotency_key
     // What the restart keeps working on is untouched: the project is still there.
     assert_eq!(projects(&keel).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_keel_runs_starts_another_keel_with_every_record_and_the_same_key() {
+    let keel = Keel::start().await;
+    let deal = opportunity(&keel, "Contoso claims analytics platform").await;
+    win(&keel, &deal.id).await;
+    let project = set_up_project(&keel, &deal.id).await;
+    let to = keel_store::testing::TempDir::new();
+    let backup = || {
+        common::keel_command(keel.data_dir.path(), &keel.prefix)
+            .args(["backup", "--to"])
+            .arg(to.path())
+            .output()
+            .unwrap()
+    };
+
+    let output = backup();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    if keel_store::testing::test_database_url().is_some() {
+        // PostgreSQL's stores are PostgreSQL's to back up: refused, naming why, nothing written.
+        assert!(!output.status.success(), "{stdout}");
+        assert!(
+            stderr.contains("database.url") && stderr.contains("pg_dump"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_dir(to.path()).map(|d| d.count()).unwrap_or(0), 0);
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    let copied: Vec<&str> = stdout.lines().filter(|l| l.starts_with("backed up ")).collect();
+    assert_eq!(copied.len(), 15, "every store and the key: {stdout}");
+    assert!(
+        stdout.contains("backed up crm (") && stdout.contains("backed up the local signing key"),
+        "{stdout}"
+    );
+
+    // Into the same directory again: refused, naming the flag.
+    let again = backup();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("--to:") && stderr.contains("already exists"),
+        "{stderr}"
+    );
+
+    // A second Keel starts from the copy alone: the project is there, and the first Keel's
+    // tokens are good on it (the signing key came along).
+    let restored = Keel::start_in(to, keel.prefix.clone()).await;
+    let (status, body) = restored
+        .graphql_with(Some(keel.token(Role::Executive)), PROJECTS, serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let nodes = body["data"]["projectManager"]["projects"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(nodes.len(), 1, "{body}");
+    assert_eq!(nodes[0]["id"], project["id"]);
+    assert_eq!(nodes[0]["code"], project["code"]);
+}
