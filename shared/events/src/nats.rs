@@ -8,7 +8,7 @@
 //! no message can come back after its consumers forgot they applied it.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
@@ -123,9 +123,14 @@ impl NatsBus {
         .await;
         if published.is_err() {
             // The stream may be gone; the next publish creates it again.
-            self.ensured.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream);
+            self.ensured().remove(&stream);
         }
         published
+    }
+
+    /// The streams ensured so far; a panic elsewhere cannot poison a set of names.
+    fn ensured(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.ensured.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn stream_config(&self, event_type: &str) -> stream::Config {
@@ -143,17 +148,14 @@ impl NatsBus {
     /// configuration, once per bus; returns the stream's name.
     async fn ensure_stream(&self, event_type: &str) -> Result<String, Error> {
         let name = self.stream_name(event_type);
-        if self.ensured.lock().unwrap_or_else(|e| e.into_inner()).contains(&name) {
+        if self.ensured().contains(&name) {
             return Ok(name);
         }
         self.context
             .create_or_update_stream(self.stream_config(event_type))
             .await
             .map_err(|e| unavailable("stream", e))?;
-        self.ensured
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone());
+        self.ensured().insert(name.clone());
         Ok(name)
     }
 }
