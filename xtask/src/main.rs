@@ -41,6 +41,11 @@ enum Task {
             default_value = "postgres://postgres@127.0.0.1:5432/test"
         )]
         database_url: String,
+        /// Re-measure only these store-level figures (system-api-read, time-capture,
+        /// workflow; comma-separated or repeated) and merge their rows into the page at
+        /// --out, keeping its other rows. The page must have been written on this machine.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Where a running process spends its CPU: samples it with perf and prints the share of
     /// each crate and the top symbols, as Markdown (how docs/performance-profiles.md is made).
@@ -70,12 +75,14 @@ fn main() -> anyhow::Result<()> {
             smoke,
             out,
             database_url,
+            only,
         } => bench::run(
             &xtask::workspace_root(),
             &bench::Options {
                 smoke,
                 out,
                 database_url,
+                only,
             },
         ),
         Task::BenchLoad { spec } => bench::load::main(&spec),

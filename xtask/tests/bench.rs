@@ -2,9 +2,10 @@
 //! goals, and the table it writes to docs/performance.md.
 
 use xtask::bench::load::{median, quantile};
+use xtask::bench::merge;
 use xtask::bench::row::{Goal, Row, parse_rows};
-use xtask::bench::stores::{TARGETS, collect};
-use xtask::bench::table::{Machine, document, table};
+use xtask::bench::stores::{TARGETS, collect, measures, named};
+use xtask::bench::table::{Machine, Page, document, table};
 
 const OUTPUT: &str = r#"   Compiling keel-psa v0.1.0
 warming up
@@ -142,6 +143,16 @@ fn a_missing_target_is_a_not_run_row_and_a_failing_one_is_a_failure() {
     assert_eq!(fine.rows.len(), 3);
 }
 
+fn page(rows: Vec<Row>, date: &str, smoke: bool) -> Page {
+    Page {
+        date: date.into(),
+        machine: machine(),
+        environment: vec!["KEEL_BENCH_TIME_RUNS=1".into()],
+        rows,
+        smoke,
+    }
+}
+
 fn machine() -> Machine {
     Machine {
         cpu: "Example CPU @ 3.0GHz".into(),
@@ -186,10 +197,7 @@ fn the_table_shows_each_row_beside_its_baseline_and_lists_every_missed_goal() {
     assert_eq!(lines.len(), 6);
 
     let doc = document(
-        &rows,
-        &machine(),
-        "2026-11-26 13:40 UTC",
-        false,
+        &page(rows.clone(), "2026-11-26 13:40 UTC", false),
         "```sh\ncargo xtask bench\n```\n",
     );
     assert!(doc.contains("- Date: 2026-11-26 13:40 UTC"), "{doc}");
@@ -217,7 +225,7 @@ fn the_table_shows_each_row_beside_its_baseline_and_lists_every_missed_goal() {
     let reproduce = doc.split("## How to reproduce").nth(1).unwrap();
     assert!(reproduce.contains("cargo xtask bench"));
 
-    let smoke = document(&rows, &machine(), "today", true, "");
+    let smoke = document(&page(rows, "today", true), "");
     assert!(smoke.contains("Smoke run"));
 }
 
@@ -336,4 +344,117 @@ fn the_page_names_the_bench_variables_it_was_written_with() {
             "KEEL_BENCH_TIME_RUNS=1"
         ]
     );
+}
+
+#[test]
+fn only_re_measures_the_named_figures_and_keeps_every_other_row_of_the_page() {
+    let (rows, _) = parse_rows(OUTPUT);
+    let mut kept = rows.clone();
+    kept.push(Row::measured(
+        "time-capture-memory",
+        "sqlite",
+        "RSS MiB",
+        91.0,
+        Some((61.0, "VmRSS after the first 10000 entries")),
+        "<= 1.1",
+        "memory --> notes".into(),
+    ));
+    kept.push(Row::measured(
+        "gateway",
+        "sqlite",
+        "requests/s",
+        106.8,
+        Some((6827.0, "{ __typename }")),
+        ">= 0.30",
+        "dashboard".into(),
+    ));
+    let written = document(&page(kept.clone(), "2026-11-27 13:21 UTC", false), "");
+
+    // The page keeps its rows, whatever their notes hold, and reads back the same.
+    let mut read = Page::read(&written).unwrap().expect("the page keeps its rows");
+    assert_eq!(read, page(kept, "2026-11-27 13:21 UTC", false));
+    assert_eq!(
+        Page::read("# Performance\n| a |\n"),
+        Ok(None),
+        "a page written by hand keeps none"
+    );
+
+    let targets = named(&["capture".into()]).unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].figure, "time-capture");
+    let fresh = vec![
+        Row::measured(
+            "time-capture",
+            "postgres",
+            "entries/s",
+            80.0,
+            Some((95_000.0, "COPY")),
+            ">= 0.40",
+            "new".into(),
+        ),
+        Row::measured(
+            "time-capture-memory",
+            "sqlite",
+            "RSS MiB",
+            62.0,
+            Some((60.0, "first batch")),
+            "<= 1.1",
+            "new".into(),
+        ),
+    ];
+    merge(
+        &mut read,
+        &targets,
+        fresh,
+        "2026-11-27 16:05 UTC by `cargo xtask bench --only capture`",
+    );
+    let figures: Vec<(&str, &str, &str)> = read
+        .rows
+        .iter()
+        .map(|r| (r.figure.as_str(), r.mode.as_str(), r.measured.as_str()))
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("gateway", "sqlite", ""),
+            ("system-api-read", "postgres", ""),
+            ("system-api-read", "sqlite", ""),
+            (
+                "time-capture",
+                "postgres",
+                "2026-11-27 16:05 UTC by `cargo xtask bench --only capture`"
+            ),
+            (
+                "time-capture-memory",
+                "sqlite",
+                "2026-11-27 16:05 UTC by `cargo xtask bench --only capture`"
+            ),
+        ],
+        "the old time-capture rows are gone, the others kept in the suite's order"
+    );
+    let merged = document(&read, "");
+    assert!(merged.contains("- Date: 2026-11-27 13:21 UTC\n"), "{merged}");
+    assert!(
+        merged.contains("- Re-measured 2026-11-27 16:05 UTC by `cargo xtask bench --only capture`, each beside a baseline of that run, on this machine: time-capture / postgres / entries/s, time-capture-memory / sqlite / RSS MiB\n"),
+        "{merged}"
+    );
+    assert!(
+        merged.contains(
+            "| time-capture-memory | sqlite | RSS MiB | 62.00 | 60.00 (first batch) | 1.03 | <= 1.1 | yes | — |"
+        ),
+        "{merged}"
+    );
+}
+
+#[test]
+fn only_names_store_level_figures_and_says_which_there_are() {
+    let err = named(&["gateway".into()]).unwrap_err();
+    assert!(err.contains("\"gateway\""), "{err}");
+    assert!(err.contains("system-api-read, time-capture, workflow"), "{err}");
+    let both = named(&["workflow".into(), "system-api-read".into()]).unwrap();
+    let figures: Vec<&str> = both.iter().map(|t| t.figure).collect();
+    assert_eq!(figures, ["system-api-read", "workflow"]);
+    assert!(measures(&both[1], "workflow-latency"));
+    assert!(!measures(&both[1], "workflows"));
+    assert!(!measures(&both[0], "time-capture"));
 }

@@ -136,6 +136,36 @@ async fn rows_written_per_entry(db: &DatabaseConnection, prefix: &str, entries: 
     parts.join(", ")
 }
 
+/// Where the PostgreSQL run read rows by sequential scan: rows per entry by table, the
+/// largest first, e.g. `erp.journals 812.4`. A table whose figure grows with the entries is
+/// scanned whole by some statement of the path: the cause when posting slows batch by batch.
+async fn rows_scanned_per_entry(db: &DatabaseConnection, prefix: &str, entries: usize) -> String {
+    let sql = format!(
+        "SELECT schemaname::text || '.' || relname::text, seq_tup_read::float8 FROM pg_stat_user_tables \
+         WHERE schemaname LIKE '{prefix}%' AND seq_tup_read > 0 ORDER BY 2 DESC LIMIT 6"
+    );
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await
+        .unwrap_or_else(|e| fail(format!("pg_stat_user_tables: {e}")));
+    let mut parts = Vec::new();
+    for row in rows {
+        let (Ok(table), Ok(read)) = (row.try_get_by_index::<String>(0), row.try_get_by_index::<f64>(1)) else {
+            continue;
+        };
+        parts.push(format!(
+            "{} {:.1}",
+            table.trim_start_matches(prefix),
+            read / entries.max(1) as f64
+        ));
+    }
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// Connections of each store's pool, unless `KEEL_BENCH_TIME_CONNECTIONS` says otherwise.
 const STORE_CONNECTIONS: u32 = 10;
 
@@ -720,6 +750,7 @@ async fn run() {
     let pg_store = |service: &str| scratch.options(service, connections);
     let (pg_rates, pg_phases, pg_db) = measure(&s, &pg_store).await;
     let pg_writes = rows_written_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
+    let pg_scans = rows_scanned_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
     let (lite_rates, lite_phases, lite_db) = measure(&s, &lite_store).await;
     let cache_kib = sqlite_cache_kib(&lite_db).await;
     // The baseline: the same time_entries rows, copied raw into a table of the same shape.
@@ -798,7 +829,8 @@ async fn run() {
     .runs(s.runs)
     .notes(format!(
         "RecordTime, SubmitTime, ApproveTime, PostApprovedTime and the time-posting workflow per entry; {}; \
-             rows written per entry by store: {pg_writes}; runs {pg_rates:?}. Why the goal is missed: the COPY \
+             rows written per entry by store: {pg_writes}; rows read by sequential scan per entry, by table: \
+             {pg_scans}; runs {pg_rates:?}. Why the goal is missed: the COPY \
              writes each row once in one transaction; Keel takes each entry through four calls and a four-step \
              workflow, each its own transaction in one to three stores (the row writes above), one entry at a time. \
              Reaching 40% of COPY needs a bulk path (many entries a RecordTime, an ApproveTime, a posting \

@@ -5,7 +5,11 @@ use sea_orm_migration::schema::*;
 
 /// The engine's migrations, in order.
 pub fn workflow() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateWorkflowTables), Box::new(IndexAuditByAction)]
+    vec![
+        Box::new(CreateWorkflowTables),
+        Box::new(IndexAuditByAction),
+        Box::new(IndexInstancesByKey),
+    ]
 }
 
 struct CreateWorkflowTables;
@@ -154,6 +158,38 @@ impl MigrationTrait for IndexAuditByAction {
                     .table("audit_log")
                     .col("record_type")
                     .col("action")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// `start_once` looks for a key's finished instance and `find` for a key's latest one: without
+/// an index on `(kind, business_key)` each read every instance ever run, so starting a posting
+/// slowed as the postings done grew (10 ms an entry at 10,000, 40 ms at 100,000).
+struct IndexInstancesByKey;
+
+/// The index's name: tests read query plans for it.
+pub const INSTANCES_BY_KEY: &str = "workflow_instances_kind_key";
+
+impl MigrationName for IndexInstancesByKey {
+    fn name(&self) -> &str {
+        "m20261127_090003_index_instances_by_key"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexInstancesByKey {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name(INSTANCES_BY_KEY)
+                    .table("workflow_instances")
+                    .col("kind")
+                    .col("business_key")
+                    .col("created_at")
                     .if_not_exists()
                     .to_owned(),
             )

@@ -81,6 +81,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// PostgreSQL for the embedded-mode figure on PostgreSQL.
     pub database_url: String,
+    /// Re-measure only these store-level figures (`time-capture`, …) and merge their rows into
+    /// the page at `out`, the other rows kept as they were; empty for the whole suite.
+    pub only: Vec<String>,
 }
 
 /// Runs the suite and writes the table; fails (after writing it) if a figure could not be
@@ -94,6 +97,9 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     };
     let release = !options.smoke;
     let started = Instant::now();
+    if !options.only.is_empty() {
+        return remeasure(root, options, &settings, &out, started);
+    }
 
     let mut build = cargo(root);
     build.args(["build", "-p", "keel"]);
@@ -153,20 +159,112 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
 
     rows.sort_by_key(|r| order(&r.figure));
-    let reproduce = reproduce(&settings);
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let document = table::document(&rows, &table::Machine::detect(), &date, options.smoke, &reproduce);
+    let page = table::Page {
+        date: now(),
+        machine: table::Machine::detect(),
+        environment: bench_environment(std::env::vars()),
+        rows,
+        smoke: options.smoke,
+    };
+    write_page(&page, &settings, &out, started, &failures)
+}
+
+/// `--only`: runs the named store-level targets and writes the page at `out` again, their
+/// rows replaced and every other row as it was. The page must keep its rows (any page this
+/// tool wrote does) and must have been measured on this machine: a ratio is only worth its
+/// baseline, and mixing machines would set figures of two machines side by side.
+fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, started: Instant) -> anyhow::Result<()> {
+    let targets = stores::named(&options.only).map_err(anyhow::Error::msg)?;
+    let existing = std::fs::read_to_string(out).with_context(|| {
+        format!(
+            "--only merges into {}, which cannot be read; run the whole suite first",
+            out.display()
+        )
+    })?;
+    let mut page = table::Page::read(&existing)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?
+        .with_context(|| {
+            format!(
+                "--only: {} keeps no rows to merge into (it was written before --only existed); run the whole suite once",
+                out.display()
+            )
+        })?;
+    let machine = table::Machine::detect();
+    anyhow::ensure!(
+        page.machine.same_hardware(&machine),
+        "--only: {} was measured on {} ({} CPUs, {}), this machine is {} ({} CPUs, {}); run the whole suite here",
+        out.display(),
+        page.machine.cpu,
+        page.machine.cores,
+        page.machine.ram,
+        machine.cpu,
+        machine.cores,
+        machine.ram,
+    );
+    anyhow::ensure!(
+        page.smoke == options.smoke,
+        "--only: {} is a {} page; re-measure it {}",
+        out.display(),
+        if page.smoke { "smoke" } else { "full" },
+        if page.smoke { "with --smoke" } else { "without --smoke" }
+    );
+    let mut failures = Vec::new();
+    let mut fresh: Vec<Row> = Vec::new();
+    for target in &targets {
+        let collected = stores::run(root, target, options.smoke);
+        fresh.extend(collected.rows);
+        failures.extend(collected.failure);
+    }
+    let mut environment = bench_environment(std::env::vars());
+    environment.push("cargo xtask bench".into());
+    environment.push(format!("--only {}", options.only.join(",")));
+    let kernel = if page.machine.kernel == machine.kernel {
+        String::new()
+    } else {
+        format!(" (kernel {})", machine.kernel)
+    };
+    let how = format!("{}{kernel} by `{}`", now(), environment.join(" "));
+    merge(&mut page, &targets, fresh, &how);
+    write_page(&page, settings, out, started, &failures)
+}
+
+/// Replaces the rows of `targets` in `page` with `fresh`, each marked as measured `how`; the
+/// other rows stay as they were, in the suite's order.
+pub fn merge(page: &mut table::Page, targets: &[stores::Target], fresh: Vec<Row>, how: &str) {
+    page.rows
+        .retain(|row| !targets.iter().any(|t| stores::measures(t, &row.figure)));
+    page.rows.extend(fresh.into_iter().map(|mut row| {
+        row.measured = how.to_string();
+        row
+    }));
+    page.rows.sort_by_key(|r| order(&r.figure));
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Writes the page to `out`, prints its table, and fails if a figure could not be measured.
+fn write_page(
+    page: &table::Page,
+    settings: &Settings,
+    out: &Path,
+    started: Instant,
+    failures: &[String],
+) -> anyhow::Result<()> {
+    let reproduce = reproduce(settings, &page.environment);
+    let document = table::document(page, &reproduce);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&out, document).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(out, document).with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "bench: wrote {} ({} rows) in {:.0} s",
         out.display(),
-        rows.len(),
+        page.rows.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("{}", table::table(&rows));
+    println!("{}", table::table(&page.rows));
     if !failures.is_empty() {
         bail!(
             "{} figure(s) could not be measured:\n  {}",
@@ -195,7 +293,8 @@ pub fn cargo(root: &Path) -> Command {
     command
 }
 
-/// The table's order: the issue's figures in turn.
+/// The table's order: the issue's figures in turn, each with the figures named after it
+/// (`time-capture-memory` after `time-capture`).
 fn order(figure: &str) -> usize {
     [
         "gateway",
@@ -206,7 +305,7 @@ fn order(figure: &str) -> usize {
         "start-up",
     ]
     .iter()
-    .position(|f| *f == figure)
+    .position(|f| figure == *f || figure.strip_prefix(f).is_some_and(|rest| rest.starts_with('-')))
     .unwrap_or(usize::MAX)
 }
 
@@ -221,13 +320,13 @@ pub fn bench_environment(vars: impl IntoIterator<Item = (String, String)>) -> Ve
     set
 }
 
-fn reproduce(settings: &Settings) -> String {
-    let environment = bench_environment(std::env::vars());
+fn reproduce(settings: &Settings, environment: &[String]) -> String {
     let mut text = String::from(
         "On an otherwise idle machine with at least 2 cores, PostgreSQL at \
          `postgres://postgres@127.0.0.1:5432/test` (or `KEEL_BENCH_DATABASE_URL`):\n\n```sh\n\
          cargo xtask bench                      # release build; writes docs/performance.md\n\
-         cargo xtask bench --smoke --out /tmp/performance.md   # seconds, debug build: proves it works\n",
+         cargo xtask bench --smoke --out /tmp/performance.md   # seconds, debug build: proves it works\n\
+         cargo xtask bench --only time-capture  # re-measure some figures, the page's other rows kept\n",
     );
     for target in &stores::TARGETS {
         text.push_str(&format!(
@@ -605,8 +704,12 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
             Some((median(&t99), "{ __typename }")),
             "<= 5.0",
             format!(
-                "Open loop at {rate:.0} requests/s (half the lower closed-loop rate), latency from when each request was due; median of {} runs.",
-                settings.runs
+                "Open loop at {rate:.0} requests/s (half the lower closed-loop rate), latency from when each request was due; median of {} runs \
+                 (dashboard {}, `{{ __typename }}` {} ms). {}",
+                settings.runs,
+                ms_list(&d99),
+                ms_list(&t99),
+                tail_shape(median(&d50), median(&d99), median(&t50), median(&t99)),
             ),
         )
         .runs(settings.runs),
@@ -677,4 +780,29 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
         }
     }
     Ok(rows)
+}
+
+/// Milliseconds for a note, e.g. `[53.2, 49.8, 60.1]`.
+fn ms_list(values: &[f64]) -> String {
+    let parts: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// What the p99 ratio is made of: whether the dashboard's tail (p99 over p50) is longer than
+/// the trivial query's, or its p99 ratio just carries its p50 ratio.
+fn tail_shape(d50: f64, d99: f64, t50: f64, t99: f64) -> String {
+    let dashboard = d99 / d50.max(f64::EPSILON);
+    let trivial = t99 / t50.max(f64::EPSILON);
+    let p50_ratio = d50 / t50.max(f64::EPSILON);
+    if dashboard <= trivial * 1.2 {
+        format!(
+            "The dashboard's p99 is {dashboard:.2}x its own p50, the trivial query's {trivial:.2}x: its tail is no longer than the \
+             trivial query's, so its p99 ratio carries its p50 ratio ({p50_ratio:.2}x), the time of its backend calls (the requests/s row)."
+        )
+    } else {
+        format!(
+            "The dashboard's p99 is {dashboard:.2}x its own p50, the trivial query's {trivial:.2}x: its tail is longer, requests \
+             queueing behind others' backend calls on the one core Keel has, on top of its p50 ratio ({p50_ratio:.2}x)."
+        )
+    }
 }

@@ -38,6 +38,11 @@ pub struct Row {
     /// How it was measured, and why a goal is missed.
     #[serde(default)]
     pub notes: String,
+    /// When and how the row was measured, if not by the run the page is dated by: set on the
+    /// rows `cargo xtask bench --only` merges in, e.g. `2026-11-27 16:05 UTC by cargo xtask
+    /// bench --only time-capture`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub measured: String,
 }
 
 /// Why a `BENCH` line could not be read.
@@ -141,6 +146,7 @@ impl Row {
             met,
             runs: None,
             notes,
+            measured: String::new(),
         }
     }
 
@@ -164,6 +170,7 @@ impl Row {
             met: None,
             runs: None,
             notes: why,
+            measured: String::new(),
         }
     }
 }

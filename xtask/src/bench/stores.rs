@@ -32,6 +32,34 @@ pub const TARGETS: [Target; 3] = [
     },
 ];
 
+/// The targets `--only` names, by figure (`time-capture`, `workflow`, …) or bench target
+/// (`capture`, `engine`, …), in the suite's order; a name that is neither is an error
+/// listing the names there are.
+pub fn named(names: &[String]) -> Result<Vec<Target>, String> {
+    for name in names {
+        if !TARGETS.iter().any(|t| t.figure == name || t.bench == name) {
+            let known: Vec<&str> = TARGETS.iter().map(|t| t.figure).collect();
+            return Err(format!(
+                "--only: no store-level figure {name:?}; the figures are {} (the gateway, memory and start-up figures are measured by the whole suite)",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(TARGETS
+        .into_iter()
+        .filter(|t| names.iter().any(|n| t.figure == n || t.bench == n))
+        .collect())
+}
+
+/// Whether a row of `figure` is one of `target`'s: its figure, or a figure named after it
+/// (`time-capture-memory` is the capture target's, `workflow-latency` the engine's).
+pub fn measures(target: &Target, figure: &str) -> bool {
+    figure == target.figure
+        || figure
+            .strip_prefix(target.figure)
+            .is_some_and(|rest| rest.starts_with('-'))
+}
+
 /// The command that runs a target: `cargo bench` (release), or in smoke mode
 /// `KEEL_BENCH_SMOKE=1 cargo test --bench` (debug; the targets are `harness = false`, so
 /// their stdout is not captured).

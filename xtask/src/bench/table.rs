@@ -1,10 +1,12 @@
 //! Writes `docs/performance.md`: the machine, the date, the table of rows, how to reproduce
 //! them, and the notes of every row whose goal is missed.
 
+use serde::{Deserialize, Serialize};
+
 use super::row::Row;
 
 /// The machine a run measured, as `lscpu`, `/proc/meminfo` and `uname -r` describe it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     pub cpu: String,
     pub cores: String,
@@ -38,6 +40,14 @@ impl Machine {
             ram,
             kernel: if kernel.is_empty() { "unknown".into() } else { kernel },
         }
+    }
+}
+
+impl Machine {
+    /// Whether `other` is the same hardware: CPU, CPU count and memory. The kernel may have
+    /// been updated between two runs on one machine.
+    pub fn same_hardware(&self, other: &Machine) -> bool {
+        (&self.cpu, &self.cores, &self.ram) == (&other.cpu, &other.cores, &other.ram)
     }
 }
 
@@ -111,8 +121,45 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The whole of `docs/performance.md`.
-pub fn document(rows: &[Row], machine: &Machine, date: &str, smoke: bool, reproduce: &str) -> String {
+/// What a page was measured from, kept at its end (an HTML comment) so that `cargo xtask
+/// bench --only` can re-measure some figures and write the page again with the others as
+/// they were.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// When the run the page is dated by ended, e.g. `2026-11-27 13:21 UTC`.
+    pub date: String,
+    pub machine: Machine,
+    /// The `KEEL_BENCH_*` settings of that run, as `NAME=value` words.
+    #[serde(default)]
+    pub environment: Vec<String>,
+    pub rows: Vec<Row>,
+    #[serde(default)]
+    pub smoke: bool,
+}
+
+/// Opens the comment that keeps a page's [`Page`].
+const KEPT: &str = "<!-- cargo xtask bench: the rows of this page, for `cargo xtask bench --only` to merge into";
+
+impl Page {
+    /// The page kept at the end of a written `docs/performance.md`; `None` for a page that
+    /// keeps none (written before `--only` existed, or by hand).
+    pub fn read(document: &str) -> Result<Option<Page>, String> {
+        let Some(start) = document.rfind(KEPT) else {
+            return Ok(None);
+        };
+        let body = &document[start + KEPT.len()..];
+        let end = body.find("-->").ok_or("the kept rows' comment is not closed")?;
+        serde_json::from_str(body[..end].trim())
+            .map(Some)
+            .map_err(|e| format!("the kept rows cannot be read: {e}"))
+    }
+}
+
+/// The whole of `docs/performance.md`: the page's rows with the machine and the date, how to
+/// reproduce them, the notes of every row whose goal is missed, and the page itself kept in a
+/// closing comment.
+pub fn document(page: &Page, reproduce: &str) -> String {
+    let (rows, machine, date, smoke) = (&page.rows, &page.machine, &page.date, page.smoke);
     let mut out = String::from("# Performance\n\n");
     if smoke {
         out.push_str(
@@ -130,9 +177,25 @@ pub fn document(rows: &[Row], machine: &Machine, date: &str, smoke: bool, reprod
          here, and its notes say why.\n\n",
     );
     out.push_str(&format!(
-        "- Date: {date}\n- CPU: {} ({} CPUs)\n- RAM: {}\n- Kernel: {}\n\n",
+        "- Date: {date}\n- CPU: {} ({} CPUs)\n- RAM: {}\n- Kernel: {}\n",
         machine.cpu, machine.cores, machine.ram, machine.kernel
     ));
+    // Rows re-measured since, each group with its own baselines measured beside it.
+    let mut later: Vec<(&str, Vec<String>)> = Vec::new();
+    for row in rows.iter().filter(|r| !r.measured.is_empty()) {
+        let name = format!("{} / {} / {}", row.figure, row.mode, row.metric);
+        match later.iter_mut().find(|(when, _)| *when == row.measured) {
+            Some((_, names)) => names.push(name),
+            None => later.push((row.measured.as_str(), vec![name])),
+        }
+    }
+    for (when, names) in &later {
+        out.push_str(&format!(
+            "- Re-measured {when}, each beside a baseline of that run, on this machine: {}\n",
+            names.join(", ")
+        ));
+    }
+    out.push('\n');
     out.push_str(&table(rows));
     out.push_str("\n## How each figure is measured\n\n");
     for row in rows.iter().filter(|r| !r.notes.is_empty()) {
@@ -184,5 +247,10 @@ pub fn document(rows: &[Row], machine: &Machine, date: &str, smoke: bool, reprod
             ));
         }
     }
+    // `-->` cannot close the comment early: inside a JSON string `>` may be escaped.
+    let kept = serde_json::to_string(page)
+        .unwrap_or_default()
+        .replace("-->", "--\\u003e");
+    out.push_str(&format!("\n{KEPT}\n{kept}\n-->\n"));
     out
 }
