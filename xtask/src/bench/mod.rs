@@ -215,6 +215,16 @@ fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, st
         fresh.extend(collected.rows);
         failures.extend(collected.failure);
     }
+    // A figure that could not be measured leaves the page as it was: its rows there are
+    // still the last measured ones.
+    if !failures.is_empty() {
+        bail!(
+            "{} figure(s) could not be measured; {} is left as it was:\n  {}",
+            failures.len(),
+            out.display(),
+            failures.join("\n  ")
+        );
+    }
     let mut environment = bench_environment(std::env::vars());
     environment.push("cargo xtask bench".into());
     environment.push(format!("--only {}", options.only.join(",")));
