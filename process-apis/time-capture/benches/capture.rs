@@ -114,56 +114,61 @@ impl Settings {
 async fn rows_written_per_entry(db: &DatabaseConnection, prefix: &str, entries: usize) -> String {
     // The statistics collector is fed when a backend goes idle, at most once a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let sql = format!(
-        "SELECT schemaname::text, SUM(n_tup_ins + n_tup_upd + n_tup_del)::float8 FROM pg_stat_user_tables \
-         WHERE schemaname LIKE '{prefix}%' GROUP BY schemaname ORDER BY 2 DESC"
-    );
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
-        .await
-        .unwrap_or_else(|e| fail(format!("pg_stat_user_tables: {e}")));
-    let mut parts = Vec::new();
-    for row in rows {
-        let (Ok(schema), Ok(written)) = (row.try_get_by_index::<String>(0), row.try_get_by_index::<f64>(1)) else {
-            continue;
-        };
-        parts.push(format!(
-            "{} {:.1}",
-            schema.trim_start_matches(prefix),
-            written / entries.max(1) as f64
-        ));
-    }
-    parts.join(", ")
+    per_entry(
+        db,
+        prefix,
+        entries,
+        "schemaname::text, SUM(n_tup_ins + n_tup_upd + n_tup_del)::float8",
+        "GROUP BY schemaname ORDER BY 2 DESC",
+    )
+    .await
+    .join(", ")
 }
 
 /// Where the PostgreSQL run read rows by sequential scan: rows per entry by table, the
 /// largest first, e.g. `erp.journals 812.4`. A table whose figure grows with the entries is
 /// scanned whole by some statement of the path: the cause when posting slows batch by batch.
 async fn rows_scanned_per_entry(db: &DatabaseConnection, prefix: &str, entries: usize) -> String {
-    let sql = format!(
-        "SELECT schemaname::text || '.' || relname::text, seq_tup_read::float8 FROM pg_stat_user_tables \
-         WHERE schemaname LIKE '{prefix}%' AND seq_tup_read > 0 ORDER BY 2 DESC LIMIT 6"
-    );
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
-        .await
-        .unwrap_or_else(|e| fail(format!("pg_stat_user_tables: {e}")));
-    let mut parts = Vec::new();
-    for row in rows {
-        let (Ok(table), Ok(read)) = (row.try_get_by_index::<String>(0), row.try_get_by_index::<f64>(1)) else {
-            continue;
-        };
-        parts.push(format!(
-            "{} {:.1}",
-            table.trim_start_matches(prefix),
-            read / entries.max(1) as f64
-        ));
-    }
+    let parts = per_entry(
+        db,
+        prefix,
+        entries,
+        "schemaname::text || '.' || relname::text, seq_tup_read::float8",
+        "AND seq_tup_read > 0 ORDER BY 2 DESC LIMIT 6",
+    )
+    .await;
     if parts.is_empty() {
         "none".to_string()
     } else {
         parts.join(", ")
     }
+}
+
+/// `name count` per entry for each row of `SELECT {name_and_count} FROM pg_stat_user_tables`
+/// over this run's schemas, the schema prefix left out of the name.
+async fn per_entry(
+    db: &DatabaseConnection,
+    prefix: &str,
+    entries: usize,
+    name_and_count: &str,
+    rest: &str,
+) -> Vec<String> {
+    let sql = format!("SELECT {name_and_count} FROM pg_stat_user_tables WHERE schemaname LIKE '{prefix}%' {rest}");
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await
+        .unwrap_or_else(|e| fail(format!("pg_stat_user_tables: {e}")));
+    rows.iter()
+        .filter_map(|row| {
+            let name = row.try_get_by_index::<String>(0).ok()?;
+            let count = row.try_get_by_index::<f64>(1).ok()?;
+            Some(format!(
+                "{} {:.1}",
+                name.trim_start_matches(prefix),
+                count / entries.max(1) as f64
+            ))
+        })
+        .collect()
 }
 
 /// Connections of each store's pool, unless `KEEL_BENCH_TIME_CONNECTIONS` says otherwise.
