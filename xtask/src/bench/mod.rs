@@ -350,8 +350,8 @@ fn reproduce(settings: &Settings, environment: &[String]) -> String {
     text.push_str("```\n\n");
     text.push_str(
         "Time capture takes 3 runs of 100,000 entries on each backend unless \
-         `KEEL_BENCH_TIME_RUNS` says fewer (at 30 to 40 entries a second, a run is about 45 \
-         minutes); `KEEL_BENCH_TIME_ENTRIES` and `KEEL_BENCH_TIME_BATCH` change its count and \
+         `KEEL_BENCH_TIME_RUNS` says fewer (at 50 to 75 entries a second on 2 cores, a run is 25 \
+         to 35 minutes a backend, so 3 runs of both take about 3 hours); `KEEL_BENCH_TIME_ENTRIES` and `KEEL_BENCH_TIME_BATCH` change its count and \
          batch. ",
     );
     if environment.is_empty() {
