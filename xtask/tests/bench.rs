@@ -447,6 +447,76 @@ fn only_re_measures_the_named_figures_and_keeps_every_other_row_of_the_page() {
 }
 
 #[test]
+fn a_figure_measured_on_one_backend_replaces_that_backends_rows_only() {
+    let old = |figure: &str, mode: &str, keel: f64| {
+        let mut row = Row::measured(
+            figure,
+            mode,
+            "entries/s",
+            keel,
+            Some((118_000.0, "COPY")),
+            ">= 0.40",
+            "old".into(),
+        );
+        row.measured = "earlier".into();
+        row
+    };
+    let mut read = page(
+        vec![
+            old("time-capture", "postgres", 53.3),
+            old("time-capture", "sqlite", 72.5),
+            old("time-capture-memory", "postgres", 34.2),
+            old("time-capture-memory", "sqlite", 62.3),
+        ],
+        "2026-11-27 13:21 UTC",
+        false,
+    );
+    let targets = named(&["time-capture".into()]).unwrap();
+    let fresh = vec![
+        Row::measured(
+            "time-capture",
+            "postgres",
+            "entries/s",
+            55.0,
+            Some((119_000.0, "COPY")),
+            ">= 0.40",
+            "new".into(),
+        ),
+        Row::measured(
+            "time-capture-memory",
+            "postgres",
+            "RSS MiB",
+            34.0,
+            Some((33.9, "first batch")),
+            "<= 1.1",
+            "new".into(),
+        ),
+    ];
+    merge(
+        &mut read,
+        &targets,
+        fresh,
+        "now by `KEEL_BENCH_TIME_BACKENDS=postgres cargo xtask bench --only time-capture`",
+    );
+    let rows: Vec<(&str, &str, Option<f64>, &str)> = read
+        .rows
+        .iter()
+        .map(|r| (r.figure.as_str(), r.mode.as_str(), r.keel, r.measured.as_str()))
+        .collect();
+    let now = "now by `KEEL_BENCH_TIME_BACKENDS=postgres cargo xtask bench --only time-capture`";
+    assert_eq!(
+        rows,
+        [
+            ("time-capture", "postgres", Some(55.0), now),
+            ("time-capture", "sqlite", Some(72.5), "earlier"),
+            ("time-capture-memory", "postgres", Some(34.0), now),
+            ("time-capture-memory", "sqlite", Some(62.3), "earlier"),
+        ],
+        "the PostgreSQL rows are the new ones in their old places, the SQLite rows as they were"
+    );
+}
+
+#[test]
 fn only_names_store_level_figures_and_says_which_there_are() {
     let err = named(&["gateway".into()]).unwrap_err();
     assert!(err.contains("\"gateway\""), "{err}");

@@ -15,10 +15,10 @@
 //! untimed) into `CREATE TABLE .. (LIKE psa.time_entries INCLUDING ALL)` with
 //! `psql -c "\copy .. FROM .. CSV"`, timed, median of 3. `KEEL_BENCH_SMOKE=1` runs tiny counts;
 //! `KEEL_BENCH_TIME_ENTRIES`, `KEEL_BENCH_TIME_BATCH` and `KEEL_BENCH_TIME_RUNS` change the full run's
-//! entries (100,000), batch (10,000) and runs (3). To look into memory,
-//! `KEEL_BENCH_TIME_CONNECTIONS` changes each store's pool (10) and `KEEL_BENCH_TIME_BACKENDS=sqlite`
-//! skips the PostgreSQL run (and with it the COPY baseline and the rate rows: only the memory
-//! rows are printed).
+//! entries (100,000), batch (10,000) and runs (3). `KEEL_BENCH_TIME_BACKENDS` (`postgres,sqlite`)
+//! measures one backend alone, so that a long run can be split: `sqlite` alone copies the
+//! SQLite run's `time_entries` rows into PostgreSQL first (untimed) and baselines them the same
+//! way. To look into memory, `KEEL_BENCH_TIME_CONNECTIONS` changes each store's pool (10).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ use keel_store::bench::{Goal, Resident, Row, Scratch, count, fail, median, resid
 use keel_store::{Backend, StoreOptions, connect};
 use keel_time_capture::{Downstream, Migrator, TimeCaptureGrpcService, TimePolicy, TimePosting};
 use keel_workflow::{Engine, EngineOptions, RetryPolicy, Status};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -67,11 +67,14 @@ struct Settings {
     runs: usize,
     /// Connections of each store's pool.
     connections: u32,
-    /// Whether to run on PostgreSQL too (else SQLite only, memory rows only).
+    /// Whether to measure on PostgreSQL.
     postgres: bool,
+    /// Whether to measure on SQLite.
+    sqlite: bool,
 }
 
 fn settings() -> Settings {
+    let backends = backends();
     if smoke() {
         Settings {
             entries: 20,
@@ -80,7 +83,8 @@ fn settings() -> Settings {
             workers: 2,
             runs: 1,
             connections: STORE_CONNECTIONS,
-            postgres: true,
+            postgres: backends.contains(&"postgres"),
+            sqlite: backends.contains(&"sqlite"),
         }
     } else {
         Settings {
@@ -90,15 +94,28 @@ fn settings() -> Settings {
             workers: 2,
             runs: count("KEEL_BENCH_TIME_RUNS", 3),
             connections: count("KEEL_BENCH_TIME_CONNECTIONS", STORE_CONNECTIONS as usize) as u32,
-            postgres: match std::env::var("KEEL_BENCH_TIME_BACKENDS").as_deref() {
-                Err(_) | Ok("postgres,sqlite") => true,
-                Ok("sqlite") => false,
-                Ok(other) => fail(format!(
-                    "KEEL_BENCH_TIME_BACKENDS must be \"postgres,sqlite\" or \"sqlite\", not {other:?}"
-                )),
-            },
+            postgres: backends.contains(&"postgres"),
+            sqlite: backends.contains(&"sqlite"),
         }
     }
+}
+
+/// `KEEL_BENCH_TIME_BACKENDS`: a comma-separated list of `postgres` and `sqlite`, both unless set.
+fn backends() -> Vec<&'static str> {
+    let Ok(value) = std::env::var("KEEL_BENCH_TIME_BACKENDS") else {
+        return vec!["postgres", "sqlite"];
+    };
+    let mut backends = Vec::new();
+    for word in value.split(',').map(str::trim) {
+        match word {
+            "postgres" => backends.push("postgres"),
+            "sqlite" => backends.push("sqlite"),
+            other => fail(format!(
+                "KEEL_BENCH_TIME_BACKENDS names {other:?}: it takes `postgres`, `sqlite` or both, comma-separated"
+            )),
+        }
+    }
+    backends
 }
 
 impl Settings {
@@ -706,6 +723,7 @@ async fn measure(s: &Settings, store: &dyn Fn(&str) -> StoreOptions) -> (Vec<f64
         runs: 1,
         connections: s.connections,
         postgres: s.postgres,
+        sqlite: s.sqlite,
     };
     capture(&p, &warm, &people[..warm_people], per_person).await;
     let mut rates = Vec::new();
@@ -744,23 +762,52 @@ async fn run() {
         },
         max_connections: connections,
     };
-    if !s.postgres {
-        let (_, lite_phases, lite_db) = measure(&s, &lite_store).await;
-        let cache_kib = sqlite_cache_kib(&lite_db).await;
-        memory_row(&s, "sqlite", &lite_phases, cache_kib);
-        return;
-    }
-
+    // The baseline is a PostgreSQL COPY whichever backends are measured.
     let scratch = Scratch::connect().await;
     let pg_store = |service: &str| scratch.options(service, connections);
-    let (pg_rates, pg_phases, pg_db) = measure(&s, &pg_store).await;
-    let pg_writes = rows_written_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
-    let pg_scans = rows_scanned_per_entry(&pg_db, &scratch.prefix, s.processed()).await;
-    let (lite_rates, lite_phases, lite_db) = measure(&s, &lite_store).await;
-    let cache_kib = sqlite_cache_kib(&lite_db).await;
+    let pg = if s.postgres {
+        let (rates, phases, db) = measure(&s, &pg_store).await;
+        let writes = rows_written_per_entry(&db, &scratch.prefix, s.processed()).await;
+        let scans = rows_scanned_per_entry(&db, &scratch.prefix, s.processed()).await;
+        Some((rates, phases, writes, scans))
+    } else {
+        None
+    };
+    let lite = if s.sqlite {
+        let (rates, phases, db) = measure(&s, &lite_store).await;
+        let cache_kib = sqlite_cache_kib(&db).await;
+        Some((rates, phases, db, cache_kib))
+    } else {
+        None
+    };
+
     // The baseline: the same time_entries rows, copied raw into a table of the same shape.
     let psa_schema = format!("{}psa", scratch.prefix);
     let copy_schema = scratch.schema("copy").await;
+    let source = match (&pg, &lite) {
+        (Some(_), _) => format!("\"{psa_schema}\".time_entries"),
+        (None, Some((_, _, lite_db, _))) => {
+            // The SQLite run's rows, moved into PostgreSQL (untimed) to be copied the same way.
+            migrated::<keel_psa::reference::Migrator>(&pg_store("psa")).await;
+            let source = format!("\"{copy_schema}\".source");
+            scratch
+                .execute(&format!(
+                    "CREATE TABLE {source} (LIKE \"{psa_schema}\".time_entries INCLUDING ALL)"
+                ))
+                .await;
+            let exported = dir.path().join("sqlite_time_entries.csv");
+            export_sqlite_time_entries(lite_db, s.entries, &exported).await;
+            psql(
+                &scratch.url,
+                &format!(
+                    "\\copy {source} FROM '{}' WITH (FORMAT csv, NULL '{SQLITE_NULL}')",
+                    exported.display()
+                ),
+            );
+            source
+        }
+        (None, None) => fail("KEEL_BENCH_TIME_BACKENDS names no backend"),
+    };
     scratch
         .execute(&format!(
             "CREATE TABLE \"{copy_schema}\".time_entries (LIKE \"{psa_schema}\".time_entries INCLUDING ALL)"
@@ -771,7 +818,7 @@ async fn run() {
     psql(
         &scratch.url,
         &format!(
-            "\\copy (SELECT * FROM \"{psa_schema}\".time_entries ORDER BY created_at LIMIT {}) TO '{csv_path}' CSV",
+            "\\copy (SELECT * FROM {source} ORDER BY created_at LIMIT {}) TO '{csv_path}' CSV",
             s.entries
         ),
     );
@@ -822,60 +869,122 @@ async fn run() {
             s.runs
         )
     };
-    Row::new(
-        "time-capture",
-        "postgres",
-        "entries/s",
-        median(&pg_rates),
-        baseline,
-        baseline_name,
-        Goal::AtLeast(0.4),
-    )
-    .runs(s.runs)
-    .notes(format!(
-        "RecordTime, SubmitTime, ApproveTime, PostApprovedTime and the time-posting workflow per entry; {}; \
+    if let Some((pg_rates, pg_phases, pg_writes, pg_scans)) = &pg {
+        Row::new(
+            "time-capture",
+            "postgres",
+            "entries/s",
+            median(pg_rates),
+            baseline,
+            baseline_name,
+            Goal::AtLeast(0.4),
+        )
+        .runs(s.runs)
+        .notes(format!(
+            "RecordTime, SubmitTime, ApproveTime, PostApprovedTime and the time-posting workflow per entry; {}; \
              rows written per entry by store: {pg_writes}; rows read by sequential scan per entry, by table: \
              {pg_scans}; runs {pg_rates:?}. Why the goal is missed: the COPY \
              writes each row once in one transaction; Keel takes each entry through four calls and a four-step \
              workflow, each its own transaction in one to three stores (the row writes above), one entry at a time. \
              Reaching 40% of COPY needs a bulk path (many entries a RecordTime, an ApproveTime, a posting \
              instance), not tuning",
-        shape(&pg_phases)
-    ))
-    .print();
-    Row::new(
-        "time-capture",
-        "sqlite",
-        "entries/s",
-        median(&lite_rates),
-        baseline,
-        baseline_name,
-        Goal::AtLeast(0.4),
-    )
-    .runs(s.runs)
-    .notes(format!(
-        "embedded SQLite stores; baseline is the PostgreSQL COPY; {}; runs {lite_rates:?}",
-        shape(&lite_phases)
-    ))
-    .print();
-    memory_row(&s, "postgres", &pg_phases, cache_kib);
-    memory_row(&s, "sqlite", &lite_phases, cache_kib);
+            shape(pg_phases)
+        ))
+        .print();
+    }
+    if let Some((lite_rates, lite_phases, _, _)) = &lite {
+        let rows_from = if pg.is_some() {
+            "the PostgreSQL run's rows"
+        } else {
+            "the SQLite run's rows, moved into PostgreSQL first (untimed)"
+        };
+        Row::new(
+            "time-capture",
+            "sqlite",
+            "entries/s",
+            median(lite_rates),
+            baseline,
+            baseline_name,
+            Goal::AtLeast(0.4),
+        )
+        .runs(s.runs)
+        .notes(format!(
+            "embedded SQLite stores; baseline is the PostgreSQL COPY of {rows_from}; {}; runs {lite_rates:?}",
+            shape(lite_phases)
+        ))
+        .print();
+    }
+    if let Some((_, pg_phases, _, _)) = &pg {
+        memory_row(&s, "postgres", pg_phases, None);
+    }
+    if let Some((_, lite_phases, _, cache_kib)) = &lite {
+        memory_row(&s, "sqlite", lite_phases, Some(*cache_kib));
+    }
     scratch.drop_all().await;
 }
 
+/// How [`export_sqlite_time_entries`] writes a NULL, for `\copy .. WITH (NULL ..)`.
+const SQLITE_NULL: &str = "\\N";
+
+/// The first `entries` `time_entries` rows of a SQLite PSA store, in creation order, as CSV in
+/// the table's column order: every value as SQLite's text of it (booleans `0`/`1`, dates and
+/// times ISO 8601, which PostgreSQL reads back into its types), NULL as [`SQLITE_NULL`].
+async fn export_sqlite_time_entries(db: &DatabaseConnection, entries: usize, path: &std::path::Path) {
+    let backend = db.get_database_backend();
+    let columns: Vec<String> = db
+        .query_all_raw(Statement::from_string(backend, "PRAGMA table_info(time_entries)"))
+        .await
+        .unwrap_or_else(|e| fail(format!("time_entries columns: {e}")))
+        .iter()
+        .map(|row| {
+            row.try_get::<String>("", "name")
+                .unwrap_or_else(|e| fail(format!("time_entries column name: {e}")))
+        })
+        .collect();
+    let select = columns
+        .iter()
+        .map(|c| format!("CAST(\"{c}\" AS TEXT)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            format!("SELECT {select} FROM time_entries ORDER BY created_at LIMIT {entries}"),
+        ))
+        .await
+        .unwrap_or_else(|e| fail(format!("reading SQLite time_entries: {e}")));
+    let mut out = csv::Writer::from_path(path).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    for row in &rows {
+        let record: Vec<String> = (0..columns.len())
+            .map(|i| {
+                row.try_get_by_index::<Option<String>>(i)
+                    .unwrap_or_else(|e| fail(format!("time_entries.{}: {e}", columns[i])))
+                    .unwrap_or_else(|| SQLITE_NULL.to_string())
+            })
+            .collect();
+        out.write_record(&record)
+            .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    }
+    out.flush().unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+}
+
 /// The memory row of one backend: VmRSS after all the entries against after the first batch.
-fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: i64) {
+fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: Option<i64>) {
     let first = s.batch.min(s.entries);
     let stores = 4 * s.connections;
-    let cache_bound = format!(
-        "; each SQLite connection keeps a page cache of up to {cache_kib} KiB (PRAGMA cache_size), so the 4 stores' \
-         {stores} connections may hold {:.0} MiB of pages once their files outgrow it",
-        stores as f64 * cache_kib as f64 / 1024.0
-    );
-    let order = if s.postgres {
-        "; the PostgreSQL run comes first in the process, so the SQLite run's figures include what it left"
-    } else {
-        "; SQLite only (KEEL_BENCH_TIME_BACKENDS=sqlite)"
+    let cache_bound = cache_kib.map(|cache_kib| {
+        format!(
+            "; each SQLite connection keeps a page cache of up to {cache_kib} KiB (PRAGMA cache_size), so the 4 stores' \
+             {stores} connections may hold {:.0} MiB of pages once their files outgrow it",
+            stores as f64 * cache_kib as f64 / 1024.0
+        )
+    });
+    let order = match (s.postgres, s.sqlite) {
+        (true, true) => {
+            "; the PostgreSQL run comes first in the process, so the SQLite run's figures include what it left"
+        }
+        (true, false) => "; PostgreSQL alone in the process (KEEL_BENCH_TIME_BACKENDS=postgres)",
+        _ => "; SQLite alone in the process (KEEL_BENCH_TIME_BACKENDS=sqlite)",
     };
     Row::new(
         "time-capture-memory",
@@ -894,7 +1003,7 @@ fn memory_row(s: &Settings, mode: &str, phases: &Phases, cache_kib: i64) {
         phases.rss_series(),
         phases.memory_parts(),
         s.connections,
-        if mode == "sqlite" { cache_bound.as_str() } else { "" }
+        cache_bound.as_deref().unwrap_or("")
     ))
     .print();
 }

@@ -239,15 +239,32 @@ fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, st
 }
 
 /// Replaces the rows of `targets` in `page` with `fresh`, each marked as measured `how`; the
-/// other rows stay as they were, in the suite's order.
+/// other rows stay as they were, in the suite's order. A target replaces only the modes it
+/// measured this time: time capture run on PostgreSQL alone (`KEEL_BENCH_TIME_BACKENDS`)
+/// leaves the SQLite rows as they were.
 pub fn merge(page: &mut table::Page, targets: &[stores::Target], fresh: Vec<Row>, how: &str) {
-    page.rows
-        .retain(|row| !targets.iter().any(|t| stores::measures(t, &row.figure)));
+    let replaced = |row: &Row| {
+        targets.iter().any(|t| {
+            stores::measures(t, &row.figure)
+                && fresh
+                    .iter()
+                    .any(|new| stores::measures(t, &new.figure) && new.mode == row.mode)
+        })
+    };
+    // A re-measured row takes the place its figure and mode had on the page.
+    let places: Vec<(String, String)> = page.rows.iter().map(|r| (r.figure.clone(), r.mode.clone())).collect();
+    let place = |row: &Row| {
+        places
+            .iter()
+            .position(|(figure, mode)| *figure == row.figure && *mode == row.mode)
+            .unwrap_or(usize::MAX)
+    };
+    page.rows.retain(|row| !replaced(row));
     page.rows.extend(fresh.into_iter().map(|mut row| {
         row.measured = how.to_string();
         row
     }));
-    page.rows.sort_by_key(|r| order(&r.figure));
+    page.rows.sort_by_key(|r| (order(&r.figure), place(r)));
 }
 
 fn now() -> String {
@@ -352,6 +369,8 @@ fn reproduce(settings: &Settings, environment: &[String]) -> String {
         "Time capture takes 3 runs of 100,000 entries on each backend unless \
          `KEEL_BENCH_TIME_RUNS` says fewer (at 50 to 75 entries a second on 2 cores, a run is 25 \
          to 35 minutes a backend, so 3 runs of both take about 3 hours); \
+         `KEEL_BENCH_TIME_BACKENDS=postgres` (or `sqlite`) with `--only time-capture` measures one \
+         backend and replaces only its rows, so the two can be taken at different times; \
          `KEEL_BENCH_TIME_ENTRIES` and `KEEL_BENCH_TIME_BATCH` change its count and batch. ",
     );
     if environment.is_empty() {
