@@ -74,7 +74,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let backends = backends();
+    let (postgres, sqlite) = backends();
     if smoke() {
         Settings {
             entries: 20,
@@ -83,8 +83,8 @@ fn settings() -> Settings {
             workers: 2,
             runs: 1,
             connections: STORE_CONNECTIONS,
-            postgres: backends.contains(&"postgres"),
-            sqlite: backends.contains(&"sqlite"),
+            postgres,
+            sqlite,
         }
     } else {
         Settings {
@@ -94,28 +94,29 @@ fn settings() -> Settings {
             workers: 2,
             runs: count("KEEL_BENCH_TIME_RUNS", 3),
             connections: count("KEEL_BENCH_TIME_CONNECTIONS", STORE_CONNECTIONS as usize) as u32,
-            postgres: backends.contains(&"postgres"),
-            sqlite: backends.contains(&"sqlite"),
+            postgres,
+            sqlite,
         }
     }
 }
 
-/// `KEEL_BENCH_TIME_BACKENDS`: a comma-separated list of `postgres` and `sqlite`, both unless set.
-fn backends() -> Vec<&'static str> {
+/// `KEEL_BENCH_TIME_BACKENDS`: a comma-separated list of `postgres` and `sqlite`, both unless
+/// set; whether to measure on each.
+fn backends() -> (bool, bool) {
     let Ok(value) = std::env::var("KEEL_BENCH_TIME_BACKENDS") else {
-        return vec!["postgres", "sqlite"];
+        return (true, true);
     };
-    let mut backends = Vec::new();
+    let (mut postgres, mut sqlite) = (false, false);
     for word in value.split(',').map(str::trim) {
         match word {
-            "postgres" => backends.push("postgres"),
-            "sqlite" => backends.push("sqlite"),
+            "postgres" => postgres = true,
+            "sqlite" => sqlite = true,
             other => fail(format!(
                 "KEEL_BENCH_TIME_BACKENDS names {other:?}: it takes `postgres`, `sqlite` or both, comma-separated"
             )),
         }
     }
-    backends
+    (postgres, sqlite)
 }
 
 impl Settings {
