@@ -102,17 +102,24 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
 
     let mut build = cargo(root);
-    build.args(["build", "-p", "keel"]);
+    // The load generator is built with Keel, in the same profile: a debug build of it would
+    // be the bottleneck of the trivial query's closed loop, not the server.
+    build.args(["build", "-p", "keel", "-p", "xtask"]);
     if release {
         build.arg("--release");
     }
-    eprintln!("bench: cargo build -p keel{}", if release { " --release" } else { "" });
-    let status = build.status().context("running cargo build -p keel")?;
+    eprintln!(
+        "bench: cargo build -p keel -p xtask{}",
+        if release { " --release" } else { "" }
+    );
+    let status = build.status().context("running cargo build -p keel -p xtask")?;
     if !status.success() {
-        bail!("cargo build -p keel failed");
+        bail!("cargo build -p keel -p xtask failed");
     }
     let binary = platform::binary(root, release);
     anyhow::ensure!(binary.exists(), "no keel binary at {}", binary.display());
+    let generator = load_generator(&binary);
+    anyhow::ensure!(generator.exists(), "no load generator at {}", generator.display());
 
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -384,7 +391,8 @@ fn reproduce(settings: &Settings, environment: &[String]) -> String {
     text.push_str(&format!(
         "The gateway figures: `keel up --demo` on a fresh data directory (`taskset -c 0`), {} \
          projects made by winning demo opportunities through CRM (project setup creates each), \
-         and the load generator (`xtask bench-load`, HTTP/1.1 keep-alive, one thread) on \
+         and the load generator (`xtask bench-load`, built with Keel in release, HTTP/1.1 \
+         keep-alive, one thread) on \
          `taskset -c 1`. Rate: a closed loop of {} clients for {} s after {} s of warm-up. \
          Latency: an open loop at half the lower of the two queries' closed-loop rates, \
          measured from when each request was due. Each figure is the median of {} runs, the \
@@ -413,13 +421,17 @@ fn drop_schemas(url: &str, prefix: &str) {
     }
 }
 
+/// The load generator beside the `keel` binary: `xtask`, built in the same profile.
+fn load_generator(keel: &Path) -> PathBuf {
+    keel.with_file_name(format!("xtask{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Runs one load in its own process pinned to core 1, sampling Keel's memory meanwhile.
 /// Returns the result and the highest VmRSS seen (MiB).
-fn load(spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(LoadResult, f64)> {
-    let exe = std::env::current_exe()?;
+fn load(generator: &Path, spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(LoadResult, f64)> {
     let mut child = Command::new("taskset")
         .args(["-c", "1"])
-        .arg(exe)
+        .arg(generator)
         .arg("bench-load")
         .arg(serde_json::to_string(spec)?)
         .stdout(Stdio::piped())
@@ -542,10 +554,10 @@ pub fn profile(before: &[(String, f64, f64)], after: &[(String, f64, f64)]) -> S
 }
 
 /// Keel's CPU by crate (perf) while `spec` loads it for `seconds`.
-fn cpu_under_load(pid: u32, spec: &LoadSpec, seconds: f64) -> anyhow::Result<String> {
+fn cpu_under_load(generator: &Path, pid: u32, spec: &LoadSpec, seconds: f64) -> anyhow::Result<String> {
     let data = std::env::temp_dir().join(format!("keel-bench-{pid}.perf"));
     let perf = profile::start_recording(pid, seconds.ceil() as u64, &data)?;
-    let loaded = load(spec, pid);
+    let loaded = load(generator, spec, pid);
     let samples = profile::finish_recording(perf, &data, None)?;
     loaded?;
     Ok(format!(
@@ -560,6 +572,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let mode = store.mode();
     let data_dir = tempfile::Builder::new().prefix("keel-bench-").tempdir()?;
     let keel = Keel::start(binary, data_dir.path(), store, Duration::from_secs(120)).await?;
+    let generator = load_generator(binary);
     let admin = platform::token(binary, data_dir.path(), "admin", "bench-admin")?;
     let executive = platform::token(binary, data_dir.path(), "executive", "bench-executive")?;
 
@@ -618,9 +631,14 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let mut dashboard_calls_after = Vec::new();
     for i in 0..settings.runs {
         let warmup = if i == 0 { settings.warmup_seconds } else { 0.0 };
-        let (t, _) = load(&spec(TRIVIAL, None, warmup), pid)?;
+        let (t, _) = load(&generator, &spec(TRIVIAL, None, warmup), pid)?;
+        anyhow::ensure!(
+            settings.smoke || t.optimized,
+            "the load generator at {} is a debug build: it, not Keel, would bound the closed loops' rates",
+            generator.display()
+        );
         let snapshot = grpc_time(&keel.http).await?;
-        let (d, peak) = load(&spec(DASHBOARD, None, warmup), pid)?;
+        let (d, peak) = load(&generator, &spec(DASHBOARD, None, warmup), pid)?;
         if i == 0 {
             dashboard_calls_before = snapshot;
             dashboard_calls_after = grpc_time(&keel.http).await?;
@@ -651,7 +669,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let cpu_profile = if settings.smoke {
         String::new()
     } else {
-        match cpu_under_load(pid, &spec(DASHBOARD, None, 0.0), settings.seconds) {
+        match cpu_under_load(&generator, pid, &spec(DASHBOARD, None, 0.0), settings.seconds) {
             Ok(profile) => format!(
                 " Where Keel's CPU went during one more closed loop of the dashboard (perf, by crate, over 1%): {profile}."
             ),
@@ -663,8 +681,16 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let rate = (trivial_rate.min(dashboard_rate) * 0.5).max(1.0);
     let (mut t50, mut t99, mut d50, mut d99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..settings.runs {
-        let (t, _) = load(&spec(TRIVIAL, Some(rate), settings.warmup_seconds.min(1.0)), pid)?;
-        let (d, peak) = load(&spec(DASHBOARD, Some(rate), settings.warmup_seconds.min(1.0)), pid)?;
+        let (t, _) = load(
+            &generator,
+            &spec(TRIVIAL, Some(rate), settings.warmup_seconds.min(1.0)),
+            pid,
+        )?;
+        let (d, peak) = load(
+            &generator,
+            &spec(DASHBOARD, Some(rate), settings.warmup_seconds.min(1.0)),
+            pid,
+        )?;
         load_rss = load_rss.max(peak);
         anyhow::ensure!(t.requests > 0 && d.requests > 0, "an open loop answered nothing");
         if t.errors + d.errors > 0 {
