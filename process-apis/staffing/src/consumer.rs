@@ -165,7 +165,7 @@ impl ResourceRequestFilledConsumer {
                     .risks
                     .assess(db, &request.project_id, &format!("event:{}", event.id))
                     .await?;
-                tracing::info!(project.id = %request.project_id, flagged = assessed.flagged, resolved = assessed.resolved, "staffing risk assessed");
+                tracing::info!(project.id = %request.project_id, flagged = assessed.flagged, resolved = assessed.resolved, superseded = assessed.superseded, "staffing risk assessed");
                 Outcome::Started
             }
             _ => Outcome::Skipped,

@@ -9,13 +9,15 @@
 //!   resource request: `fetch` → `rank` → `approve` → `propose` → `assign` → `fill`.
 //! - [`ResourceRequestOpenedConsumer`]: starts an instance per `psa.resource_request.opened`.
 //! - [`risk`]: staffing risk on a project's team (keel-insight's assessment), each flag
-//!   recorded once and decided once by a resource manager, behind `insight.staffing_risk`.
+//!   recorded once and decided once by a resource manager, behind `insight.staffing_risk`;
+//!   of two concurrent assessments of a project, the one that read later is recorded.
 //! - [`ResourceRequestFilledConsumer`]: assesses the project's staffing risk per
 //!   `psa.resource_request.filled`.
 //! - [`service`]: the gRPC service: `StaffResourceRequest` (accepted and queued),
 //!   `RankCandidates` (read-only), `GetStaffing`, `AssessStaffingRisk`, `ListStaffingRisks`,
 //!   `ReviewStaffingRisk`.
-//! - [`Migrator`]: the platform tables, the inbox, the workflow tables and `staffing_risks`.
+//! - [`Migrator`]: the platform tables, the inbox, the workflow tables, `staffing_risks` and
+//!   `staffing_assessments`.
 //!
 //! Staffing owns no system's records: it reaches PSA and HRIS only through their gRPC APIs.
 

@@ -15,6 +15,11 @@
 //! person's HRIS skills and certifications (a certification counts for the skill of its name).
 //! The project runs from its start date (or its first assignment) to the latest of its
 //! assignments, resource requests and milestones. A project with nobody assigned is not assessed.
+//!
+//! Two assessments of one project may run at once (two fills, a fill and a person's request):
+//! the one that read PSA and HRIS later wins. Each records when it read
+//! (`staffing_assessments.read_at`) and records its flags only if no assessment that read later
+//! has recorded first; otherwise it changes nothing and answers the flags that hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -31,7 +36,8 @@ use keel_proto::staffing::StaffingRisk as RiskMessage;
 use keel_store::audit::{self, AuditEntry};
 use rust_decimal::Decimal;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Set};
 
 use crate::clients::Downstream;
 use crate::policy::InsightSwitches;
@@ -76,6 +82,27 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// When each project's recorded assessment read PSA and HRIS: the latest recorded reading.
+pub mod reading {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "staffing_assessments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: String,
+        /// When the recorded assessment began reading the project's staffing.
+        pub read_at: DateTimeUtc,
+        pub recorded_at: DateTimeUtc,
+        pub actor: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub const OPEN: &str = "OPEN";
 pub const ACKNOWLEDGED: &str = "ACKNOWLEDGED";
 pub const DISMISSED: &str = "DISMISSED";
@@ -108,6 +135,19 @@ pub struct Assessed {
     pub flagged: u32,
     /// Flags closed as RESOLVED.
     pub resolved: u32,
+    /// An assessment that read later had already recorded: this one changed nothing.
+    pub superseded: bool,
+}
+
+/// What one reading of a project's staffing found, before it is recorded.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub project_id: String,
+    /// When the reading began: of two assessments, the one that read later is recorded.
+    pub read_at: DateTimeUtc,
+    pub flags: Vec<StaffingFlag>,
+    /// What the assessment read, as JSON (empty when nobody is assigned).
+    pub inputs: String,
 }
 
 impl Risks {
@@ -235,7 +275,14 @@ impl Risks {
     /// Assesses the project now and records what it finds (see the module's description).
     /// With the switch off: FAILED_PRECONDITION, nothing read or recorded.
     pub async fn assess(&self, db: &DatabaseConnection, project_id: &str, actor: &str) -> Result<Assessed, Error> {
+        let assessment = self.evaluate(project_id).await?;
+        self.record(db, &assessment, actor).await
+    }
+
+    /// Reads the project's staffing and assesses it, recording nothing.
+    pub async fn evaluate(&self, project_id: &str) -> Result<Assessment, Error> {
         self.require()?;
+        let read_at = Utc::now().trunc_subsecs(6);
         let (flags, inputs) = match self.gather(project_id).await? {
             Some((project, people, assignments)) => {
                 let mut insight = Insight::new(self.switches.insight);
@@ -251,18 +298,63 @@ impl Risks {
             }
             None => (Vec::new(), String::new()),
         };
-        self.record(db, project_id, &flags, &inputs, actor).await
+        Ok(Assessment {
+            project_id: project_id.to_string(),
+            read_at,
+            flags,
+            inputs,
+        })
     }
 
-    async fn record(
+    /// Records an assessment's flags, unless one that read the project later was recorded
+    /// first: then nothing changes and the answer is `superseded`, with the flags that hold.
+    pub async fn record(
         &self,
         db: &DatabaseConnection,
-        project_id: &str,
-        flags: &[StaffingFlag],
-        inputs: &str,
+        assessment: &Assessment,
         actor: &str,
     ) -> Result<Assessed, Error> {
+        use sea_orm::sea_query::ExprTrait as _;
+        let Assessment {
+            project_id,
+            read_at,
+            flags,
+            inputs,
+        } = assessment;
+        let project_id = project_id.as_str();
         let now = Utc::now().trunc_subsecs(6);
+        let txn = keel_store::begin_write(db).await?;
+        // Claim the project's reading first: the row (its lock, on PostgreSQL) orders
+        // concurrent recordings, and only a later reading replaces a recorded one.
+        let claimed = reading::Entity::insert(reading::ActiveModel {
+            project_id: Set(project_id.to_string()),
+            read_at: Set(*read_at),
+            recorded_at: Set(now),
+            actor: Set(actor.to_string()),
+        })
+        .on_conflict(
+            OnConflict::column(reading::Column::ProjectId)
+                .update_columns([
+                    reading::Column::ReadAt,
+                    reading::Column::RecordedAt,
+                    reading::Column::Actor,
+                ])
+                .action_and_where(Expr::col((reading::Entity, reading::Column::ReadAt)).lt(*read_at))
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await
+        .map_err(keel_store::db_error)?;
+        if claimed == 0 {
+            txn.rollback().await.map_err(keel_store::db_error)?;
+            tracing::info!(project.id = %project_id, read_at = %read_at, "a later assessment was recorded first; this one changes nothing");
+            return Ok(Assessed {
+                current: current_flags(db, project_id).await?,
+                flagged: 0,
+                resolved: 0,
+                superseded: true,
+            });
+        }
         let model = model_version();
         let policy = self.switches.version.clone();
         // One flag per project, kind, person and skill: the first found (for over-allocation,
@@ -271,7 +363,6 @@ impl Risks {
         for flag in flags {
             found.entry(key_of(&flag.risk)).or_insert(flag);
         }
-        let txn = keel_store::begin_write(db).await?;
         let existing = entity::Entity::find()
             .filter(entity::Column::ProjectId.eq(project_id))
             .all(&txn)
@@ -377,19 +468,24 @@ impl Risks {
             resolved += 1;
         }
         txn.commit().await.map_err(keel_store::db_error)?;
-        let current = entity::Entity::find()
-            .filter(entity::Column::ProjectId.eq(project_id))
-            .filter(entity::Column::Status.ne(RESOLVED))
-            .order_by_asc(entity::Column::Id)
-            .all(db)
-            .await
-            .map_err(keel_store::db_error)?;
         Ok(Assessed {
-            current,
+            current: current_flags(db, project_id).await?,
             flagged,
             resolved,
+            superseded: false,
         })
     }
+}
+
+/// The project's flags that hold: every one not RESOLVED, oldest first.
+async fn current_flags<C: ConnectionTrait>(db: &C, project_id: &str) -> Result<Vec<entity::Model>, Error> {
+    entity::Entity::find()
+        .filter(entity::Column::ProjectId.eq(project_id))
+        .filter(entity::Column::Status.ne(RESOLVED))
+        .order_by_asc(entity::Column::Id)
+        .all(db)
+        .await
+        .map_err(keel_store::db_error)
 }
 
 fn no_longer(row: &entity::Model) -> String {

@@ -267,6 +267,74 @@ async fn over_allocation_an_expiring_certification_and_a_single_point_of_failure
     );
 }
 
+/// Two assessments of P at once: the slow one read while Ada was still over-allocated, the
+/// other after she left Q and recorded first. The slow one changes nothing when it records.
+#[tokio::test]
+async fn an_assessment_that_read_before_a_later_recorded_one_changes_nothing() {
+    let platform = Platform::start_with(policy(), switches(true)).await;
+    let s = scenario(&platform).await;
+    let first = assess(&platform, &s.p).await;
+    assert_eq!(first.flagged, 2, "{:#?}", first.risks);
+    let over = first
+        .risks
+        .iter()
+        .find(|r| r.kind == "over-allocated")
+        .expect("Ada over-allocated")
+        .clone();
+
+    // The slow assessment reads now, while Ada is on Q...
+    let slow = platform.risks.evaluate(&s.p).await.expect("read");
+    assert!(
+        slow.flags.iter().any(|f| f.reason.contains("130%")),
+        "{:#?}",
+        slow.flags
+    );
+    // ...then Ada leaves Q, and a later assessment reads and records.
+    platform
+        .psa_client()
+        .end_assignment(platform.psa.harness.service(EndAssignmentRequest {
+            idempotency_key: format!("end-{}", uuid::Uuid::new_v4()),
+            id: s.ada_on_q.id.clone(),
+            end_date: "2026-12-04".into(),
+            expected_version: s.ada_on_q.version,
+        }))
+        .await
+        .expect("ended");
+    let fresh = assess(&platform, &s.p).await;
+    assert_eq!((fresh.flagged, fresh.resolved, fresh.risks.len()), (0, 1, 1));
+
+    // The slow one records last: it would reopen the over-allocation; it changes nothing.
+    let late = platform
+        .risks
+        .record(&platform.db, &slow, "slow-reader")
+        .await
+        .expect("answered");
+    assert!(late.superseded);
+    assert_eq!((late.flagged, late.resolved), (0, 0));
+    assert_eq!(late.current.len(), 1, "{:#?}", late.current);
+    let resolved = list(&platform, &[&s.p], &["RESOLVED"]).await;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].id, over.id);
+    let open = list(&platform, &[&s.p], &["OPEN"]).await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "certification-expiring");
+    // Flagged twice, resolved once; nothing audited for the slow one.
+    assert_eq!(
+        audit::verify(&platform.db).await.unwrap(),
+        ChainReport::Intact { entries: 3 }
+    );
+
+    // An assessment that reads after them all is recorded as usual.
+    let later = platform.risks.evaluate(&s.p).await.expect("read");
+    let recorded = platform
+        .risks
+        .record(&platform.db, &later, "later-reader")
+        .await
+        .expect("recorded");
+    assert!(!recorded.superseded);
+    assert_eq!(recorded.current.len(), 1);
+}
+
 #[tokio::test]
 async fn a_flag_is_decided_once_by_a_resource_manager_and_other_roles_change_nothing() {
     let platform = Platform::start_with(policy(), switches(true)).await;
