@@ -24,7 +24,8 @@ enum Task {
         dry_run: bool,
     },
     /// Measures Keel against baselines in the same run (gateway, memory, start-up, and the
-    /// store-level bench targets) and writes the table to docs/performance.md.
+    /// store-level bench targets) and writes the table to docs/performance.md. Needs `oha`
+    /// (`cargo install oha --locked`), `taskset`, `psql` and `pgbench` on PATH.
     Bench {
         /// Tiny durations on the debug build, to prove the benchmarks work; writes to
         /// `--out` or a temporary file, never to docs/.
@@ -63,10 +64,6 @@ enum Task {
         #[arg(long)]
         comm: Option<String>,
     },
-    /// The bench's load generator (run by `bench`, pinned to its own core): one load, given
-    /// as JSON, printed back as one JSON line.
-    #[command(hide = true)]
-    BenchLoad { spec: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,7 +82,6 @@ fn main() -> anyhow::Result<()> {
                 only,
             },
         ),
-        Task::BenchLoad { spec } => bench::load::main(&spec),
         Task::Profile {
             pid,
             seconds,

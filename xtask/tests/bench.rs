@@ -1,7 +1,8 @@
 //! `cargo xtask bench`'s reading of the store-level targets' `BENCH` lines, its verdicts on
 //! goals, and the table it writes to docs/performance.md.
 
-use xtask::bench::load::{median, quantile};
+use xtask::bench::answers_as_checked;
+use xtask::bench::load::{LoadResult, LoadSpec, median, oha_args, parse_oha};
 use xtask::bench::merge;
 use xtask::bench::row::{Goal, Row, parse_rows};
 use xtask::bench::stores::{TARGETS, collect, measures, named};
@@ -245,16 +246,105 @@ fn a_table_cell_cannot_break_the_table() {
 }
 
 #[test]
-fn medians_and_quantiles() {
-    use std::time::Duration;
+fn medians() {
     assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
     assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     assert!(median(&[]).is_nan());
-    let ms: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-    assert_eq!(quantile(&ms, 0.5), Duration::from_millis(50));
-    assert_eq!(quantile(&ms, 0.99), Duration::from_millis(99));
-    assert_eq!(quantile(&ms, 1.0), Duration::from_millis(100));
-    assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    assert_eq!(median(&[f64::NAN, 5.0]), 5.0);
+}
+
+fn spec(rate: Option<f64>) -> LoadSpec {
+    LoadSpec {
+        url: "http://127.0.0.1:8080/graphql".into(),
+        token: "tok".into(),
+        query: "{ __typename }".into(),
+        concurrency: 16,
+        rate,
+        warmup_seconds: 2.0,
+        seconds: 8.0,
+    }
+}
+
+#[test]
+fn oha_posts_the_query_with_the_token_for_the_run_s_length() {
+    let closed = oha_args(&spec(None), 8.0);
+    let pair = |flag: &str| {
+        let at = closed
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("{flag} in {closed:?}"));
+        closed[at + 1].clone()
+    };
+    assert_eq!(pair("-z"), "8000ms");
+    assert_eq!(pair("-c"), "16");
+    assert_eq!(pair("-m"), "POST");
+    assert_eq!(pair("-H"), "authorization: Bearer tok");
+    assert_eq!(pair("-T"), "application/json");
+    let body: serde_json::Value = serde_json::from_str(&pair("-d")).unwrap();
+    assert_eq!(body["query"], "{ __typename }");
+    assert_eq!(pair("--output-format"), "json");
+    assert!(closed.contains(&"--no-tui".to_string()));
+    assert_eq!(closed.last().unwrap(), "http://127.0.0.1:8080/graphql");
+    // A closed loop has no rate; an open loop's latency counts from when each was due.
+    assert!(!closed.contains(&"-q".to_string()));
+    assert!(!closed.contains(&"--latency-correction".to_string()));
+    let open = oha_args(&spec(Some(52.5)), 0.3);
+    let q = open.iter().position(|a| a == "-q").expect("-q");
+    assert_eq!(open[q + 1], "52.500");
+    assert!(open.contains(&"--latency-correction".to_string()));
+    assert!(open.contains(&"300ms".to_string()));
+}
+
+/// A summary as oha 1.x writes it (`--output-format json --stats-success-breakdown`), cut.
+const OHA_SUMMARY: &str = r#"{
+  "summary": {"successRate": 0.99, "total": 8.01, "slowest": 0.2, "fastest": 0.001,
+              "average": 0.01, "requestsPerSec": 1000.5, "totalData": 3450000,
+              "sizePerRequest": 345, "sizePerSec": 430000.0},
+  "responseTimeHistogram": {"0.01": 8000},
+  "latencyPercentiles": {"p10": 0.001, "p25": 0.002, "p50": 0.009, "p75": 0.012, "p90": 0.015,
+                         "p95": 0.02, "p99": 0.5, "p99.9": 0.6, "p99.99": 0.7},
+  "latencyPercentileSuccessful": {"p10": 0.001, "p25": 0.002, "p50": 0.0125, "p75": 0.015,
+                                  "p90": 0.017, "p95": 0.019, "p99": 0.0205, "p99.9": 0.03,
+                                  "p99.99": 0.04},
+  "rps": {"mean": 1000.0, "stddev": 10.0, "max": 1100.0, "percentiles": {}},
+  "details": {},
+  "statusCodeDistribution": {"200": 8000, "503": 12},
+  "errorDistribution": {"aborted due to deadline": 16, "connection closed before message completed": 3}
+}"#;
+
+#[test]
+fn oha_s_summary_counts_answered_requests_and_their_errors_but_not_the_ones_the_end_cut_off() {
+    let result = parse_oha(OHA_SUMMARY.as_bytes(), 8.0).unwrap();
+    assert_eq!(result.requests, 8000);
+    assert_eq!(result.requests_per_second, 1000.0);
+    // 12 answered 503 and 3 connections failed; the 16 in flight at the end are not errors.
+    assert_eq!(result.errors, 15);
+    assert_eq!(result.first_error.as_deref(), Some("status 503 (12 times)"));
+    // Latency of the successful answers, in milliseconds.
+    assert_eq!(result.p50_ms, 12.5);
+    assert_eq!(result.p99_ms, 20.5);
+    assert_eq!(result.bytes_per_request, 345.0);
+    assert!(parse_oha(b"not json", 8.0).is_err());
+    assert!(parse_oha(b"{}", 8.0).is_err(), "no status codes is no summary");
+}
+
+#[test]
+fn answers_of_another_size_than_the_checked_one_are_refused_or_noted() {
+    let result = |bytes: f64| LoadResult {
+        requests: 100,
+        bytes_per_request: bytes,
+        ..LoadResult::default()
+    };
+    assert_eq!(answers_as_checked("dashboard", &result(3000.0), 3100.0).unwrap(), None);
+    let noted = answers_as_checked("dashboard", &result(3600.0), 3100.0)
+        .unwrap()
+        .expect("noted");
+    assert!(noted.contains("3600") && noted.contains("3100"), "{noted}");
+    let refused = answers_as_checked("dashboard", &result(120.0), 3100.0).unwrap_err();
+    assert!(refused.to_string().contains("GraphQL errors"), "{refused}");
+    // Nothing answered: nothing to hold against.
+    let none = LoadResult::default();
+    assert_eq!(answers_as_checked("trivial", &none, 35.0).unwrap(), None);
 }
 
 #[test]

@@ -1,13 +1,24 @@
-//! The HTTP load generator: GraphQL POSTs over HTTP/1.1 keep-alive connections, in a closed
-//! loop (a fixed number of clients, each sending its next request when the last is answered)
-//! or an open loop (requests started at a fixed rate whatever the answers, so a slow answer
-//! does not hide the ones queued behind it). It runs on one thread; `cargo xtask bench` runs it
-//! as its own process pinned to a core of its own (`taskset -c 1 xtask bench-load …`).
+//! The gateway's HTTP load, driven by [oha](https://crates.io/crates/oha) (`cargo install oha
+//! --locked`): GraphQL POSTs over HTTP/1.1 keep-alive connections, in a closed loop (`-c`
+//! clients, each sending its next request when the last is answered) or an open loop (`-q`
+//! requests a second whatever the answers, latency counted from when each was due:
+//! `--latency-correction`, so a slow answer does not hide the ones queued behind it).
+//! `cargo xtask bench` runs it as its own process pinned to a core of its own (`taskset -c 1
+//! oha …`), reads its `--output-format json` summary, and checks what oha cannot: oha sees
+//! status codes, not GraphQL `errors`, so each run's average answer size is held against one
+//! answer checked in full.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The load generator's command.
+pub const OHA: &str = "oha";
+
+/// How to install it, for the error that says it is missing.
+pub const OHA_INSTALL: &str = "cargo install oha --locked --no-default-features --features native-tls";
 
 /// One load run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +32,7 @@ pub struct LoadSpec {
     pub concurrency: usize,
     /// Open loop: requests per second; `None` for a closed loop.
     pub rate: Option<f64>,
+    /// A run of this length first, not measured (none when 0).
     pub warmup_seconds: f64,
     pub seconds: f64,
 }
@@ -28,29 +40,113 @@ pub struct LoadSpec {
 /// What a load run measured (warm-up excluded).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LoadResult {
+    /// Answers `200`.
     pub requests: u64,
-    /// Answers that were not `200` with data and no `errors`, and requests that failed.
+    /// Answers not `200`, and requests that failed (those cut off by the run's end aside).
     pub errors: u64,
     pub seconds: f64,
     pub requests_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// The first error seen, to say why.
+    /// The average size of an answer's body, to hold against a checked answer's.
+    pub bytes_per_request: f64,
+    /// The commonest error, to say why.
     pub first_error: Option<String>,
-    /// Whether the generator that measured this was an optimized build: a debug one bounds
-    /// a fast query's closed loop itself (about 5,700 requests/s on a core, where Keel
-    /// answers `{ __typename }` at over 20,000).
-    #[serde(default)]
-    pub optimized: bool,
 }
 
-/// The `q`-quantile (0..=1) of sorted latencies, nearest rank.
-pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+/// oha's arguments for one run of `seconds` (the URL last).
+pub fn oha_args(spec: &LoadSpec, seconds: f64) -> Vec<String> {
+    let body = serde_json::json!({ "query": spec.query }).to_string();
+    let mut args: Vec<String> = vec![
+        "--no-tui".into(),
+        "--output-format".into(),
+        "json".into(),
+        "--stats-success-breakdown".into(),
+        "-z".into(),
+        format!("{}ms", (seconds * 1000.0).round().max(1.0) as u64),
+        "-c".into(),
+        spec.concurrency.max(1).to_string(),
+        "-t".into(),
+        "30s".into(),
+        "-m".into(),
+        "POST".into(),
+        "-H".into(),
+        format!("authorization: Bearer {}", spec.token),
+        "-T".into(),
+        "application/json".into(),
+        "-d".into(),
+        body,
+    ];
+    if let Some(rate) = spec.rate {
+        args.extend(["-q".into(), format!("{rate:.3}"), "--latency-correction".into()]);
     }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    args.push(spec.url.clone());
+    args
+}
+
+/// Reads oha's JSON summary of a run of `seconds`.
+pub fn parse_oha(json: &[u8], seconds: f64) -> anyhow::Result<LoadResult> {
+    let summary: Value = serde_json::from_slice(json).context("oha's JSON summary")?;
+    let count = |v: &Value| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)).unwrap_or(0);
+    let statuses = summary["statusCodeDistribution"]
+        .as_object()
+        .context("oha's summary has no statusCodeDistribution")?;
+    let mut requests = 0;
+    let mut errors = 0;
+    let mut reasons: Vec<(u64, String)> = Vec::new();
+    for (status, n) in statuses {
+        let n = count(n);
+        if status == "200" {
+            requests += n;
+        } else {
+            errors += n;
+            reasons.push((n, format!("status {status}")));
+        }
+    }
+    if let Some(failures) = summary["errorDistribution"].as_object() {
+        for (reason, n) in failures {
+            // A request in flight when the run ends is cut off, not failed.
+            if reason.contains("deadline") {
+                continue;
+            }
+            errors += count(n);
+            reasons.push((count(n), reason.clone()));
+        }
+    }
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let latency = if summary["latencyPercentileSuccessful"].is_object() {
+        &summary["latencyPercentileSuccessful"]
+    } else {
+        &summary["latencyPercentiles"]
+    };
+    let ms = |key: &str| latency[key].as_f64().map_or(f64::NAN, |s| s * 1000.0);
+    if seconds <= 0.0 {
+        bail!("a load run must last some time (got {seconds} s)");
+    }
+    Ok(LoadResult {
+        requests,
+        errors,
+        seconds,
+        requests_per_second: requests as f64 / seconds,
+        p50_ms: if requests > 0 { ms("p50") } else { f64::NAN },
+        p99_ms: if requests > 0 { ms("p99") } else { f64::NAN },
+        bytes_per_request: summary["summary"]["sizePerRequest"].as_f64().unwrap_or(0.0),
+        first_error: reasons.into_iter().next().map(|(n, why)| format!("{why} ({n} times)")),
+    })
+}
+
+/// oha's version, or an error that says how to install it.
+pub fn oha_version() -> anyhow::Result<String> {
+    let output = Command::new(OHA).arg("--version").output().with_context(|| {
+        format!("the gateway's load generator `{OHA}` is not on PATH; install it with `{OHA_INSTALL}`")
+    })?;
+    if !output.status.success() {
+        bail!(
+            "`{OHA} --version` failed ({}); reinstall it with `{OHA_INSTALL}`",
+            output.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 /// The median of some runs' figures.
@@ -66,139 +162,4 @@ pub fn median(values: &[f64]) -> f64 {
     } else {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     }
-}
-
-struct Outcome {
-    /// When the request was due (open loop) or sent (closed loop).
-    started: Instant,
-    latency: Duration,
-    error: Option<String>,
-}
-
-async fn one(client: &reqwest::Client, spec: &LoadSpec, body: &str, due: Instant) -> Outcome {
-    let result = client
-        .post(&spec.url)
-        .bearer_auth(&spec.token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await;
-    let error = match result {
-        Ok(response) => {
-            let status = response.status();
-            match response.bytes().await {
-                Ok(bytes) if status == 200 && !has_errors(&bytes) => None,
-                Ok(bytes) => Some(format!(
-                    "status {status}: {}",
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-                )),
-                Err(e) => Some(format!("reading the answer: {e}")),
-            }
-        }
-        Err(e) => Some(format!("sending: {e}")),
-    };
-    Outcome {
-        started: due,
-        latency: due.elapsed(),
-        error,
-    }
-}
-
-/// Whether a GraphQL answer carries top-level `errors` (a cheap look, not a parse: `"errors"`
-/// as a key appears only there in Keel's answers, whose field names are camelCase words).
-fn has_errors(body: &[u8]) -> bool {
-    body.windows(9).any(|w| w == b"\"errors\":")
-}
-
-/// Runs the load on the current thread's runtime and measures it.
-pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadResult> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(spec.concurrency.max(1))
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let body = serde_json::to_string(&serde_json::json!({ "query": spec.query }))?;
-    let spec = Arc::new(spec);
-    let body = Arc::new(body);
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(spec.warmup_seconds);
-    let end = measure_from + Duration::from_secs_f64(spec.seconds);
-
-    let outcomes: Vec<Outcome> = match spec.rate {
-        None => {
-            let mut clients = tokio::task::JoinSet::new();
-            for _ in 0..spec.concurrency.max(1) {
-                let (client, spec, body) = (client.clone(), spec.clone(), body.clone());
-                clients.spawn_local(async move {
-                    let mut mine = Vec::new();
-                    while Instant::now() < end {
-                        mine.push(one(&client, &spec, &body, Instant::now()).await);
-                    }
-                    mine
-                });
-            }
-            let mut all = Vec::new();
-            while let Some(mine) = clients.join_next().await {
-                all.extend(mine?);
-            }
-            all
-        }
-        Some(rate) => {
-            anyhow::ensure!(rate > 0.0, "the open loop's rate must be above 0 (got {rate})");
-            let interval = Duration::from_secs_f64(1.0 / rate);
-            let mut requests = tokio::task::JoinSet::new();
-            let mut all = Vec::new();
-            let mut due = start;
-            while due < end {
-                tokio::time::sleep_until(due.into()).await;
-                let (client, spec, body) = (client.clone(), spec.clone(), body.clone());
-                requests.spawn_local(async move { one(&client, &spec, &body, due).await });
-                due += interval;
-                // Collect the answered ones as we go, so the set stays small.
-                while let Some(outcome) = requests.try_join_next() {
-                    all.push(outcome?);
-                }
-            }
-            while let Some(outcome) = requests.join_next().await {
-                all.push(outcome?);
-            }
-            all
-        }
-    };
-
-    let measured: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| o.started >= measure_from && o.started < end)
-        .collect();
-    let errors = measured.iter().filter(|o| o.error.is_some()).count() as u64;
-    let first_error = measured.iter().find_map(|o| o.error.clone());
-    let mut latencies: Vec<Duration> = measured
-        .iter()
-        .filter(|o| o.error.is_none())
-        .map(|o| o.latency)
-        .collect();
-    latencies.sort();
-    let requests = latencies.len() as u64;
-    let seconds = spec.seconds;
-    Ok(LoadResult {
-        requests,
-        errors,
-        seconds,
-        requests_per_second: requests as f64 / seconds,
-        p50_ms: quantile(&latencies, 0.50).as_secs_f64() * 1000.0,
-        p99_ms: quantile(&latencies, 0.99).as_secs_f64() * 1000.0,
-        first_error,
-        optimized: !cfg!(debug_assertions),
-    })
-}
-
-/// `xtask bench-load SPEC_JSON`: runs one load on a single thread and prints its result as
-/// one JSON line.
-pub fn main(spec_json: &str) -> anyhow::Result<()> {
-    let spec: LoadSpec = serde_json::from_str(spec_json)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let local = tokio::task::LocalSet::new();
-    let result = local.block_on(&runtime, run(spec))?;
-    println!("{}", serde_json::to_string(&result)?);
-    Ok(())
 }

@@ -101,25 +101,20 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         return remeasure(root, options, &settings, &out, started);
     }
 
+    // The gateway's load generator first: a missing one should not wait for a build.
+    let oha = load::oha_version()?;
     let mut build = cargo(root);
-    // The load generator is built with Keel, in the same profile: a debug build of it would
-    // be the bottleneck of the trivial query's closed loop, not the server.
-    build.args(["build", "-p", "keel", "-p", "xtask"]);
+    build.args(["build", "-p", "keel"]);
     if release {
         build.arg("--release");
     }
-    eprintln!(
-        "bench: cargo build -p keel -p xtask{}",
-        if release { " --release" } else { "" }
-    );
-    let status = build.status().context("running cargo build -p keel -p xtask")?;
+    eprintln!("bench: cargo build -p keel{}", if release { " --release" } else { "" });
+    let status = build.status().context("running cargo build -p keel")?;
     if !status.success() {
-        bail!("cargo build -p keel -p xtask failed");
+        bail!("cargo build -p keel failed");
     }
     let binary = platform::binary(root, release);
     anyhow::ensure!(binary.exists(), "no keel binary at {}", binary.display());
-    let generator = load_generator(&binary);
-    anyhow::ensure!(generator.exists(), "no load generator at {}", generator.display());
 
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -137,7 +132,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     for store in &stores {
         let mode = store.mode();
         eprintln!("bench: gateway, memory and start-up on {mode}");
-        match runtime.block_on(platform_figures(&binary, store, &settings)) {
+        match runtime.block_on(platform_figures(&binary, store, &settings, &oha)) {
             Ok(mut measured) => rows.append(&mut measured),
             Err(e) => {
                 let why = format!("could not be measured: {e:#}");
@@ -357,7 +352,9 @@ pub fn bench_environment(vars: impl IntoIterator<Item = (String, String)>) -> Ve
 fn reproduce(settings: &Settings, environment: &[String]) -> String {
     let mut text = String::from(
         "On an otherwise idle machine with at least 2 cores, PostgreSQL at \
-         `postgres://postgres@127.0.0.1:5432/test` (or `KEEL_BENCH_DATABASE_URL`):\n\n```sh\n\
+         `postgres://postgres@127.0.0.1:5432/test` (or `KEEL_BENCH_DATABASE_URL`), and `taskset`, \
+         `perf`, `psql` and `pgbench` on PATH:\n\n```sh\n\
+         cargo install oha --locked             # the gateway's load generator, once\n\
          cargo xtask bench                      # release build; writes docs/performance.md\n\
          cargo xtask bench --smoke --out /tmp/performance.md   # seconds, debug build: proves it works\n\
          cargo xtask bench --only time-capture  # re-measure some figures, the page's other rows kept\n",
@@ -391,9 +388,10 @@ fn reproduce(settings: &Settings, environment: &[String]) -> String {
     text.push_str(&format!(
         "The gateway figures: `keel up --demo` on a fresh data directory (`taskset -c 0`), {} \
          projects made by winning demo opportunities through CRM (project setup creates each), \
-         and the load generator (`xtask bench-load`, built with Keel in release, HTTP/1.1 \
-         keep-alive, one thread) on \
-         `taskset -c 1`. Rate: a closed loop of {} clients for {} s after {} s of warm-up. \
+         and the load from [oha](https://crates.io/crates/oha) (`cargo install oha --locked`, \
+         HTTP/1.1 keep-alive) on `taskset -c 1`; each query's answer is checked in full first \
+         (oha sees status codes, not GraphQL `errors`) and each run's average answer size held \
+         against it. Rate: a closed loop of {} clients for {} s after {} s of warm-up. \
          Latency: an open loop at half the lower of the two queries' closed-loop rates, \
          measured from when each request was due. Each figure is the median of {} runs, the \
          two queries taking turns. Memory: VmRSS and VmHWM of the Keel process from \
@@ -421,23 +419,28 @@ fn drop_schemas(url: &str, prefix: &str) {
     }
 }
 
-/// The load generator beside the `keel` binary: `xtask`, built in the same profile.
-fn load_generator(keel: &Path) -> PathBuf {
-    keel.with_file_name(format!("xtask{}", std::env::consts::EXE_SUFFIX))
+/// Runs one load with oha in its own process pinned to core 1 (after its warm-up, if any),
+/// sampling Keel's memory meanwhile. Returns the result and the highest VmRSS seen (MiB).
+fn load(spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(LoadResult, f64)> {
+    let mut peak: f64 = 0.0;
+    if spec.warmup_seconds > 0.0 {
+        let (_, warm_peak) = oha(spec, spec.warmup_seconds, keel_pid).context("the warm-up")?;
+        peak = warm_peak;
+    }
+    let (output, measured_peak) = oha(spec, spec.seconds, keel_pid)?;
+    let result = load::parse_oha(&output, spec.seconds)?;
+    Ok((result, peak.max(measured_peak)))
 }
 
-/// Runs one load in its own process pinned to core 1, sampling Keel's memory meanwhile.
-/// Returns the result and the highest VmRSS seen (MiB).
-fn load(generator: &Path, spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(LoadResult, f64)> {
+/// One oha run under `taskset -c 1`: its JSON summary and Keel's highest VmRSS meanwhile.
+fn oha(spec: &LoadSpec, seconds: f64, keel_pid: u32) -> anyhow::Result<(Vec<u8>, f64)> {
     let mut child = Command::new("taskset")
-        .args(["-c", "1"])
-        .arg(generator)
-        .arg("bench-load")
-        .arg(serde_json::to_string(spec)?)
+        .args(["-c", "1", load::OHA])
+        .args(load::oha_args(spec, seconds))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
-        .context("starting the load generator under taskset -c 1")?;
+        .context("starting oha under taskset -c 1")?;
     let mut peak: f64 = 0.0;
     while child.try_wait()?.is_none() {
         if let Ok((rss, _)) = platform::memory_mib(keel_pid) {
@@ -447,10 +450,48 @@ fn load(generator: &Path, spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(Loa
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
-        bail!("the load generator failed ({})", output.status);
+        bail!(
+            "oha failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
-    let result: LoadResult = serde_json::from_slice(&output.stdout).context("the load generator's result")?;
-    Ok((result, peak))
+    Ok((output.stdout, peak))
+}
+
+/// The size of one answer to `query`, checked in full: `200`, `data` and no `errors`.
+async fn checked_answer_bytes(http: &str, token: &str, query: &str) -> anyhow::Result<f64> {
+    let answer = reqwest::Client::new()
+        .post(format!("{http}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await?;
+    let status = answer.status();
+    let bytes = answer.bytes().await?;
+    let body: Value = serde_json::from_slice(&bytes).context("the GraphQL answer")?;
+    if status != 200 || !body["errors"].is_null() || body["data"].is_null() {
+        bail!("GraphQL answered {status}: {body}");
+    }
+    Ok(bytes.len() as f64)
+}
+
+/// Whether a run's answers were the checked answer: oha sees status codes, not GraphQL
+/// `errors`, so an answer of another size than the checked one is an answer of another kind.
+/// `Err` when they were not (half or double the size); a note when they differ by over 10%.
+pub fn answers_as_checked(name: &str, result: &LoadResult, checked_bytes: f64) -> anyhow::Result<Option<String>> {
+    if result.requests == 0 || checked_bytes <= 0.0 {
+        return Ok(None);
+    }
+    let ratio = result.bytes_per_request / checked_bytes;
+    let said = format!(
+        "{name}'s answers averaged {:.0} bytes where a checked answer has {checked_bytes:.0}",
+        result.bytes_per_request
+    );
+    if !(0.5..=2.0).contains(&ratio) {
+        bail!("{said}: some were not what the query answers (GraphQL errors?)");
+    }
+    Ok((!(0.9..=1.1).contains(&ratio)).then_some(said))
 }
 
 async fn graphql(http: &str, token: &str, query: &str) -> anyhow::Result<Value> {
@@ -554,10 +595,10 @@ pub fn profile(before: &[(String, f64, f64)], after: &[(String, f64, f64)]) -> S
 }
 
 /// Keel's CPU by crate (perf) while `spec` loads it for `seconds`.
-fn cpu_under_load(generator: &Path, pid: u32, spec: &LoadSpec, seconds: f64) -> anyhow::Result<String> {
+fn cpu_under_load(pid: u32, spec: &LoadSpec, seconds: f64) -> anyhow::Result<String> {
     let data = std::env::temp_dir().join(format!("keel-bench-{pid}.perf"));
     let perf = profile::start_recording(pid, seconds.ceil() as u64, &data)?;
-    let loaded = load(generator, spec, pid);
+    let loaded = load(spec, pid);
     let samples = profile::finish_recording(perf, &data, None)?;
     loaded?;
     Ok(format!(
@@ -568,11 +609,10 @@ fn cpu_under_load(generator: &Path, pid: u32, spec: &LoadSpec, seconds: f64) -> 
 }
 
 /// The gateway, memory and start-up figures of one store.
-async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> anyhow::Result<Vec<Row>> {
+async fn platform_figures(binary: &Path, store: &Store, settings: &Settings, oha: &str) -> anyhow::Result<Vec<Row>> {
     let mode = store.mode();
     let data_dir = tempfile::Builder::new().prefix("keel-bench-").tempdir()?;
     let keel = Keel::start(binary, data_dir.path(), store, Duration::from_secs(120)).await?;
-    let generator = load_generator(binary);
     let admin = platform::token(binary, data_dir.path(), "admin", "bench-admin")?;
     let executive = platform::token(binary, data_dir.path(), "executive", "bench-executive")?;
 
@@ -611,6 +651,8 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     }
     let after = grpc_calls(&keel.http).await?;
     let metered = (after - before) / sample as f64;
+    let trivial_bytes = checked_answer_bytes(&keel.http, &executive, TRIVIAL).await?;
+    let dashboard_bytes = checked_answer_bytes(&keel.http, &executive, DASHBOARD).await?;
 
     // Rate: closed loops, the two queries taking turns.
     let spec = |query: &str, rate: Option<f64>, warmup: f64| LoadSpec {
@@ -631,20 +673,16 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let mut dashboard_calls_after = Vec::new();
     for i in 0..settings.runs {
         let warmup = if i == 0 { settings.warmup_seconds } else { 0.0 };
-        let (t, _) = load(&generator, &spec(TRIVIAL, None, warmup), pid)?;
-        anyhow::ensure!(
-            settings.smoke || t.optimized,
-            "the load generator at {} is a debug build: it, not Keel, would bound the closed loops' rates",
-            generator.display()
-        );
+        let (t, _) = load(&spec(TRIVIAL, None, warmup), pid)?;
         let snapshot = grpc_time(&keel.http).await?;
-        let (d, peak) = load(&generator, &spec(DASHBOARD, None, warmup), pid)?;
+        let (d, peak) = load(&spec(DASHBOARD, None, warmup), pid)?;
         if i == 0 {
             dashboard_calls_before = snapshot;
             dashboard_calls_after = grpc_time(&keel.http).await?;
         }
         load_rss = load_rss.max(peak);
-        for (name, r) in [("trivial", &t), ("dashboard", &d)] {
+        for (name, r, checked) in [("trivial", &t, trivial_bytes), ("dashboard", &d, dashboard_bytes)] {
+            errors.extend(answers_as_checked(name, r, checked)?);
             if r.errors > 0 {
                 errors.push(format!(
                     "{name}: {} errors, first: {}",
@@ -669,7 +707,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let cpu_profile = if settings.smoke {
         String::new()
     } else {
-        match cpu_under_load(&generator, pid, &spec(DASHBOARD, None, 0.0), settings.seconds) {
+        match cpu_under_load(pid, &spec(DASHBOARD, None, 0.0), settings.seconds) {
             Ok(profile) => format!(
                 " Where Keel's CPU went during one more closed loop of the dashboard (perf, by crate, over 1%): {profile}."
             ),
@@ -681,18 +719,12 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     let rate = (trivial_rate.min(dashboard_rate) * 0.5).max(1.0);
     let (mut t50, mut t99, mut d50, mut d99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..settings.runs {
-        let (t, _) = load(
-            &generator,
-            &spec(TRIVIAL, Some(rate), settings.warmup_seconds.min(1.0)),
-            pid,
-        )?;
-        let (d, peak) = load(
-            &generator,
-            &spec(DASHBOARD, Some(rate), settings.warmup_seconds.min(1.0)),
-            pid,
-        )?;
+        let (t, _) = load(&spec(TRIVIAL, Some(rate), settings.warmup_seconds.min(1.0)), pid)?;
+        let (d, peak) = load(&spec(DASHBOARD, Some(rate), settings.warmup_seconds.min(1.0)), pid)?;
         load_rss = load_rss.max(peak);
         anyhow::ensure!(t.requests > 0 && d.requests > 0, "an open loop answered nothing");
+        errors.extend(answers_as_checked("trivial (open loop)", &t, trivial_bytes)?);
+        errors.extend(answers_as_checked("dashboard (open loop)", &d, dashboard_bytes)?);
         if t.errors + d.errors > 0 {
             errors.push(format!("open loop: {} errors", t.errors + d.errors));
         }
@@ -701,6 +733,10 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
         d50.push(d.p50_ms);
         d99.push(d.p99_ms);
     }
+    // Still the checked answers after the load.
+    checked_answer_bytes(&keel.http, &executive, DASHBOARD)
+        .await
+        .context("the dashboard after the load")?;
     let (_, hwm) = platform::memory_mib(pid)?;
     keel.stop()?;
 
@@ -722,7 +758,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings) -> 
     };
     let shape = format!(
         "{projects} projects (of {won} won), closed loop of {} clients, {} s per run, median of {}; \
-         `{{ __typename }}` on the same server in the same run.",
+         `{{ __typename }}` on the same server in the same run; load by {oha}.",
         settings.concurrency, settings.seconds, settings.runs
     );
     let mut rows = vec![
