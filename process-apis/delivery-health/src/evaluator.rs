@@ -2,11 +2,17 @@
 //! transaction store the evaluation (with the policy version), open, update or resolve its
 //! alerts, and store a notification per alert opened; then broadcast those notifications.
 //! Events about a project and a periodic sweep of active projects both come here.
+//!
+//! Two evaluations of one project may overlap (an event and the sweep, two events): the one
+//! that read later wins. Each evaluation's row keeps when it began reading (`read_at`), and an
+//! evaluation records only over an older reading; one that read before the recorded one
+//! changes nothing (no alert opened, updated or resolved, no notification) and answers the
+//! recorded evaluation.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use keel_core::Error;
 use keel_proto::health as pb;
 use keel_proto::health::EvaluateProjectRequest;
@@ -37,6 +43,9 @@ pub mod entity {
         pub health: Vec<u8>,
         pub policy_version: String,
         pub evaluated_at: DateTimeUtc,
+        /// When the recorded evaluation began reading the project's facts (none before it was
+        /// kept).
+        pub read_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -64,6 +73,50 @@ struct Computed {
     health: ProjectHealth,
     recipients: Vec<Recipient>,
     insight: InsightOutcome,
+}
+
+/// One evaluation read and computed, not yet recorded ([`Evaluator::read`]).
+pub struct Reading {
+    /// When it began reading: of two evaluations, the one that read later is recorded.
+    read_at: DateTime<Utc>,
+    computed: Computed,
+}
+
+impl Reading {
+    pub fn read_at(&self) -> DateTime<Utc> {
+        self.read_at
+    }
+
+    /// The health it computed.
+    pub fn status(&self) -> &'static str {
+        self.computed.health.status()
+    }
+}
+
+impl std::fmt::Debug for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reading")
+            .field("project_id", &self.computed.health.project_id)
+            .field("read_at", &self.read_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What recording a reading did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The project's recorded evaluation: this one, or the later one that superseded it.
+    pub health: pb::ProjectHealth,
+    /// An evaluation that read later was recorded first: this one changed nothing.
+    pub superseded: bool,
+}
+
+/// What storing a reading inside a transaction did.
+enum Stored {
+    /// Stored, with the notifications to broadcast once committed.
+    Recorded(pb::ProjectHealth, Vec<notifications::entity::Model>),
+    /// A later reading is recorded: nothing to commit.
+    Superseded(pb::ProjectHealth),
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -235,25 +288,27 @@ impl Evaluator {
         })
     }
 
-    /// Stores the evaluation and applies it to the alerts inside `txn`; returns the stored
-    /// view and the notifications to broadcast once committed.
-    async fn store(
-        &self,
-        txn: &DatabaseTransaction,
-        computed: &Computed,
-        actor: &str,
-    ) -> Result<(pb::ProjectHealth, Vec<notifications::entity::Model>), Error> {
+    /// Stores the evaluation and applies it to the alerts inside `txn`: the stored view and
+    /// the notifications to broadcast once committed; or, when a later reading is recorded,
+    /// that one's view, and `txn` must not be committed.
+    async fn store(&self, txn: &DatabaseTransaction, reading: &Reading, actor: &str) -> Result<Stored, Error> {
         let Computed {
             health,
             recipients,
             insight: outcome,
-        } = computed;
+        } = &reading.computed;
         let now = Utc::now();
         let mut view = to_proto(health, now);
         if let Some(made) = &outcome.forecast {
             view.margin_forecast = Some(insight::save_forecast(txn, made).await?);
         }
-        save_evaluation(txn, &view).await?;
+        if !save_evaluation(txn, &view, reading.read_at).await? {
+            tracing::info!(project.id = %health.project_id, read_at = %reading.read_at, "a later evaluation was recorded first; this one changes nothing");
+            let recorded = latest_in(txn, &health.project_id)
+                .await?
+                .ok_or_else(|| Error::internal("the later evaluation's row is gone"))?;
+            return Ok(Stored::Superseded(recorded));
+        }
         let changes = alerts::apply(txn, health, recipients, actor).await?;
         let mut flagged = 0;
         if !outcome.flags.is_empty() {
@@ -285,7 +340,38 @@ impl Evaluator {
             policy.version = %health.policy_version,
             "project evaluated"
         );
-        Ok((view, stored))
+        Ok(Stored::Recorded(view, stored))
+    }
+
+    /// Reads the project's facts and computes its evaluation, recording nothing.
+    pub async fn read(&self, project_id: &str) -> Result<Reading, Error> {
+        let read_at = Utc::now().trunc_subsecs(6);
+        let computed = self.compute(project_id).await?;
+        Ok(Reading { read_at, computed })
+    }
+
+    /// Records a reading (the evaluation, its alerts and notifications) in one transaction,
+    /// unless one that read the project later was recorded first: then nothing changes and
+    /// the answer is that one, `superseded`.
+    pub async fn record(&self, reading: &Reading, actor: &str) -> Result<Recorded, Error> {
+        let txn = keel_store::begin_write(&self.db).await?;
+        match self.store(&txn, reading, actor).await? {
+            Stored::Recorded(view, stored) => {
+                txn.commit().await.map_err(keel_store::db_error)?;
+                self.notifier.publish(&stored);
+                Ok(Recorded {
+                    health: view,
+                    superseded: false,
+                })
+            }
+            Stored::Superseded(view) => {
+                txn.rollback().await.map_err(keel_store::db_error)?;
+                Ok(Recorded {
+                    health: view,
+                    superseded: true,
+                })
+            }
+        }
     }
 
     /// Evaluates `project_id` now (events and the sweep).
@@ -294,18 +380,9 @@ impl Evaluator {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let computed = self.compute(project_id).await?;
-            let txn = keel_store::begin_write(&self.db).await?;
-            let result = self.store(&txn, &computed, actor).await;
-            let result = match result {
-                Ok(done) => txn.commit().await.map_err(keel_store::db_error).map(|_| done),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok((view, stored)) => {
-                    self.notifier.publish(&stored);
-                    return Ok(view);
-                }
+            let reading = self.read(project_id).await?;
+            match self.record(&reading, actor).await {
+                Ok(recorded) => return Ok(recorded.health),
                 Err(e) if attempt < CONFLICT_RETRIES && is_conflict(&e) => continue,
                 Err(e) => return Err(e),
             }
@@ -318,7 +395,7 @@ impl Evaluator {
         request: &EvaluateProjectRequest,
         actor: &str,
     ) -> Result<pb::ProjectHealth, Error> {
-        let computed = self.compute(&request.project_id).await?;
+        let reading = self.read(&request.project_id).await?;
         let published: Arc<Mutex<Vec<notifications::entity::Model>>> = Arc::default();
         let sink = published.clone();
         let this = self.clone();
@@ -330,11 +407,16 @@ impl Evaluator {
             request,
             move |txn| {
                 Box::pin(async move {
-                    let (view, stored) = this.store(txn, &computed, &actor).await?;
-                    if let Ok(mut sink) = sink.lock() {
-                        sink.extend(stored);
+                    match this.store(txn, &reading, &actor).await? {
+                        Stored::Recorded(view, stored) => {
+                            if let Ok(mut sink) = sink.lock() {
+                                sink.extend(stored);
+                            }
+                            Ok(view)
+                        }
+                        // Nothing of this reading was written: the key answers the later one.
+                        Stored::Superseded(view) => Ok(view),
                     }
-                    Ok(view)
                 })
             },
         )
@@ -349,12 +431,7 @@ impl Evaluator {
 
     /// The latest stored evaluation of `project_id`.
     pub async fn latest(&self, project_id: &str) -> Result<Option<pb::ProjectHealth>, Error> {
-        let row = entity::Entity::find_by_id(project_id.to_string())
-            .one(&self.db)
-            .await
-            .map_err(keel_store::db_error)?;
-        row.map(|row| pb::ProjectHealth::decode(row.health.as_slice()).map_err(Error::internal))
-            .transpose()
+        latest_in(&self.db, project_id).await
     }
 
     /// The latest evaluations of `project_ids` (those never evaluated left out), in the
@@ -406,15 +483,34 @@ fn is_conflict(error: &Error) -> bool {
     matches!(error, Error::Aborted(_))
 }
 
-async fn save_evaluation<C: ConnectionTrait>(txn: &C, view: &pb::ProjectHealth) -> Result<(), Error> {
+async fn latest_in<C: ConnectionTrait>(db: &C, project_id: &str) -> Result<Option<pb::ProjectHealth>, Error> {
+    let row = entity::Entity::find_by_id(project_id.to_string())
+        .one(db)
+        .await
+        .map_err(keel_store::db_error)?;
+    row.map(|row| pb::ProjectHealth::decode(row.health.as_slice()).map_err(Error::internal))
+        .transpose()
+}
+
+/// Stores the evaluation over an older reading (or none); `false`, writing nothing, when the
+/// recorded evaluation read at or after `read_at`. The row (its lock, on PostgreSQL) orders
+/// concurrent evaluations of a project.
+async fn save_evaluation<C: ConnectionTrait>(
+    txn: &C,
+    view: &pb::ProjectHealth,
+    read_at: DateTime<Utc>,
+) -> Result<bool, Error> {
+    use sea_orm::sea_query::ExprTrait as _;
     let row = entity::ActiveModel {
         project_id: Set(view.project_id.clone()),
         status: Set(view.status.clone()),
         health: Set(view.encode_to_vec()),
         policy_version: Set(view.policy_version.clone()),
         evaluated_at: Set(Utc::now()),
+        read_at: Set(Some(read_at)),
     };
-    entity::Entity::insert(row)
+    let recorded = Expr::col((entity::Entity, entity::Column::ReadAt));
+    let written = entity::Entity::insert(row)
         .on_conflict(
             OnConflict::column(entity::Column::ProjectId)
                 .update_columns([
@@ -422,11 +518,13 @@ async fn save_evaluation<C: ConnectionTrait>(txn: &C, view: &pb::ProjectHealth) 
                     entity::Column::Health,
                     entity::Column::PolicyVersion,
                     entity::Column::EvaluatedAt,
+                    entity::Column::ReadAt,
                 ])
+                .action_and_where(recorded.clone().is_null().or(recorded.lt(read_at)))
                 .to_owned(),
         )
-        .exec(txn)
+        .exec_without_returning(txn)
         .await
         .map_err(keel_store::db_error)?;
-    Ok(())
+    Ok(written > 0)
 }

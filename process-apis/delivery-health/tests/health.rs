@@ -344,6 +344,63 @@ async fn a_late_milestone_an_open_high_ticket_and_unapproved_time_each_alert_and
     assert_eq!(platform.alerts().await.len(), 4);
 }
 
+/// An event and the sweep evaluate at once: the slow one read while a high ticket was open,
+/// the other after it closed and recorded first. The slow one changes nothing when it records.
+#[tokio::test]
+async fn an_evaluation_that_read_before_a_later_recorded_one_changes_nothing() {
+    let platform = Platform::start().await;
+    let ticket = platform.ticket(Severity::High).await;
+    let first = evaluate(&platform, "eval-1").await;
+    assert_eq!(first.open_high_severity_tickets, 1);
+    assert_eq!(platform.alerts().await.len(), 1);
+
+    // The slow evaluation reads now, with the ticket open...
+    let slow = platform.evaluator.read(&platform.project_id()).await.expect("read");
+    assert_eq!(slow.status(), "RED");
+    // ...then the ticket closes, and a later evaluation reads and records: the alert resolves.
+    SupportServiceClient::new(platform.support.harness.channel())
+        .change_ticket_status(platform.support.harness.service(ChangeTicketStatusRequest {
+            idempotency_key: "close".into(),
+            id: ticket.id.clone(),
+            status: TicketStatus::Closed as i32,
+            expected_version: ticket.version,
+        }))
+        .await
+        .expect("close ticket");
+    let fresh = evaluate(&platform, "eval-2").await;
+    assert_eq!((fresh.status.as_str(), fresh.open_high_severity_tickets), ("GREEN", 0));
+
+    // The slow one records last: it would raise the alert again; it changes nothing.
+    let late = platform.evaluator.record(&slow, "slow-reader").await.expect("answered");
+    assert!(late.superseded);
+    assert_eq!(late.health.status, "GREEN");
+    let alerts = platform.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].state, "RESOLVED");
+    assert_eq!(platform.notifications().await.len(), 1);
+    let stored = platform
+        .evaluator
+        .latest(&platform.project_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status.as_str(), stored.open_high_severity_tickets),
+        ("GREEN", 0)
+    );
+
+    // An evaluation that reads after them all is recorded as usual.
+    let later = platform.evaluator.read(&platform.project_id()).await.expect("read");
+    let recorded = platform
+        .evaluator
+        .record(&later, "later-reader")
+        .await
+        .expect("recorded");
+    assert!(!recorded.superseded);
+    let at = |h: &keel_proto::health::ProjectHealth| h.evaluated_at.map(|t| (t.seconds, t.nanos));
+    assert!(at(&recorded.health) > at(&stored), "a new evaluation is stored");
+}
+
 #[tokio::test]
 async fn bad_requests_name_the_field_and_change_nothing() {
     let platform = Platform::start().await;
