@@ -295,7 +295,7 @@ fn oha_posts_the_query_with_the_token_for_the_run_s_length() {
     assert!(open.contains(&"300ms".to_string()));
 }
 
-/// A summary as oha 1.x writes it (`--output-format json --stats-success-breakdown`), cut.
+/// A summary as oha 1.16 writes it (`--output-format json --stats-success-breakdown`), cut.
 const OHA_SUMMARY: &str = r#"{
   "summary": {"successRate": 0.99, "total": 8.01, "slowest": 0.2, "fastest": 0.001,
               "average": 0.01, "requestsPerSec": 1000.5, "totalData": 3450000,
@@ -303,7 +303,7 @@ const OHA_SUMMARY: &str = r#"{
   "responseTimeHistogram": {"0.01": 8000},
   "latencyPercentiles": {"p10": 0.001, "p25": 0.002, "p50": 0.009, "p75": 0.012, "p90": 0.015,
                          "p95": 0.02, "p99": 0.5, "p99.9": 0.6, "p99.99": 0.7},
-  "latencyPercentileSuccessful": {"p10": 0.001, "p25": 0.002, "p50": 0.0125, "p75": 0.015,
+  "latencyPercentilesSuccessful": {"p10": 0.001, "p25": 0.002, "p50": 0.0125, "p75": 0.015,
                                   "p90": 0.017, "p95": 0.019, "p99": 0.0205, "p99.9": 0.03,
                                   "p99.99": 0.04},
   "rps": {"mean": 1000.0, "stddev": 10.0, "max": 1100.0, "percentiles": {}},
@@ -326,6 +326,22 @@ fn oha_s_summary_counts_answered_requests_and_their_errors_but_not_the_ones_the_
     assert_eq!(result.bytes_per_request, 345.0);
     assert!(parse_oha(b"not json", 8.0).is_err());
     assert!(parse_oha(b"{}", 8.0).is_err(), "no status codes is no summary");
+}
+
+#[test]
+fn cpu_time_is_read_from_proc_stat_past_a_command_name_with_spaces() {
+    use xtask::bench::platform::cpu_seconds_of;
+    let stat = "4242 (keel server) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 9 0 100 0";
+    assert_eq!(cpu_seconds_of(stat, 100.0), Some(3.0));
+    assert_eq!(cpu_seconds_of("4242 (x) S 1", 100.0), None);
+    // This process's CPU time grows as it works (a tick is 10 ms at most).
+    let own = || xtask::bench::platform::cpu_seconds(std::process::id()).unwrap();
+    let (before, until) = (own(), std::time::Instant::now() + std::time::Duration::from_secs(5));
+    let mut spun = 0u64;
+    while own() <= before && std::time::Instant::now() < until {
+        spun = spun.wrapping_add(std::hint::black_box(spun) | 1);
+    }
+    assert!(own() > before, "no CPU time counted after spinning {spun}");
 }
 
 #[test]

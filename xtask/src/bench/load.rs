@@ -52,6 +52,13 @@ pub struct LoadResult {
     pub bytes_per_request: f64,
     /// The commonest error, to say why.
     pub first_error: Option<String>,
+    /// Cores the server was busy during the run (its CPU time over the run's length): near
+    /// the cores it is pinned to, the rate is the server's, not the generator's.
+    #[serde(default)]
+    pub server_cores: f64,
+    /// Cores oha was busy during the run.
+    #[serde(default)]
+    pub generator_cores: f64,
 }
 
 /// oha's arguments for one run of `seconds` (the URL last).
@@ -114,11 +121,17 @@ pub fn parse_oha(json: &[u8], seconds: f64) -> anyhow::Result<LoadResult> {
         }
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let latency = if summary["latencyPercentileSuccessful"].is_object() {
-        &summary["latencyPercentileSuccessful"]
-    } else {
-        &summary["latencyPercentiles"]
-    };
+    // The successful answers' latency (`--stats-success-breakdown`; oha 1.16 writes
+    // `latencyPercentilesSuccessful`, its schema `latencyPercentileSuccessful`).
+    let latency = [
+        "latencyPercentilesSuccessful",
+        "latencyPercentileSuccessful",
+        "latencyPercentiles",
+    ]
+    .iter()
+    .map(|key| &summary[*key])
+    .find(|v| v.is_object())
+    .unwrap_or(&Value::Null);
     let ms = |key: &str| latency[key].as_f64().map_or(f64::NAN, |s| s * 1000.0);
     if seconds <= 0.0 {
         bail!("a load run must last some time (got {seconds} s)");
@@ -132,6 +145,8 @@ pub fn parse_oha(json: &[u8], seconds: f64) -> anyhow::Result<LoadResult> {
         p99_ms: if requests > 0 { ms("p99") } else { f64::NAN },
         bytes_per_request: summary["summary"]["sizePerRequest"].as_f64().unwrap_or(0.0),
         first_error: reasons.into_iter().next().map(|(n, why)| format!("{why} ({n} times)")),
+        server_cores: 0.0,
+        generator_cores: 0.0,
     })
 }
 

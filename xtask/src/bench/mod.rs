@@ -424,16 +424,22 @@ fn drop_schemas(url: &str, prefix: &str) {
 fn load(spec: &LoadSpec, keel_pid: u32) -> anyhow::Result<(LoadResult, f64)> {
     let mut peak: f64 = 0.0;
     if spec.warmup_seconds > 0.0 {
-        let (_, warm_peak) = oha(spec, spec.warmup_seconds, keel_pid).context("the warm-up")?;
+        let (_, warm_peak, _) = oha(spec, spec.warmup_seconds, keel_pid).context("the warm-up")?;
         peak = warm_peak;
     }
-    let (output, measured_peak) = oha(spec, spec.seconds, keel_pid)?;
-    let result = load::parse_oha(&output, spec.seconds)?;
+    let keel_cpu = platform::cpu_seconds(keel_pid)?;
+    let started = Instant::now();
+    let (output, measured_peak, generator_cpu) = oha(spec, spec.seconds, keel_pid)?;
+    let elapsed = started.elapsed().as_secs_f64().max(f64::EPSILON);
+    let mut result = load::parse_oha(&output, spec.seconds)?;
+    result.server_cores = (platform::cpu_seconds(keel_pid)? - keel_cpu) / elapsed;
+    result.generator_cores = generator_cpu / elapsed;
     Ok((result, peak.max(measured_peak)))
 }
 
-/// One oha run under `taskset -c 1`: its JSON summary and Keel's highest VmRSS meanwhile.
-fn oha(spec: &LoadSpec, seconds: f64, keel_pid: u32) -> anyhow::Result<(Vec<u8>, f64)> {
+/// One oha run under `taskset -c 1`: its JSON summary, Keel's highest VmRSS meanwhile, and
+/// oha's CPU seconds (its last reading before it exits).
+fn oha(spec: &LoadSpec, seconds: f64, keel_pid: u32) -> anyhow::Result<(Vec<u8>, f64, f64)> {
     let mut child = Command::new("taskset")
         .args(["-c", "1", load::OHA])
         .args(load::oha_args(spec, seconds))
@@ -442,11 +448,15 @@ fn oha(spec: &LoadSpec, seconds: f64, keel_pid: u32) -> anyhow::Result<(Vec<u8>,
         .spawn()
         .context("starting oha under taskset -c 1")?;
     let mut peak: f64 = 0.0;
+    let mut generator_cpu: f64 = 0.0;
     while child.try_wait()?.is_none() {
         if let Ok((rss, _)) = platform::memory_mib(keel_pid) {
             peak = peak.max(rss);
         }
-        std::thread::sleep(Duration::from_millis(200));
+        if let Ok(cpu) = platform::cpu_seconds(child.id()) {
+            generator_cpu = generator_cpu.max(cpu);
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
@@ -456,7 +466,7 @@ fn oha(spec: &LoadSpec, seconds: f64, keel_pid: u32) -> anyhow::Result<(Vec<u8>,
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    Ok((output.stdout, peak))
+    Ok((output.stdout, peak, generator_cpu))
 }
 
 /// The size of one answer to `query`, checked in full: `200`, `data` and no `errors`.
@@ -666,6 +676,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings, oha
     };
     let pid = keel.pid();
     let mut trivial_rates = Vec::new();
+    let mut trivial_cores = Vec::new();
     let mut dashboard_rates = Vec::new();
     let mut load_rss: f64 = 0.0;
     let mut errors = Vec::new();
@@ -697,6 +708,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings, oha
             errors.join("; ")
         );
         trivial_rates.push(t.requests_per_second);
+        trivial_cores.push((t.server_cores, t.generator_cores, d.server_cores, d.generator_cores));
         dashboard_rates.push(d.requests_per_second);
     }
     let trivial_rate = median(&trivial_rates);
@@ -751,6 +763,20 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings, oha
     }
 
     let backend_profile = profile(&dashboard_calls_before, &dashboard_calls_after);
+    let busy = |pick: fn(&(f64, f64, f64, f64)) -> f64| median(&trivial_cores.iter().map(pick).collect::<Vec<_>>());
+    let cores = format!(
+        " Cores busy during the closed loops (median): Keel {:.2} of its 1 and oha {:.2} of its 1 for `{{ __typename }}`, \
+         Keel {:.2} and oha {:.2} for the dashboard{}.",
+        busy(|c| c.0),
+        busy(|c| c.1),
+        busy(|c| c.2),
+        busy(|c| c.3),
+        if busy(|c| c.0) >= 0.9 {
+            ": the trivial query's rate is Keel's, not the generator's"
+        } else {
+            ""
+        }
+    );
     let errors = if errors.is_empty() {
         String::new()
     } else {
@@ -770,7 +796,7 @@ async fn platform_figures(binary: &Path, store: &Store, settings: &Settings, oha
             Some((trivial_rate, "{ __typename }")),
             ">= 0.30",
             format!(
-                "{shape} Where the backend time of the dashboard's first closed loop went (gRPC handler time from `/metrics`): {backend_profile}.{cpu_profile}{errors}"
+                "{shape}{cores} Where the backend time of the dashboard's first closed loop went (gRPC handler time from `/metrics`): {backend_profile}.{cpu_profile}{errors}"
             ),
         )
         .runs(settings.runs),

@@ -291,6 +291,37 @@ pub fn memory_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU seconds a process has used so far (user and system, `/proc/<pid>/stat`).
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    cpu_seconds_of(&stat, clock_ticks()).with_context(|| format!("/proc/{pid}/stat: {stat}"))
+}
+
+/// User and system time from a `/proc/<pid>/stat` line, in seconds at `ticks` a second. The
+/// command name (2nd field) may hold spaces and parentheses: fields count from its last `)`.
+pub fn cpu_seconds_of(stat: &str, ticks: f64) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, utime 14 and stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / ticks)
+}
+
+/// The kernel's clock ticks a second (`getconf CLK_TCK`; 100 where it cannot be asked).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 /// The directory `cargo build` puts the `keel` binary in, for a profile.
 pub fn binary(root: &Path, release: bool) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
