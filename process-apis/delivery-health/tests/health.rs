@@ -39,6 +39,18 @@ fn field_of(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+async fn close(platform: &Platform, ticket: &keel_proto::support::Ticket) {
+    SupportServiceClient::new(platform.support.harness.channel())
+        .change_ticket_status(platform.support.harness.service(ChangeTicketStatusRequest {
+            idempotency_key: "close".into(),
+            id: ticket.id.clone(),
+            status: TicketStatus::Closed as i32,
+            expected_version: ticket.version,
+        }))
+        .await
+        .expect("close ticket");
+}
+
 #[tokio::test]
 async fn effort_over_the_baseline_raises_one_alert_to_the_pm_and_finance_kept_up_to_date() {
     let platform = Platform::start().await;
@@ -287,15 +299,7 @@ async fn a_late_milestone_an_open_high_ticket_and_unapproved_time_each_alert_and
     assert!(second.page.unwrap().next_page_token.is_empty());
 
     // The ticket is closed: its alert resolves, the others stay open.
-    SupportServiceClient::new(platform.support.harness.channel())
-        .change_ticket_status(platform.support.harness.service(ChangeTicketStatusRequest {
-            idempotency_key: "close".into(),
-            id: ticket.id.clone(),
-            status: TicketStatus::Closed as i32,
-            expected_version: ticket.version,
-        }))
-        .await
-        .expect("close ticket");
+    close(&platform, &ticket).await;
     let health = evaluate(&platform, "eval-2").await;
     assert_eq!(health.open_high_severity_tickets, 0);
     let alerts = platform.alerts().await;
@@ -358,15 +362,7 @@ async fn an_evaluation_that_read_before_a_later_recorded_one_changes_nothing() {
     let slow = platform.evaluator.read(&platform.project_id()).await.expect("read");
     assert_eq!(slow.status(), "RED");
     // ...then the ticket closes, and a later evaluation reads and records: the alert resolves.
-    SupportServiceClient::new(platform.support.harness.channel())
-        .change_ticket_status(platform.support.harness.service(ChangeTicketStatusRequest {
-            idempotency_key: "close".into(),
-            id: ticket.id.clone(),
-            status: TicketStatus::Closed as i32,
-            expected_version: ticket.version,
-        }))
-        .await
-        .expect("close ticket");
+    close(&platform, &ticket).await;
     let fresh = evaluate(&platform, "eval-2").await;
     assert_eq!((fresh.status.as_str(), fresh.open_high_severity_tickets), ("GREEN", 0));
 

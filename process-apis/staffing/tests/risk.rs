@@ -175,6 +175,20 @@ async fn scenario(platform: &Platform) -> Scenario {
     Scenario { p, q, r, w, ada_on_q }
 }
 
+/// Ada leaves Q at the end of the first week of December.
+async fn end_ada_on_q(platform: &Platform, s: &Scenario) {
+    platform
+        .psa_client()
+        .end_assignment(platform.psa.harness.service(EndAssignmentRequest {
+            idempotency_key: format!("end-{}", uuid::Uuid::new_v4()),
+            id: s.ada_on_q.id.clone(),
+            end_date: "2026-12-04".into(),
+            expected_version: s.ada_on_q.version,
+        }))
+        .await
+        .expect("ended");
+}
+
 #[tokio::test]
 async fn over_allocation_an_expiring_certification_and_a_single_point_of_failure_are_flagged_with_their_figures() {
     let platform = Platform::start_with(policy(), switches(true)).await;
@@ -237,16 +251,7 @@ async fn over_allocation_an_expiring_certification_and_a_single_point_of_failure
     assert_eq!(list(&platform, &[&s.w], &[]).await.len(), 0);
 
     // Ada leaves Q at the end of the first week: the over-allocation no longer holds.
-    platform
-        .psa_client()
-        .end_assignment(platform.psa.harness.service(EndAssignmentRequest {
-            idempotency_key: format!("end-{}", uuid::Uuid::new_v4()),
-            id: s.ada_on_q.id.clone(),
-            end_date: "2026-12-04".into(),
-            expected_version: s.ada_on_q.version,
-        }))
-        .await
-        .expect("ended");
+    end_ada_on_q(&platform, &s).await;
     let after = assess(&platform, &s.p).await;
     assert_eq!((after.flagged, after.resolved), (0, 1));
     let resolved = list(&platform, &[&s.p], &["RESOLVED"]).await;
@@ -290,16 +295,7 @@ async fn an_assessment_that_read_before_a_later_recorded_one_changes_nothing() {
         slow.flags
     );
     // ...then Ada leaves Q, and a later assessment reads and records.
-    platform
-        .psa_client()
-        .end_assignment(platform.psa.harness.service(EndAssignmentRequest {
-            idempotency_key: format!("end-{}", uuid::Uuid::new_v4()),
-            id: s.ada_on_q.id.clone(),
-            end_date: "2026-12-04".into(),
-            expected_version: s.ada_on_q.version,
-        }))
-        .await
-        .expect("ended");
+    end_ada_on_q(&platform, &s).await;
     let fresh = assess(&platform, &s.p).await;
     assert_eq!((fresh.flagged, fresh.resolved, fresh.risks.len()), (0, 1, 1));
 

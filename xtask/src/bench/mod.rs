@@ -469,8 +469,9 @@ fn oha(spec: &LoadSpec, seconds: f64, keel_pid: u32) -> anyhow::Result<(Vec<u8>,
     Ok((output.stdout, peak, generator_cpu))
 }
 
-/// The size of one answer to `query`, checked in full: `200`, `data` and no `errors`.
-async fn checked_answer_bytes(http: &str, token: &str, query: &str) -> anyhow::Result<f64> {
+/// One answer to `query`, checked in full: `200`, `data` and no `errors`; with its size in
+/// bytes.
+async fn graphql_sized(http: &str, token: &str, query: &str) -> anyhow::Result<(Value, f64)> {
     let answer = reqwest::Client::new()
         .post(format!("{http}/graphql"))
         .bearer_auth(token)
@@ -483,7 +484,16 @@ async fn checked_answer_bytes(http: &str, token: &str, query: &str) -> anyhow::R
     if status != 200 || !body["errors"].is_null() || body["data"].is_null() {
         bail!("GraphQL answered {status}: {body}");
     }
-    Ok(bytes.len() as f64)
+    Ok((body, bytes.len() as f64))
+}
+
+async fn graphql(http: &str, token: &str, query: &str) -> anyhow::Result<Value> {
+    Ok(graphql_sized(http, token, query).await?.0)
+}
+
+/// The size of one answer to `query`, checked in full.
+async fn checked_answer_bytes(http: &str, token: &str, query: &str) -> anyhow::Result<f64> {
+    Ok(graphql_sized(http, token, query).await?.1)
 }
 
 /// Whether a run's answers were the checked answer: oha sees status codes, not GraphQL
@@ -502,21 +512,6 @@ pub fn answers_as_checked(name: &str, result: &LoadResult, checked_bytes: f64) -
         bail!("{said}: some were not what the query answers (GraphQL errors?)");
     }
     Ok((!(0.9..=1.1).contains(&ratio)).then_some(said))
-}
-
-async fn graphql(http: &str, token: &str, query: &str) -> anyhow::Result<Value> {
-    let answer = reqwest::Client::new()
-        .post(format!("{http}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await?;
-    let status = answer.status();
-    let body: Value = answer.json().await?;
-    if status != 200 || !body["errors"].is_null() {
-        bail!("GraphQL answered {status}: {body}");
-    }
-    Ok(body)
 }
 
 /// The sum of `keel_grpc_requests_total` in `/metrics`: every gRPC call the process answered.
