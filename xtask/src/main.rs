@@ -42,9 +42,10 @@ enum Task {
             default_value = "postgres://postgres@127.0.0.1:5432/test"
         )]
         database_url: String,
-        /// Re-measure only these store-level figures (system-api-read, time-capture,
-        /// workflow; comma-separated or repeated) and merge their rows into the page at
-        /// --out, keeping its other rows. The page must have been written on this machine.
+        /// Re-measure only these figures (gateway, which brings memory and start-up with it,
+        /// system-api-read, time-capture, workflow; comma-separated or repeated) and merge
+        /// their rows into the page at --out, keeping its other rows. The page must have been
+        /// written on this machine.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

@@ -3,10 +3,10 @@
 
 use xtask::bench::answers_as_checked;
 use xtask::bench::load::{LoadResult, LoadSpec, median, oha_args, parse_oha};
-use xtask::bench::merge;
 use xtask::bench::row::{Goal, Row, parse_rows};
-use xtask::bench::stores::{TARGETS, collect, measures, named};
+use xtask::bench::stores::{TARGETS, collect, measures};
 use xtask::bench::table::{Machine, Page, document, table};
+use xtask::bench::{merge, select};
 
 const OUTPUT: &str = r#"   Compiling keel-psa v0.1.0
 warming up
@@ -485,9 +485,9 @@ fn only_re_measures_the_named_figures_and_keeps_every_other_row_of_the_page() {
         "a page written by hand keeps none"
     );
 
-    let targets = named(&["capture".into()]).unwrap();
-    assert_eq!(targets.len(), 1);
-    assert_eq!(targets[0].figure, "time-capture");
+    let selection = select(&["capture".into()]).unwrap();
+    assert!(!selection.platform);
+    assert_eq!(selection.families(), ["time-capture"]);
     let fresh = vec![
         Row::measured(
             "time-capture",
@@ -510,7 +510,7 @@ fn only_re_measures_the_named_figures_and_keeps_every_other_row_of_the_page() {
     ];
     merge(
         &mut read,
-        &targets,
+        &selection.families(),
         fresh,
         "2026-11-27 16:05 UTC by `cargo xtask bench --only capture`",
     );
@@ -577,7 +577,7 @@ fn a_figure_measured_on_one_backend_replaces_that_backends_rows_only() {
         "2026-11-27 13:21 UTC",
         false,
     );
-    let targets = named(&["time-capture".into()]).unwrap();
+    let selection = select(&["time-capture".into()]).unwrap();
     let fresh = vec![
         Row::measured(
             "time-capture",
@@ -600,7 +600,7 @@ fn a_figure_measured_on_one_backend_replaces_that_backends_rows_only() {
     ];
     merge(
         &mut read,
-        &targets,
+        &selection.families(),
         fresh,
         "now by `KEEL_BENCH_TIME_BACKENDS=postgres cargo xtask bench --only time-capture`",
     );
@@ -623,14 +623,85 @@ fn a_figure_measured_on_one_backend_replaces_that_backends_rows_only() {
 }
 
 #[test]
-fn only_names_store_level_figures_and_says_which_there_are() {
-    let err = named(&["gateway".into()]).unwrap_err();
-    assert!(err.contains("\"gateway\""), "{err}");
-    assert!(err.contains("system-api-read, time-capture, workflow"), "{err}");
-    let both = named(&["workflow".into(), "system-api-read".into()]).unwrap();
-    let figures: Vec<&str> = both.iter().map(|t| t.figure).collect();
+fn only_names_the_gateway_or_a_store_level_figure_and_says_which_there_are() {
+    let err = select(&["time-capture".into(), "dashboard".into()]).unwrap_err();
+    assert!(err.contains("\"dashboard\""), "{err}");
+    assert!(
+        err.contains("gateway (with memory and start-up, measured together), system-api-read, time-capture, workflow"),
+        "{err}"
+    );
+    let both = select(&["workflow".into(), "system-api-read".into()]).unwrap();
+    assert!(!both.platform);
+    let figures: Vec<&str> = both.targets.iter().map(|t| t.figure).collect();
     assert_eq!(figures, ["system-api-read", "workflow"]);
-    assert!(measures(&both[1], "workflow-latency"));
-    assert!(!measures(&both[1], "workflows"));
-    assert!(!measures(&both[0], "time-capture"));
+    assert!(measures(&both.targets[1], "workflow-latency"));
+    assert!(!measures(&both.targets[1], "workflows"));
+    assert!(!measures(&both.targets[0], "time-capture"));
+
+    // Any of the three figures one `keel up --demo` measures selects all three.
+    for name in ["gateway", "memory", "start-up"] {
+        let platform = select(&[name.into()]).unwrap();
+        assert!(platform.platform, "{name}");
+        assert!(platform.targets.is_empty(), "{name}");
+        assert_eq!(platform.families(), ["gateway", "memory", "start-up"], "{name}");
+    }
+    let mixed = select(&["engine".into(), "gateway".into()]).unwrap();
+    assert_eq!(mixed.families(), ["gateway", "memory", "start-up", "workflow"]);
+}
+
+#[test]
+fn the_gateway_re_measured_replaces_its_memory_and_start_up_rows_and_keeps_time_capture_s_memory() {
+    let row = |figure: &str, mode: &str, metric: &str, keel: f64, how: &str| {
+        let mut row = Row::measured(figure, mode, metric, keel, None, "reported", how.into());
+        row.measured = how.into();
+        row
+    };
+    let mut read = page(
+        vec![
+            row("gateway", "sqlite", "requests/s", 104.4, "earlier"),
+            row("gateway", "postgres", "requests/s", 117.9, "earlier"),
+            row("time-capture", "sqlite", "entries/s", 59.2, "earlier"),
+            row("time-capture-memory", "sqlite", "RSS MiB", 59.6, "earlier"),
+            row("memory", "sqlite", "idle RSS MiB", 70.2, "earlier"),
+            row("memory", "postgres", "idle RSS MiB", 57.4, "earlier"),
+            row("start-up", "sqlite", "ready s", 0.057, "earlier"),
+            row("start-up", "postgres", "ready s", 0.502, "earlier"),
+        ],
+        "2026-11-27 23:42 UTC",
+        false,
+    );
+    let fresh = vec![
+        row("gateway", "sqlite", "requests/s", 110.0, ""),
+        row("gateway", "postgres", "requests/s", 120.0, ""),
+        row("memory", "sqlite", "idle RSS MiB", 71.0, ""),
+        row("memory", "postgres", "idle RSS MiB", 58.0, ""),
+        row("start-up", "sqlite", "ready s", 0.060, ""),
+        row("start-up", "postgres", "ready s", 0.490, ""),
+    ];
+    merge(
+        &mut read,
+        &select(&["gateway".into()]).unwrap().families(),
+        fresh,
+        "now by `cargo xtask bench --only gateway`",
+    );
+    let rows: Vec<(&str, &str, Option<f64>, &str)> = read
+        .rows
+        .iter()
+        .map(|r| (r.figure.as_str(), r.mode.as_str(), r.keel, r.measured.as_str()))
+        .collect();
+    let now = "now by `cargo xtask bench --only gateway`";
+    assert_eq!(
+        rows,
+        [
+            ("gateway", "sqlite", Some(110.0), now),
+            ("gateway", "postgres", Some(120.0), now),
+            ("time-capture", "sqlite", Some(59.2), "earlier"),
+            ("time-capture-memory", "sqlite", Some(59.6), "earlier"),
+            ("memory", "sqlite", Some(71.0), now),
+            ("memory", "postgres", Some(58.0), now),
+            ("start-up", "sqlite", Some(0.060), now),
+            ("start-up", "postgres", Some(0.490), now),
+        ],
+        "the platform's rows are the new ones in their places; time capture's memory is not the memory figure's"
+    );
 }

@@ -95,12 +95,34 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         None if options.smoke => std::env::temp_dir().join("keel-performance-smoke.md"),
         None => root.join("docs/performance.md"),
     };
-    let release = !options.smoke;
     let started = Instant::now();
     if !options.only.is_empty() {
         return remeasure(root, options, &settings, &out, started);
     }
 
+    let (mut rows, mut failures) = platform_rows(root, options, &settings)?;
+    for target in &stores::TARGETS {
+        let collected = stores::run(root, target, options.smoke);
+        rows.extend(collected.rows);
+        failures.extend(collected.failure);
+    }
+
+    rows.sort_by_key(|r| order(&r.figure));
+    let page = table::Page {
+        date: now(),
+        machine: table::Machine::detect(),
+        environment: bench_environment(std::env::vars()),
+        rows,
+        smoke: options.smoke,
+    };
+    write_page(&page, &settings, &out, started, &failures)
+}
+
+/// The gateway, memory and start-up figures on SQLite and on PostgreSQL: builds `keel`, then
+/// measures one `keel up --demo` a backend. Returns the rows and what could not be measured
+/// (a backend that failed has "not run" rows).
+fn platform_rows(root: &Path, options: &Options, settings: &Settings) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
+    let release = !options.smoke;
     // The gateway's load generator first: a missing one should not wait for a build.
     let oha = load::oha_version()?;
     let mut build = cargo(root);
@@ -132,7 +154,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     for store in &stores {
         let mode = store.mode();
         eprintln!("bench: gateway, memory and start-up on {mode}");
-        match runtime.block_on(platform_figures(&binary, store, &settings, &oha)) {
+        match runtime.block_on(platform_figures(&binary, store, settings, &oha)) {
             Ok(mut measured) => rows.append(&mut measured),
             Err(e) => {
                 let why = format!("could not be measured: {e:#}");
@@ -154,29 +176,55 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         }
     }
 
-    for target in &stores::TARGETS {
-        let collected = stores::run(root, target, options.smoke);
-        rows.extend(collected.rows);
-        failures.extend(collected.failure);
-    }
-
-    rows.sort_by_key(|r| order(&r.figure));
-    let page = table::Page {
-        date: now(),
-        machine: table::Machine::detect(),
-        environment: bench_environment(std::env::vars()),
-        rows,
-        smoke: options.smoke,
-    };
-    write_page(&page, &settings, &out, started, &failures)
+    Ok((rows, failures))
 }
 
-/// `--only`: runs the named store-level targets and writes the page at `out` again, their
-/// rows replaced and every other row as it was. The page must keep its rows (any page this
+/// The figures one `keel up --demo` a backend measures together: `--only` names any of them
+/// to re-measure all three.
+pub const PLATFORM_FIGURES: [&str; 3] = ["gateway", "memory", "start-up"];
+
+/// What `--only` re-measures.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// The gateway, memory and start-up figures, on both backends.
+    pub platform: bool,
+    /// The store-level bench targets, in the suite's order.
+    pub targets: Vec<stores::Target>,
+}
+
+impl Selection {
+    /// The figure families whose rows a re-measure replaces.
+    pub fn families(&self) -> Vec<&'static str> {
+        let platform = if self.platform { &PLATFORM_FIGURES[..] } else { &[] };
+        platform
+            .iter()
+            .copied()
+            .chain(self.targets.iter().map(|t| t.figure))
+            .collect()
+    }
+}
+
+/// The figures `--only` names: `gateway` (or `memory`, `start-up`: measured together), and the
+/// store-level figures by figure or bench target. A name that is none of them is an error
+/// listing the names there are.
+pub fn select(names: &[String]) -> Result<Selection, String> {
+    let (platform, store_level): (Vec<String>, Vec<String>) = names
+        .iter()
+        .cloned()
+        .partition(|n| PLATFORM_FIGURES.contains(&n.as_str()));
+    let targets = stores::named(&store_level)?;
+    Ok(Selection {
+        platform: !platform.is_empty(),
+        targets,
+    })
+}
+
+/// `--only`: measures the named figures and writes the page at `out` again, their rows
+/// replaced and every other row as it was. The page must keep its rows (any page this
 /// tool wrote does) and must have been measured on this machine: a ratio is only worth its
 /// baseline, and mixing machines would set figures of two machines side by side.
 fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, started: Instant) -> anyhow::Result<()> {
-    let targets = stores::named(&options.only).map_err(anyhow::Error::msg)?;
+    let selection = select(&options.only).map_err(anyhow::Error::msg)?;
     let existing = std::fs::read_to_string(out).with_context(|| {
         format!(
             "--only merges into {}, which cannot be read; run the whole suite first",
@@ -210,9 +258,12 @@ fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, st
         if page.smoke { "smoke" } else { "full" },
         if page.smoke { "with --smoke" } else { "without --smoke" }
     );
-    let mut failures: Vec<String> = Vec::new();
-    let mut fresh: Vec<Row> = Vec::new();
-    for target in &targets {
+    let (mut fresh, mut failures) = if selection.platform {
+        platform_rows(root, options, settings)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    for target in &selection.targets {
         let collected = stores::run(root, target, options.smoke);
         fresh.extend(collected.rows);
         failures.extend(collected.failure);
@@ -236,21 +287,21 @@ fn remeasure(root: &Path, options: &Options, settings: &Settings, out: &Path, st
         format!(" (kernel {})", machine.kernel)
     };
     let how = format!("{}{kernel} by `{}`", now(), environment.join(" "));
-    merge(&mut page, &targets, fresh, &how);
+    merge(&mut page, &selection.families(), fresh, &how);
     write_page(&page, settings, out, started, &[])
 }
 
-/// Replaces the rows of `targets` in `page` with `fresh`, each marked as measured `how`; the
-/// other rows stay as they were, in the suite's order. A target replaces only the modes it
-/// measured this time: time capture run on PostgreSQL alone (`KEEL_BENCH_TIME_BACKENDS`)
-/// leaves the SQLite rows as they were.
-pub fn merge(page: &mut table::Page, targets: &[stores::Target], fresh: Vec<Row>, how: &str) {
+/// Replaces the rows of the figure `families` in `page` with `fresh`, each marked as measured
+/// `how`; the other rows stay as they were, in the suite's order. A family replaces only the
+/// modes it measured this time: time capture run on PostgreSQL alone
+/// (`KEEL_BENCH_TIME_BACKENDS`) leaves the SQLite rows as they were.
+pub fn merge(page: &mut table::Page, families: &[&str], fresh: Vec<Row>, how: &str) {
     let replaced = |row: &Row| {
-        targets.iter().any(|t| {
-            stores::measures(t, &row.figure)
+        families.iter().any(|family| {
+            row::of_family(&row.figure, family)
                 && fresh
                     .iter()
-                    .any(|new| stores::measures(t, &new.figure) && new.mode == row.mode)
+                    .any(|new| row::of_family(&new.figure, family) && new.mode == row.mode)
         })
     };
     // A re-measured row takes the place its figure and mode had on the page.
@@ -357,7 +408,8 @@ fn reproduce(settings: &Settings, environment: &[String]) -> String {
          cargo install oha --locked             # the gateway's load generator, once\n\
          cargo xtask bench                      # release build; writes docs/performance.md\n\
          cargo xtask bench --smoke --out /tmp/performance.md   # seconds, debug build: proves it works\n\
-         cargo xtask bench --only time-capture  # re-measure some figures, the page's other rows kept\n",
+         cargo xtask bench --only time-capture  # re-measure some figures, the page's other rows kept\n\
+         cargo xtask bench --only gateway       # the gateway, memory and start-up figures, both backends\n",
     );
     for target in &stores::TARGETS {
         text.push_str(&format!(
