@@ -17,10 +17,10 @@ use keel_auth::{Identity, Role};
 use keel_core::Error;
 use keel_core::validate::Violations;
 use keel_proto::psa::{
-    ApproveTimeEntryRequest, RecordTimeEntryRequest, RejectTimeEntryRequest, SubmitTimeEntriesRequest,
-    SubmitTimeEntriesResponse, TimeEntry, TimeEntryState,
+    ApproveTimeEntryRequest, RecordTimeEntriesRequest, RecordTimeEntryRequest, RejectTimeEntryRequest,
+    SubmitTimeEntriesRequest, SubmitTimeEntriesResponse, TimeEntry, TimeEntryState, WorkEntry,
 };
-use keel_proto::timecapture::{RecordTimeRequest, SubmitTimeRequest};
+use keel_proto::timecapture::{RecordTimeRequest, RecordTimesheetRequest, SubmitTimeRequest, SubmitTimeResponse};
 use keel_store::audit::{self, AuditEntry};
 use keel_store::idempotency;
 use sea_orm::EntityTrait;
@@ -28,7 +28,9 @@ use serde_json::json;
 use std::collections::HashSet;
 
 use crate::approvals;
-use crate::service::{TimeCaptureGrpcService, parse_proposed};
+use crate::clients::Downstream;
+use crate::rules::ProposedEntry;
+use crate::service::{TimeCaptureGrpcService, parse_proposed, parse_proposed_at};
 
 /// Who may record and submit time (their own).
 pub(crate) const RECORD_ROLES: &[Role] = &[Role::Consultant];
@@ -37,8 +39,12 @@ pub(crate) const RECORD_ROLES: &[Role] = &[Role::Consultant];
 pub(crate) const DECIDE_ROLES: &[Role] = &[Role::ProjectManager, Role::Finance];
 /// Entry ids one `SubmitTime` may carry.
 pub const MAX_SUBMIT: usize = 100;
+/// Lines one `RecordTimesheet` may carry.
+pub const MAX_SHEET: usize = 100;
 /// The idempotency scope of `RecordTime`.
 const RECORD_SCOPE: &str = "timecapture.record_time";
+/// The idempotency scope of `RecordTimesheet`.
+const SHEET_SCOPE: &str = "timecapture.record_timesheet";
 /// The record type of time entries in time capture's audit log.
 pub const AUDIT_RECORD_TYPE: &str = "psa.time_entry";
 
@@ -139,6 +145,103 @@ impl TimeCaptureGrpcService {
             },
         )
         .await
+    }
+
+    /// `RecordTimesheet`: every line through the rules with the sheet's other lines counted,
+    /// then PSA's RecordTimeEntries as time capture (all or none), then, if asked, PSA's
+    /// SubmitTimeEntries of what it recorded.
+    pub(crate) async fn record_timesheet(
+        &self,
+        caller: &Identity,
+        request: RecordTimesheetRequest,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = key(&mut v, &request.idempotency_key);
+        if request.lines.is_empty() {
+            v.add("lines", "must hold at least one entry");
+        } else if request.lines.len() > MAX_SHEET {
+            v.add(
+                "lines",
+                format!("may hold at most {MAX_SHEET} entries, not {}", request.lines.len()),
+            );
+        }
+        let mut sheet = Vec::with_capacity(request.lines.len());
+        let mut tasks = Vec::with_capacity(request.lines.len());
+        for (i, line) in request.lines.iter().enumerate() {
+            tasks.push(v.optional_text(&format!("lines[{i}].task"), &line.task));
+            let mut proposed = line.entry.clone().unwrap_or_default();
+            if proposed.employee_id.trim().is_empty() {
+                proposed.employee_id = caller.subject.clone();
+            }
+            if !proposed.id.trim().is_empty() {
+                v.add(
+                    format!("lines[{i}].entry.id"),
+                    "must be empty: a timesheet records new entries",
+                );
+            }
+            match parse_proposed_at(Some(&proposed), &format!("lines[{i}].entry.")) {
+                Ok(entry) => sheet.push(entry),
+                Err(Error::InvalidInput(violations)) => v.extend(violations),
+                Err(other) => return Err(other),
+            }
+        }
+        v.finish()?;
+        let person = sheet
+            .first()
+            .map(|e| e.employee_id.clone())
+            .ok_or_else(|| Error::invalid("lines", "must hold at least one entry"))?;
+        if let Some(i) = sheet.iter().position(|e| e.employee_id != person) {
+            return Err(Error::invalid(
+                format!("lines[{i}].entry.employee_id"),
+                format!(
+                    "is {}, but lines[0] is {person}'s: a timesheet is one person's",
+                    sheet[i].employee_id
+                ),
+            ));
+        }
+        if person != caller.subject && !caller.has_any(&[]) {
+            return Err(Error::Forbidden(format!(
+                "{} may record only their own time, not employee {person}'s",
+                caller.subject
+            )));
+        }
+        // The rules first, as for RecordTime: before the key is claimed, unless it is answered.
+        if !answered(self, SHEET_SCOPE, &idempotency_key).await? {
+            let failures = self.validate_sheet(&sheet).await?;
+            if !failures.is_empty() {
+                let mut refused = Violations::new();
+                for (i, failure) in failures {
+                    refused.add(
+                        format!("lines[{i}].entry.{}", failure.field),
+                        format!("{}: {}", failure.code, failure.message),
+                    );
+                }
+                refused.finish()?;
+            }
+        }
+        let downstream = self.downstream.clone();
+        let psa_key = format!("time-capture-sheet-{idempotency_key}");
+        let submit = request.submit;
+        let response: SubmitTimeResponse =
+            idempotency::run_once(self.engine.db(), SHEET_SCOPE, &idempotency_key, &request, move |_txn| {
+                Box::pin(async move {
+                    let entries = record_sheet(&downstream, &psa_key, &sheet, &tasks).await?;
+                    if !submit {
+                        return Ok(SubmitTimeResponse { entries });
+                    }
+                    let submitted = downstream
+                        .submit_time_entries(SubmitTimeEntriesRequest {
+                            idempotency_key: format!("{psa_key}-submit"),
+                            ids: entries.into_iter().map(|e| e.id).collect(),
+                        })
+                        .await?;
+                    Ok(SubmitTimeResponse {
+                        entries: submitted.entries,
+                    })
+                })
+            })
+            .await?;
+        Ok(response.entries)
     }
 
     /// `SubmitTime`: the caller's own entries, submitted together in PSA.
@@ -416,4 +519,55 @@ impl TimeCaptureGrpcService {
         .await?;
         txn.commit().await.map_err(keel_store::db_error)
     }
+}
+
+/// Records a checked sheet in PSA: in one `RecordTimeEntries`, all or none; from a PSA without
+/// that call, one `RecordTimeEntry` a line, each under a key of its own made from the sheet's,
+/// so a sheet cut off part way and retried with its key records each line once.
+async fn record_sheet(
+    downstream: &Downstream,
+    psa_key: &str,
+    sheet: &[ProposedEntry],
+    tasks: &[String],
+) -> Result<Vec<TimeEntry>, Error> {
+    let lines: Vec<WorkEntry> = sheet
+        .iter()
+        .zip(tasks)
+        .map(|(entry, task)| WorkEntry {
+            project_id: entry.project_id.clone(),
+            employee_id: entry.employee_id.clone(),
+            task: task.clone(),
+            date: entry.date.to_string(),
+            hours: entry.hours.normalize().to_string(),
+            narrative: entry.narrative.clone(),
+            billable: entry.billable,
+        })
+        .collect();
+    let whole = downstream
+        .record_time_entries(RecordTimeEntriesRequest {
+            idempotency_key: psa_key.to_string(),
+            entries: lines.clone(),
+        })
+        .await;
+    match whole {
+        Err(Error::NotSupported(_)) => {}
+        answer => return answer,
+    }
+    let mut entries = Vec::with_capacity(lines.len());
+    for (i, line) in lines.into_iter().enumerate() {
+        let entry = downstream
+            .record_time_entry(RecordTimeEntryRequest {
+                idempotency_key: format!("{psa_key}-{i}"),
+                project_id: line.project_id,
+                employee_id: line.employee_id,
+                task: line.task,
+                date: line.date,
+                hours: line.hours,
+                narrative: line.narrative,
+                billable: line.billable,
+            })
+            .await?;
+        entries.push(entry);
+    }
+    Ok(entries)
 }

@@ -17,8 +17,9 @@ use keel_proto::hris::{Employee, GetEmployeeRequest};
 use keel_proto::psa::psa_service_client::PsaServiceClient;
 use keel_proto::psa::{
     ApproveTimeEntryRequest, Assignment, Expense, GetExpenseRequest, GetTimeEntryRequest, ListAssignmentsRequest,
-    ListTimeEntriesRequest, MarkExpensePostedRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest,
-    RejectTimeEntryRequest, SubmitTimeEntriesRequest, SubmitTimeEntriesResponse, TimeEntry, TimeEntryState,
+    ListTimeEntriesRequest, MarkExpensePostedRequest, MarkTimeEntryPostedRequest, RecordTimeEntriesRequest,
+    RecordTimeEntryRequest, RejectTimeEntryRequest, SubmitTimeEntriesRequest, SubmitTimeEntriesResponse, TimeEntry,
+    TimeEntryState,
 };
 use tonic::transport::Channel;
 
@@ -80,6 +81,19 @@ impl Downstream {
     pub async fn record_time_entry(&self, message: RecordTimeEntryRequest) -> Result<TimeEntry, Error> {
         let request = self.request(message)?;
         Ok(self.psa.clone().record_time_entry(request).await?.into_inner())
+    }
+
+    /// A timesheet recorded in one PSA call, all or none; [`Error::NotSupported`] from a PSA
+    /// without it.
+    pub async fn record_time_entries(&self, message: RecordTimeEntriesRequest) -> Result<Vec<TimeEntry>, Error> {
+        let request = self.request(message)?;
+        Ok(self
+            .psa
+            .clone()
+            .record_time_entries(request)
+            .await?
+            .into_inner()
+            .entries)
     }
 
     pub async fn submit_time_entries(

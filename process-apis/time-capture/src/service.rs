@@ -12,8 +12,8 @@ use keel_proto::psa::{AssignmentState, TimeEntryState};
 use keel_proto::timecapture::time_capture_service_server::{TimeCaptureService, TimeCaptureServiceServer};
 use keel_proto::timecapture::{
     AcceptedPosting, ApproveTimeRequest, GetPostingRequest, PostApprovedTimeRequest, PostApprovedTimeResponse, Posting,
-    ProposedTimeEntry, RecordTimeRequest, RejectTimeRequest, SubmitTimeRequest, SubmitTimeResponse,
-    ValidateTimeEntryRequest, ValidateTimeEntryResponse,
+    ProposedTimeEntry, RecordTimeRequest, RecordTimesheetRequest, RejectTimeRequest, SubmitTimeRequest,
+    SubmitTimeResponse, ValidateTimeEntryRequest, ValidateTimeEntryResponse,
 };
 use keel_workflow::{Engine, InstanceView};
 use rust_decimal::Decimal;
@@ -91,21 +91,27 @@ pub fn server(
 }
 
 pub(crate) fn parse_proposed(entry: Option<&ProposedTimeEntry>) -> Result<ProposedEntry, Error> {
+    parse_proposed_at(entry, "entry.")
+}
+
+/// [`parse_proposed`] with each field named after `prefix` (`lines[2].entry.` in a timesheet).
+pub(crate) fn parse_proposed_at(entry: Option<&ProposedTimeEntry>, prefix: &str) -> Result<ProposedEntry, Error> {
     let default = ProposedTimeEntry::default();
     let entry = entry.unwrap_or(&default);
     let mut v = Violations::new();
-    let project_id = v.required_text("entry.project_id", &entry.project_id);
-    let employee_id = v.required_text("entry.employee_id", &entry.employee_id);
-    let date = v.date("entry.date", &entry.date);
-    let hours = v.non_negative_decimal("entry.hours", &entry.hours);
+    let field = |name: &str| format!("{prefix}{name}");
+    let project_id = v.required_text(&field("project_id"), &entry.project_id);
+    let employee_id = v.required_text(&field("employee_id"), &entry.employee_id);
+    let date = v.date(&field("date"), &entry.date);
+    let hours = v.non_negative_decimal(&field("hours"), &entry.hours);
     if let Some(h) = hours
         && (h.is_zero() || h > Decimal::from(24))
     {
-        v.add("entry.hours", "must be above 0 and at most 24");
+        v.add(field("hours"), "must be above 0 and at most 24");
     }
     v.finish()?;
     let (Some(date), Some(hours)) = (date, hours) else {
-        return Err(Error::invalid("entry", "is required"));
+        return Err(Error::invalid(prefix.trim_end_matches('.'), "is required"));
     };
     Ok(ProposedEntry {
         id: Some(entry.id.trim().to_string()).filter(|id| !id.is_empty()),
@@ -126,16 +132,75 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 impl TimeCaptureGrpcService {
     pub(crate) async fn validate(&self, entry: &ProposedEntry) -> Result<Vec<rules::ValidationFailure>, Error> {
         // Only the week the rules read: the person's other entries of the entry's ISO week
-        // (PSA filters by work date, so the read does not grow with the person's history),
-        // rejected ones left out.
+        // (PSA filters by work date, so the read does not grow with the person's history).
         let (from, to) = rules::window(entry.date);
+        let (assignments, others) = self.rule_inputs(&entry.employee_id, from, to).await?;
+        let cx = RuleContext {
+            policy: &self.policy,
+            today: (self.today)(),
+            assignments: &assignments,
+            other_entries: &others,
+        };
+        Ok(rules::validate(entry, &cx))
+    }
+
+    /// Every rule each line of a timesheet breaks, with the line's place: each line is checked
+    /// as [`Self::validate`] checks an entry, the sheet's other lines counted among the
+    /// person's entries (their hours in the day's and the week's totals, a line that repeats
+    /// another a duplicate). One read of PSA covers the weeks of every line.
+    pub(crate) async fn validate_sheet(
+        &self,
+        sheet: &[ProposedEntry],
+    ) -> Result<Vec<(usize, rules::ValidationFailure)>, Error> {
+        let (Some(first), Some(from), Some(to)) = (
+            sheet.first(),
+            sheet.iter().map(|e| rules::window(e.date).0).min(),
+            sheet.iter().map(|e| rules::window(e.date).1).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let (assignments, mut others) = self.rule_inputs(&first.employee_id, from, to).await?;
+        let line_id = |i: usize| format!("lines[{i}]");
+        others.extend(sheet.iter().enumerate().map(|(i, e)| OtherEntry {
+            id: line_id(i),
+            project_id: e.project_id.clone(),
+            date: e.date,
+            hours: e.hours,
+            narrative: e.narrative.clone(),
+        }));
+        let cx = RuleContext {
+            policy: &self.policy,
+            today: (self.today)(),
+            assignments: &assignments,
+            other_entries: &others,
+        };
+        let mut failures = Vec::new();
+        for (i, line) in sheet.iter().enumerate() {
+            // The line under its place's id: not its own duplicate, nor its own hours twice.
+            let line = ProposedEntry {
+                id: Some(line_id(i)),
+                ..line.clone()
+            };
+            failures.extend(rules::validate(&line, &cx).into_iter().map(|f| (i, f)));
+        }
+        Ok(failures)
+    }
+
+    /// What the rules read about `employee_id` for the work dates `from..=to`: their
+    /// assignments, and their entries of those dates, rejected ones left out.
+    async fn rule_inputs(
+        &self,
+        employee_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(Vec<AssignmentWindow>, Vec<OtherEntry>), Error> {
         let in_window = |e: &TimeEntry| {
             e.state != TimeEntryState::Rejected as i32 && parse_date(&e.date).is_some_and(|d| from <= d && d <= to)
         };
         let (assignments, entries) = tokio::try_join!(
-            self.downstream.assignments_of(&entry.employee_id),
+            self.downstream.assignments_of(employee_id),
             self.downstream
-                .time_entries_of(&entry.employee_id, None, Some((from, to)), in_window),
+                .time_entries_of(employee_id, None, Some((from, to)), in_window),
         )?;
         let assignments: Vec<AssignmentWindow> = assignments
             .into_iter()
@@ -161,13 +226,7 @@ impl TimeCaptureGrpcService {
                 })
             })
             .collect();
-        let cx = RuleContext {
-            policy: &self.policy,
-            today: (self.today)(),
-            assignments: &assignments,
-            other_entries: &others,
-        };
-        Ok(rules::validate(entry, &cx))
+        Ok((assignments, others))
     }
 }
 
@@ -281,6 +340,17 @@ impl TimeCaptureService for TimeCaptureGrpcService {
     async fn submit_time(&self, request: Request<SubmitTimeRequest>) -> Result<Response<SubmitTimeResponse>, Status> {
         let caller = keel_auth::authorize(&request, RECORD_ROLES)?;
         let entries = self.submit_time(&caller, request.into_inner()).await?;
+        Ok(Response::new(SubmitTimeResponse { entries }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RecordTimesheet", lines))]
+    async fn record_timesheet(
+        &self,
+        request: Request<RecordTimesheetRequest>,
+    ) -> Result<Response<SubmitTimeResponse>, Status> {
+        let caller = keel_auth::authorize(&request, RECORD_ROLES)?;
+        tracing::Span::current().record("lines", request.get_ref().lines.len());
+        let entries = self.record_timesheet(&caller, request.into_inner()).await?;
         Ok(Response::new(SubmitTimeResponse { entries }))
     }
 

@@ -10,7 +10,10 @@ use keel_proto::psa::{
     ApproveTimeEntryRequest, CreateAssignmentRequest, ListTimeEntriesRequest, RejectTimeEntryRequest, TimeEntry,
     TimeEntryState,
 };
-use keel_proto::timecapture::{PostApprovedTimeRequest, ProposedTimeEntry, RecordTimeRequest, SubmitTimeRequest};
+use keel_proto::timecapture::{
+    PostApprovedTimeRequest, ProposedTimeEntry, RecordTimeRequest, RecordTimesheetRequest, SubmitTimeRequest,
+    TimesheetLine,
+};
 use support::{Platform, settle};
 use tonic::Code;
 
@@ -53,6 +56,44 @@ impl Platform {
                 SubmitTimeRequest {
                     idempotency_key: key.into(),
                     time_entry_ids: ids.iter().map(|e| e.id.clone()).collect(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().entries)
+    }
+
+    /// `RecordTimesheet` as the staffed consultant under `key`: a line a (date, hours,
+    /// narrative).
+    async fn sheet(
+        &self,
+        key: &str,
+        lines: &[(&str, &str, &str)],
+        submit: bool,
+    ) -> Result<Vec<TimeEntry>, tonic::Status> {
+        let lines = lines
+            .iter()
+            .map(|(date, hours, narrative)| TimesheetLine {
+                entry: Some(self.proposed(date, hours, narrative)),
+                task: "Migration".into(),
+            })
+            .collect();
+        self.record_sheet(key, lines, submit).await
+    }
+
+    async fn record_sheet(
+        &self,
+        key: &str,
+        lines: Vec<TimesheetLine>,
+        submit: bool,
+    ) -> Result<Vec<TimeEntry>, tonic::Status> {
+        self.time_capture()
+            .record_timesheet(self.service.request_as(
+                &self.staffed.employee_id,
+                Role::Consultant,
+                RecordTimesheetRequest {
+                    idempotency_key: key.into(),
+                    lines,
+                    submit,
                 },
             ))
             .await
@@ -293,4 +334,112 @@ async fn submit_time_takes_the_callers_drafts_refuses_anothers_entry_and_replays
     // A new submission of an entry already submitted is PSA's to refuse, not a wrong owner.
     let again = platform.submit("again", &[&a]).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+}
+
+#[tokio::test]
+async fn a_timesheet_is_checked_whole_recorded_all_or_nothing_and_submitted_in_one_call() {
+    let platform = Platform::start().await;
+    // Today is Sunday 20 December 2026. Ten hours already on Monday of week 2026-W51.
+    platform
+        .record("mon", "2026-12-14", "10", "Ledger migration, Monday")
+        .await
+        .unwrap();
+    let week = [
+        ("2026-12-15", "10", "Ledger migration, Tuesday"),
+        ("2026-12-16", "10", "Ledger migration, Wednesday"),
+        ("2026-12-17", "10", "Ledger migration, Thursday"),
+        ("2026-12-18", "10", "Ledger migration, Friday"),
+    ];
+
+    // Half an hour on Saturday puts the week at 50.5 hours: every line of the week is in it,
+    // so each is named, and none is recorded.
+    let mut over = week.to_vec();
+    over.push(("2026-12-19", "0.5", "Ledger migration, weekend check"));
+    let status = platform.sheet("over", &over, true).await.unwrap_err();
+    let fields: Vec<(String, String)> = refused(&status);
+    assert_eq!(
+        fields,
+        (0..5)
+            .map(|i| ("OVERTIME".to_string(), format!("lines[{i}].entry.hours")))
+            .collect::<Vec<_>>()
+    );
+    assert!(says(&status, "50.5 hours in week 2026-W51"), "{status:?}");
+    assert_eq!(platform.entry_count().await, 1, "a refused sheet records nothing");
+
+    // Two lines alike are each other's duplicate; a day's lines count together.
+    let twins = [
+        ("2026-12-15", "6", "Ledger migration, Tuesday"),
+        ("2026-12-15", "6", "Ledger migration, Tuesday"),
+    ];
+    let status = platform.sheet("twins", &twins, false).await.unwrap_err();
+    assert_eq!(
+        refused(&status),
+        [
+            ("OVERTIME".to_string(), "lines[0].entry.hours".to_string()),
+            ("DUPLICATE".to_string(), "lines[0].entry.narrative".to_string()),
+            ("OVERTIME".to_string(), "lines[1].entry.hours".to_string()),
+            ("DUPLICATE".to_string(), "lines[1].entry.narrative".to_string()),
+        ]
+    );
+    assert!(says(&status, "entry lines[1] has the same"), "{status:?}");
+
+    // Bad input names the line and its field; an empty sheet names the lines.
+    let mut bad = week.to_vec();
+    bad[1].1 = "25";
+    let status = platform.sheet("bad", &bad, false).await.unwrap_err();
+    assert_eq!(
+        violations(&status).into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        ["lines[1].entry.hours"]
+    );
+    let status = platform.record_sheet("empty", vec![], false).await.unwrap_err();
+    assert_eq!(
+        violations(&status).into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        ["lines"]
+    );
+    // A sheet is one person's, and the caller's own.
+    let colleague = uuid::Uuid::now_v7().to_string();
+    let mut mixed: Vec<TimesheetLine> = week
+        .iter()
+        .map(|(date, hours, narrative)| TimesheetLine {
+            entry: Some(platform.proposed(date, hours, narrative)),
+            task: String::new(),
+        })
+        .collect();
+    if let Some(entry) = mixed[2].entry.as_mut() {
+        entry.employee_id = colleague.clone();
+    }
+    let status = platform.record_sheet("mixed", mixed.clone(), false).await.unwrap_err();
+    assert_eq!(
+        violations(&status).into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        ["lines[2].entry.employee_id"]
+    );
+    for line in &mut mixed {
+        if let Some(entry) = line.entry.as_mut() {
+            entry.employee_id = colleague.clone();
+        }
+    }
+    let status = platform.record_sheet("theirs", mixed, false).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(platform.entry_count().await, 1, "nothing refused was recorded");
+
+    // The week to fifty hours exactly: recorded and submitted in one call, in the sheet's order.
+    let submitted = platform.sheet("week", &week, true).await.expect("the sheet");
+    assert_eq!(
+        submitted.iter().map(|e| e.date.as_str()).collect::<Vec<_>>(),
+        ["2026-12-15", "2026-12-16", "2026-12-17", "2026-12-18"]
+    );
+    assert!(
+        submitted
+            .iter()
+            .all(|e| e.state == TimeEntryState::Submitted as i32 && e.task == "Migration"),
+        "{submitted:?}"
+    );
+    assert_eq!(platform.entry_count().await, 5);
+    // Replayed with its key: the same entries, nothing recorded twice.
+    let replayed = platform.sheet("week", &week, true).await.expect("replay");
+    assert_eq!(
+        replayed.iter().map(|e| &e.id).collect::<Vec<_>>(),
+        submitted.iter().map(|e| &e.id).collect::<Vec<_>>()
+    );
+    assert_eq!(platform.entry_count().await, 5);
 }

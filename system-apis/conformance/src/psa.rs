@@ -18,6 +18,7 @@ use keel_psa::PsaAdapter;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+mod batches;
 mod requests;
 
 use crate::harness::{Harness, MAX_MESSAGE_BYTES};
@@ -401,6 +402,16 @@ pub fn kit() -> Kit<Context> {
             Box::pin(self_approval(c))
         })
         .check("an approved entry is locked until re-approval", |c| Box::pin(locked(c)))
+        .check(
+            "a timesheet is recorded whole or not at all, priced as single entries are",
+            |c| Box::pin(batches::timesheet(c)),
+        )
+        .check("a bad batch names the entry and its field and changes nothing", |c| {
+            Box::pin(batches::bad_batches(c))
+        })
+        .check("approvals and postings of many entries move all of them or none", |c| {
+            Box::pin(batches::approve_and_post_batches(c))
+        })
         .check("an applied change request moves baseline and milestones exactly", |c| {
             Box::pin(change_request(c))
         })

@@ -18,8 +18,9 @@ use uuid::Uuid;
 use crate::domain::{
     AssignmentEnd, AssignmentFilter, ChangeRequestTransition, ExpenseDecision, ExpenseEdit, ExpenseFilter,
     ExpensePosting, ExpenseSubmission, NewAssignment, NewChangeRequest, NewExpense, NewProject, NewResourceRequest,
-    NewTemplate, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
-    ResourceTransition, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+    NewTemplate, NewTimeEntries, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput,
+    ResourceRequestFilter, ResourceTransition, TimeEntryApprovals, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter,
+    TimeEntryPosting, TimeEntryPostings, TimeEntrySubmission,
 };
 
 /// One PSA product, as Keel sees it.
@@ -102,6 +103,33 @@ pub trait PsaAdapter: Send + Sync + 'static {
     /// Marks an APPROVED entry POSTED with the ERP journal it went into.
     async fn mark_time_entry_posted(&self, _actor: &str, _posting: TimeEntryPosting) -> Result<TimeEntry, Error> {
         Err(Error::not_supported("MarkTimeEntryPosted"))
+    }
+
+    /// Records a person's entries (a timesheet) as [`PsaAdapter::record_time_entry`] records
+    /// each, all or none, in the request's order. A product without such a call keeps this
+    /// default, and callers record one entry at a time.
+    async fn record_time_entries(&self, _actor: &str, _entries: NewTimeEntries) -> Result<Vec<TimeEntry>, Error> {
+        Err(Error::not_supported("RecordTimeEntries"))
+    }
+
+    /// Approves SUBMITTED entries as [`PsaAdapter::decide_time_entry`] approves each, all or
+    /// none, in the request's order.
+    async fn approve_time_entries(
+        &self,
+        _actor: &str,
+        _approvals: TimeEntryApprovals,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        Err(Error::not_supported("ApproveTimeEntries"))
+    }
+
+    /// Marks APPROVED entries POSTED as [`PsaAdapter::mark_time_entry_posted`] marks each, all
+    /// or none, in the request's order.
+    async fn mark_time_entries_posted(
+        &self,
+        _actor: &str,
+        _postings: TimeEntryPostings,
+    ) -> Result<Vec<TimeEntry>, Error> {
+        Err(Error::not_supported("MarkTimeEntriesPosted"))
     }
 
     /// One time entry; [`Error::NotFound`] otherwise.

@@ -19,6 +19,9 @@ use keel_proto::psa::{
     SubmitExpensesResponse, UpdateExpenseRequest,
 };
 use keel_proto::psa::{
+    ApproveTimeEntriesRequest, MarkTimeEntriesPostedRequest, RecordTimeEntriesRequest, TimeEntriesResponse,
+};
+use keel_proto::psa::{
     ApproveTimeEntryRequest, Assignment, ChangeRequest, ChangeRequestTransitionRequest, CreateAssignmentRequest,
     CreateChangeRequestRequest, CreateProjectRequest, DeliveryTemplate, EndAssignmentRequest, GetChangeRequestRequest,
     GetProjectActualsRequest, GetProjectRateCardRequest, GetProjectRequest, GetTimeEntryRequest,
@@ -39,8 +42,9 @@ use crate::adapter::PsaAdapter;
 use crate::domain::staffing::optional_uuid;
 use crate::domain::{
     AssignmentEnd, AssignmentFilter, ChangeRequestStep, ChangeRequestTransition, NewAssignment, NewChangeRequest,
-    NewProject, NewTemplate, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput,
-    TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+    NewProject, NewTemplate, NewTimeEntries, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange,
+    RateCardInput, TimeEntryApprovals, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting,
+    TimeEntryPostings, TimeEntrySubmission,
 };
 use crate::domain::{
     ExpenseDecision, ExpenseEdit, ExpenseFilter, ExpensePosting, ExpenseSubmission, NewExpense, NewResourceRequest,
@@ -274,6 +278,42 @@ impl PsaService for PsaGrpcService {
     ) -> Result<Response<TimeEntry>, Status> {
         self.change(request, TimeEntryPosting::parse, |adapter, actor, input| async move {
             adapter.mark_time_entry_posted(&actor, input).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "RecordTimeEntries"))]
+    async fn record_time_entries(
+        &self,
+        request: Request<RecordTimeEntriesRequest>,
+    ) -> Result<Response<TimeEntriesResponse>, Status> {
+        self.change(request, NewTimeEntries::parse, |adapter, actor, input| async move {
+            let entries = adapter.record_time_entries(&actor, input).await?;
+            Ok(TimeEntriesResponse { entries })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "ApproveTimeEntries"))]
+    async fn approve_time_entries(
+        &self,
+        request: Request<ApproveTimeEntriesRequest>,
+    ) -> Result<Response<TimeEntriesResponse>, Status> {
+        self.change(request, TimeEntryApprovals::parse, |adapter, actor, input| async move {
+            let entries = adapter.approve_time_entries(&actor, input).await?;
+            Ok(TimeEntriesResponse { entries })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.method = "MarkTimeEntriesPosted"))]
+    async fn mark_time_entries_posted(
+        &self,
+        request: Request<MarkTimeEntriesPostedRequest>,
+    ) -> Result<Response<TimeEntriesResponse>, Status> {
+        self.change(request, TimeEntryPostings::parse, |adapter, actor, input| async move {
+            let entries = adapter.mark_time_entries_posted(&actor, input).await?;
+            Ok(TimeEntriesResponse { entries })
         })
         .await
     }

@@ -40,8 +40,8 @@ pub use staffing::{
 };
 pub use template::{NewTemplate, TemplateMilestoneSpec, TemplatePhaseSpec, TemplateSpec, TemplateTaskSpec};
 pub use time::{
-    Decision, NewTimeEntry, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
-    WorkDone,
+    Decision, EntryOfWork, NewTimeEntries, NewTimeEntry, TimeEntryApprovals, TimeEntryDecision, TimeEntryEdit,
+    TimeEntryFilter, TimeEntryPosting, TimeEntryPostings, TimeEntrySubmission, WorkDone,
 };
 
 /// The longest key (template id, role, selector value), in characters.

@@ -3,8 +3,9 @@
 use chrono::NaiveDate;
 use keel_core::{Error, Violations};
 use keel_proto::psa::{
-    ApproveTimeEntryRequest, ListTimeEntriesRequest, MarkTimeEntryPostedRequest, RecordTimeEntryRequest,
-    RejectTimeEntryRequest, SubmitTimeEntriesRequest, TimeEntryState, UpdateTimeEntryRequest,
+    ApproveTimeEntriesRequest, ApproveTimeEntryRequest, EntryJournal, EntryVersion, ListTimeEntriesRequest,
+    MarkTimeEntriesPostedRequest, MarkTimeEntryPostedRequest, RecordTimeEntriesRequest, RecordTimeEntryRequest,
+    RejectTimeEntryRequest, SubmitTimeEntriesRequest, TimeEntryState, UpdateTimeEntryRequest, WorkEntry,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -17,6 +18,11 @@ use super::staffing::{expected_version, optional_uuid, required_date};
 pub const MAX_HOURS: Decimal = Decimal::from_parts(24, 0, 0, false, 0);
 /// The most entries one `SubmitTimeEntries` may hold.
 pub const MAX_SUBMIT: usize = 100;
+/// The most entries one `RecordTimeEntries` or `ApproveTimeEntries` may hold: a person's
+/// timesheet, a manager's batch of approvals.
+pub const MAX_SHEET: usize = 100;
+/// The most entries one `MarkTimeEntriesPosted` may hold: a posting's batch.
+pub const MAX_POSTED: usize = 1000;
 
 /// What an entry says about the work: shared by record and update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,18 +37,20 @@ pub struct WorkDone {
 }
 
 impl WorkDone {
+    /// Each field named after `prefix` (`entries[2].` for an entry of a batch).
     fn parse(
         v: &mut Violations,
+        prefix: &str,
         task: &str,
         date: &str,
         hours: &str,
         narrative: &str,
         billable: bool,
     ) -> Option<WorkDone> {
-        let task = v.optional_text("task", task);
-        let date = required_date(v, "date", date);
-        let hours = positive_decimal(v, "hours", hours, 2, MAX_HOURS);
-        let narrative = v.required_text("narrative", narrative);
+        let task = v.optional_text(&format!("{prefix}task"), task);
+        let date = required_date(v, &format!("{prefix}date"), date);
+        let hours = positive_decimal(v, &format!("{prefix}hours"), hours, 2, MAX_HOURS);
+        let narrative = v.required_text(&format!("{prefix}narrative"), narrative);
         Some(WorkDone {
             task,
             date: date?,
@@ -70,6 +78,7 @@ impl NewTimeEntry {
         let employee_id = v.uuid("employee_id", &request.employee_id);
         let work = WorkDone::parse(
             &mut v,
+            "",
             &request.task,
             &request.date,
             &request.hours,
@@ -120,6 +129,7 @@ impl TimeEntryEdit {
         let expected_version = expected_version(&mut v, request.expected_version);
         let work = WorkDone::parse(
             &mut v,
+            "",
             &request.task,
             &request.date,
             &request.hours,
@@ -299,6 +309,236 @@ impl TimeEntryPosting {
     }
 }
 
+/// The number of items a batch holds: 1 to `max`, else a violation on `field`.
+fn batch_size(v: &mut Violations, field: &str, len: usize, max: usize, what: &str) {
+    if len == 0 {
+        v.add(field, format!("must hold at least one {what}"));
+    } else if len > max {
+        v.add(field, format!("may hold at most {max} {what}s, not {len}"));
+    }
+}
+
+/// The ids of a batch, each parsed and named by its place (`entries[3].id`); an id given
+/// twice is a violation on its second place.
+fn batch_ids<'a>(v: &mut Violations, field: &str, raw: impl Iterator<Item = &'a str>) -> Vec<Option<Uuid>> {
+    let mut ids: Vec<Option<Uuid>> = Vec::new();
+    for (i, raw) in raw.enumerate() {
+        let id = v.uuid(&format!("{field}[{i}].id"), raw);
+        if let Some(id) = id
+            && let Some(first) = ids.iter().position(|seen| *seen == Some(id))
+        {
+            v.add(format!("{field}[{i}].id"), format!("repeats {field}[{first}].id"));
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+/// A version a batch expects of one of its entries, named by its place.
+fn batch_version(v: &mut Violations, field: &str, i: usize, value: i64) -> i64 {
+    if value < 1 {
+        v.add(
+            format!("{field}[{i}].expected_version"),
+            "is required: the version you last read (1 or more)",
+        );
+    }
+    value
+}
+
+/// One entry of work to record: whose, on which project, and the work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryOfWork {
+    pub project_id: Uuid,
+    pub employee_id: Uuid,
+    pub work: WorkDone,
+}
+
+impl From<&NewTimeEntry> for EntryOfWork {
+    fn from(entry: &NewTimeEntry) -> EntryOfWork {
+        EntryOfWork {
+            project_id: entry.project_id,
+            employee_id: entry.employee_id,
+            work: entry.work.clone(),
+        }
+    }
+}
+
+/// A checked `RecordTimeEntries`: 1 to [`MAX_SHEET`] entries, recorded all or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimeEntries {
+    pub idempotency_key: String,
+    pub entries: Vec<EntryOfWork>,
+}
+
+impl NewTimeEntries {
+    pub fn parse(request: &RecordTimeEntriesRequest) -> Result<NewTimeEntries, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        batch_size(&mut v, "entries", request.entries.len(), MAX_SHEET, "time entry");
+        let mut entries = Vec::with_capacity(request.entries.len());
+        for (i, entry) in request.entries.iter().enumerate() {
+            let prefix = format!("entries[{i}].");
+            let project_id = v.uuid(&format!("{prefix}project_id"), &entry.project_id);
+            let employee_id = v.uuid(&format!("{prefix}employee_id"), &entry.employee_id);
+            let work = WorkDone::parse(
+                &mut v,
+                &prefix,
+                &entry.task,
+                &entry.date,
+                &entry.hours,
+                &entry.narrative,
+                entry.billable,
+            );
+            if let (Some(project_id), Some(employee_id), Some(work)) = (project_id, employee_id, work) {
+                entries.push(EntryOfWork {
+                    project_id,
+                    employee_id,
+                    work,
+                });
+            }
+        }
+        v.finish()?;
+        Ok(NewTimeEntries {
+            idempotency_key,
+            entries,
+        })
+    }
+
+    pub fn to_request(&self) -> RecordTimeEntriesRequest {
+        RecordTimeEntriesRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            entries: self
+                .entries
+                .iter()
+                .map(|e| WorkEntry {
+                    project_id: e.project_id.to_string(),
+                    employee_id: e.employee_id.to_string(),
+                    task: e.work.task.clone(),
+                    date: e.work.date.to_string(),
+                    hours: decimal_text(e.work.hours),
+                    narrative: e.work.narrative.clone(),
+                    billable: e.work.billable,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A checked `ApproveTimeEntries`: 1 to [`MAX_SHEET`] distinct entries, each at the version
+/// the approver saw; approved all or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryApprovals {
+    pub idempotency_key: String,
+    pub approver_id: Uuid,
+    /// Each entry's id and expected version.
+    pub entries: Vec<(Uuid, i64)>,
+}
+
+impl TimeEntryApprovals {
+    pub fn parse(request: &ApproveTimeEntriesRequest) -> Result<TimeEntryApprovals, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        let approver_id = v.uuid("approver_id", &request.approver_id);
+        batch_size(&mut v, "entries", request.entries.len(), MAX_SHEET, "time entry");
+        let ids = batch_ids(&mut v, "entries", request.entries.iter().map(|e| e.id.as_str()));
+        let versions: Vec<i64> = request
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| batch_version(&mut v, "entries", i, e.expected_version))
+            .collect();
+        v.finish()?;
+        let approver_id = approver_id.ok_or_else(|| Error::invalid("approver_id", "is required"))?;
+        let entries: Vec<(Uuid, i64)> = ids
+            .into_iter()
+            .zip(versions)
+            .map(|(id, version)| Ok((id.ok_or_else(|| Error::invalid("entries", "is incomplete"))?, version)))
+            .collect::<Result<_, Error>>()?;
+        Ok(TimeEntryApprovals {
+            idempotency_key,
+            approver_id,
+            entries,
+        })
+    }
+
+    pub fn to_request(&self) -> ApproveTimeEntriesRequest {
+        ApproveTimeEntriesRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            approver_id: self.approver_id.to_string(),
+            entries: self
+                .entries
+                .iter()
+                .map(|(id, version)| EntryVersion {
+                    id: id.to_string(),
+                    expected_version: *version,
+                })
+                .collect(),
+        }
+    }
+
+    /// Each entry's approval as [`TimeEntryDecision`] under this batch's key.
+    pub fn decisions(&self) -> impl Iterator<Item = TimeEntryDecision> + '_ {
+        self.entries.iter().map(|(id, version)| TimeEntryDecision {
+            idempotency_key: self.idempotency_key.clone(),
+            id: *id,
+            approver_id: self.approver_id,
+            expected_version: *version,
+            decision: Decision::Approve,
+        })
+    }
+}
+
+/// A checked `MarkTimeEntriesPosted`: 1 to [`MAX_POSTED`] distinct entries with their
+/// journals; posted all or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntryPostings {
+    pub idempotency_key: String,
+    pub postings: Vec<TimeEntryPosting>,
+}
+
+impl TimeEntryPostings {
+    pub fn parse(request: &MarkTimeEntriesPostedRequest) -> Result<TimeEntryPostings, Error> {
+        let mut v = Violations::new();
+        let idempotency_key = v.idempotency_key(&request.idempotency_key);
+        batch_size(&mut v, "postings", request.postings.len(), MAX_POSTED, "posting");
+        let ids = batch_ids(&mut v, "postings", request.postings.iter().map(|p| p.id.as_str()));
+        let mut postings = Vec::with_capacity(request.postings.len());
+        for (i, (posting, id)) in request.postings.iter().zip(ids).enumerate() {
+            let journal_reference =
+                v.required_text(&format!("postings[{i}].journal_reference"), &posting.journal_reference);
+            let expected_version = batch_version(&mut v, "postings", i, posting.expected_version);
+            if let Some(id) = id {
+                postings.push(TimeEntryPosting {
+                    idempotency_key: idempotency_key.clone(),
+                    id,
+                    journal_reference,
+                    expected_version,
+                });
+            }
+        }
+        v.finish()?;
+        Ok(TimeEntryPostings {
+            idempotency_key,
+            postings,
+        })
+    }
+
+    pub fn to_request(&self) -> MarkTimeEntriesPostedRequest {
+        MarkTimeEntriesPostedRequest {
+            idempotency_key: self.idempotency_key.clone(),
+            postings: self
+                .postings
+                .iter()
+                .map(|p| EntryJournal {
+                    id: p.id.to_string(),
+                    journal_reference: p.journal_reference.clone(),
+                    expected_version: p.expected_version,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Which entries a `ListTimeEntries` asks for; `None` matches any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimeEntryFilter {
@@ -437,5 +677,83 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(error.field_violations()[0].field, "reason");
+    }
+
+    fn journal(id: &str, version: i64) -> EntryJournal {
+        EntryJournal {
+            id: id.into(),
+            journal_reference: "JE-1".into(),
+            expected_version: version,
+        }
+    }
+
+    #[test]
+    fn a_posting_batch_holds_one_to_a_thousand_entries_each_named_by_its_place() {
+        let ids: Vec<String> = (0..=MAX_POSTED)
+            .map(|i| format!("0193b2a4-6f1e-7c3a-9f00-{i:012}"))
+            .collect();
+        let batch = |postings: Vec<EntryJournal>| MarkTimeEntriesPostedRequest {
+            idempotency_key: "p".into(),
+            postings,
+        };
+        let full = TimeEntryPostings::parse(&batch(ids[..MAX_POSTED].iter().map(|id| journal(id, 3)).collect()))
+            .expect("a thousand postings are one batch");
+        assert_eq!(full.postings.len(), MAX_POSTED);
+        assert_eq!(full.to_request().postings[999].id, ids[999]);
+        for postings in [vec![], ids.iter().map(|id| journal(id, 3)).collect()] {
+            let error = TimeEntryPostings::parse(&batch(postings)).unwrap_err();
+            let fields: Vec<_> = error.field_violations().iter().map(|v| v.field.as_str()).collect();
+            assert_eq!(fields, ["postings"]);
+        }
+        let mut bad = vec![journal(&ids[0], 3), journal(&ids[1], 0), journal(&ids[0], 3)];
+        bad[0].journal_reference = " ".into();
+        let error = TimeEntryPostings::parse(&batch(bad)).unwrap_err();
+        let fields: Vec<_> = error.field_violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "postings[2].id",
+                "postings[0].journal_reference",
+                "postings[1].expected_version"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_approval_batch_is_each_entry_approved_under_the_batch_s_key() {
+        let approvals = TimeEntryApprovals::parse(&ApproveTimeEntriesRequest {
+            idempotency_key: "a".into(),
+            approver_id: "0193b2a4-6f1e-7c3a-9f00-0000000000cd".into(),
+            entries: vec![
+                EntryVersion {
+                    id: "0193b2a4-6f1e-7c3a-9f00-000000000001".into(),
+                    expected_version: 2,
+                },
+                EntryVersion {
+                    id: "0193b2a4-6f1e-7c3a-9f00-000000000002".into(),
+                    expected_version: 5,
+                },
+            ],
+        })
+        .unwrap();
+        let decisions: Vec<(String, i64, Decision)> = approvals
+            .decisions()
+            .map(|d| (d.id.to_string(), d.expected_version, d.decision))
+            .collect();
+        assert_eq!(
+            decisions,
+            [
+                ("0193b2a4-6f1e-7c3a-9f00-000000000001".to_string(), 2, Decision::Approve),
+                ("0193b2a4-6f1e-7c3a-9f00-000000000002".to_string(), 5, Decision::Approve),
+            ]
+        );
+        let error = TimeEntryApprovals::parse(&ApproveTimeEntriesRequest {
+            idempotency_key: "a".into(),
+            approver_id: String::new(),
+            entries: vec![],
+        })
+        .unwrap_err();
+        let fields: Vec<_> = error.field_violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["approver_id", "entries"]);
     }
 }

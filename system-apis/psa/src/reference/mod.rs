@@ -28,7 +28,7 @@ use keel_proto::psa::{
     Assignment, ChangeRequest, DeliveryTemplate, Expense, ListAssignmentsResponse, ListChangeRequestsResponse,
     ListExpensesResponse, ListProjectsResponse, ListResourceRequestsResponse, ListTimeEntriesResponse, Project,
     ProjectActuals, ProjectClosed, RateCard, ResourceRequest, SubmitExpensesResponse, SubmitTimeEntriesResponse,
-    TimeEntry, TimeEntryState,
+    TimeEntriesResponse, TimeEntry, TimeEntryState,
 };
 use keel_store::idempotency::{TxFuture, run_once};
 use prost::Message;
@@ -49,10 +49,11 @@ pub use time_entries::{TIME_ENTRY_APPROVED, TIME_ENTRY_POSTED, TIME_ENTRY_REJECT
 use crate::SERVICE_NAME;
 use crate::adapter::PsaAdapter;
 use crate::domain::{
-    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, ExpenseDecision, ExpenseEdit, ExpenseFilter,
+    AssignmentEnd, AssignmentFilter, ChangeRequestTransition, EntryOfWork, ExpenseDecision, ExpenseEdit, ExpenseFilter,
     ExpensePosting, ExpenseSubmission, NewAssignment, NewChangeRequest, NewExpense, NewProject, NewResourceRequest,
-    NewTemplate, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput, ResourceRequestFilter,
-    ResourceTransition, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+    NewTemplate, NewTimeEntries, NewTimeEntry, ProjectIds, ProjectLookup, ProjectStatusChange, RateCardInput,
+    ResourceRequestFilter, ResourceTransition, TimeEntryApprovals, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter,
+    TimeEntryPosting, TimeEntryPostings, TimeEntrySubmission,
 };
 
 /// The event emitted when a project closes.
@@ -285,7 +286,7 @@ impl PsaAdapter for ReferencePsa {
         let key = entry.idempotency_key.clone();
         let actor = actor.to_string();
         self.write("psa.record_time_entry", &key, &request, move |txn| {
-            Box::pin(async move { time_entries::record(txn, &actor, &entry, now()).await })
+            Box::pin(async move { time_entries::record(txn, &actor, &EntryOfWork::from(&entry), now()).await })
         })
         .await
     }
@@ -337,6 +338,63 @@ impl PsaAdapter for ReferencePsa {
             Box::pin(async move { time_entries::mark_posted(txn, &actor, &posting, now()).await })
         })
         .await
+    }
+
+    async fn record_time_entries(&self, actor: &str, batch: NewTimeEntries) -> Result<Vec<TimeEntry>, Error> {
+        let request = batch.to_request();
+        let key = batch.idempotency_key.clone();
+        let actor = actor.to_string();
+        let response = self
+            .write("psa.record_time_entries", &key, &request, move |txn| {
+                Box::pin(async move {
+                    let now = now();
+                    let mut entries = Vec::with_capacity(batch.entries.len());
+                    for entry in &batch.entries {
+                        entries.push(time_entries::record(txn, &actor, entry, now).await?);
+                    }
+                    Ok(TimeEntriesResponse { entries })
+                })
+            })
+            .await?;
+        Ok(response.entries)
+    }
+
+    async fn approve_time_entries(&self, actor: &str, approvals: TimeEntryApprovals) -> Result<Vec<TimeEntry>, Error> {
+        let request = approvals.to_request();
+        let key = approvals.idempotency_key.clone();
+        let actor = actor.to_string();
+        let response = self
+            .write("psa.approve_time_entries", &key, &request, move |txn| {
+                Box::pin(async move {
+                    let now = now();
+                    let mut entries = Vec::with_capacity(approvals.entries.len());
+                    for decision in approvals.decisions() {
+                        entries.push(time_entries::decide(txn, &actor, &decision, now).await?);
+                    }
+                    Ok(TimeEntriesResponse { entries })
+                })
+            })
+            .await?;
+        Ok(response.entries)
+    }
+
+    async fn mark_time_entries_posted(&self, actor: &str, batch: TimeEntryPostings) -> Result<Vec<TimeEntry>, Error> {
+        let request = batch.to_request();
+        let key = batch.idempotency_key.clone();
+        let actor = actor.to_string();
+        let response = self
+            .write("psa.mark_time_entries_posted", &key, &request, move |txn| {
+                Box::pin(async move {
+                    let now = now();
+                    let mut entries = Vec::with_capacity(batch.postings.len());
+                    for posting in &batch.postings {
+                        entries.push(time_entries::mark_posted(txn, &actor, posting, now).await?);
+                    }
+                    Ok(TimeEntriesResponse { entries })
+                })
+            })
+            .await?;
+        Ok(response.entries)
     }
 
     async fn get_time_entry(&self, id: Uuid) -> Result<TimeEntry, Error> {

@@ -17,7 +17,7 @@ use super::entities::time_entry;
 use super::{money, projects, staffing};
 use crate::SERVICE_NAME;
 use crate::domain::{
-    Decision, NewTimeEntry, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
+    Decision, EntryOfWork, TimeEntryDecision, TimeEntryEdit, TimeEntryFilter, TimeEntryPosting, TimeEntrySubmission,
     WorkDone, decimal_text,
 };
 
@@ -144,7 +144,7 @@ async fn price_work<C: ConnectionTrait>(
 pub(crate) async fn record<C: ConnectionTrait>(
     txn: &C,
     actor: &str,
-    input: &NewTimeEntry,
+    input: &EntryOfWork,
     now: DateTime<Utc>,
 ) -> Result<TimeEntry, Error> {
     let project = projects::find_row(txn, &input.project_id.to_string()).await?;
