@@ -36,6 +36,8 @@ const RECORD: &str = "mutation($projectId: ID!, $date: String!, $hours: String!,
         id project { id } date hours narrative billable state
     } }";
 const SUBMIT: &str = "mutation($ids: [ID!]!) { submitTime(timeEntryIds: $ids) { id state } }";
+const SHEET: &str = "mutation($lines: [TimesheetLineInput!]!) {
+    recordTimesheet(lines: $lines, submit: true) { id project { id } date hours task state } }";
 const APPROVE: &str = "mutation($id: ID!) { approveTime(timeEntryId: $id) {
     id projectId personId state approverId amount { amount currency } } }";
 const REJECT: &str = "mutation($id: ID!, $reason: String!) { rejectTime(timeEntryId: $id, reason: $reason) {
@@ -71,6 +73,102 @@ async fn entry(keel: &Keel, id: &str) -> TimeEntry {
         .await
         .unwrap()
         .into_inner()
+}
+
+#[tokio::test]
+async fn a_consultant_records_a_week_as_one_timesheet_and_a_bad_line_is_named_by_its_place() {
+    let keel = Keel::start().await;
+    let delivered = deliver(&keel).await;
+    let project = delivered.initial.id.clone();
+    let claire = keel.token_as(&delivered.claire.id, Role::Consultant);
+    keel.psa()
+        .create_assignment(keel.request(
+            Role::Admin,
+            CreateAssignmentRequest {
+                idempotency_key: "sheet-claire".into(),
+                project_id: project.clone(),
+                employee_id: delivered.claire.id.clone(),
+                person_name: delivered.claire.name.clone(),
+                role: ARCHITECT.into(),
+                bill_role: String::new(),
+                start_date: delivered.close.to_string(),
+                end_date: (delivered.close + Days::new(48)).to_string(),
+                allocation_percent: "50".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let days: Vec<NaiveDate> = (0..4).map(|n| weekday(delivered.close + Days::new(30), n)).collect();
+    let lines = |hours: &[&str]| {
+        Value::Array(
+            days.iter()
+                .zip(hours)
+                .enumerate()
+                .map(|(i, (day, hours))| {
+                    json!({ "projectId": project, "date": day.to_string(), "hours": hours,
+                            "narrative": format!("Treasury architecture review, part {}", i + 1),
+                            "task": "Design" })
+                })
+                .collect(),
+        )
+    };
+
+    // A line of 25 hours is named by its place, and nothing of the sheet is recorded.
+    let (_, body) = keel
+        .graphql_with(
+            Some(claire.clone()),
+            SHEET,
+            json!({ "lines": lines(&["8", "25", "8", "8"]) }),
+        )
+        .await;
+    let error = refusal(&body);
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        error["extensions"]["fieldViolations"][0]["field"], "lines[1].hours",
+        "{body}"
+    );
+
+    // The week of four days: recorded and submitted in one call, in the sheet's order.
+    let (status, body) = keel
+        .graphql_with(
+            Some(claire.clone()),
+            SHEET,
+            json!({ "lines": lines(&["8", "7.5", "8", "6"]) }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body["errors"].is_null(), "{body}");
+    let recorded = body["data"]["recordTimesheet"].as_array().unwrap();
+    let dates: Vec<&str> = recorded.iter().map(|e| text(&e["date"])).collect();
+    let expected: Vec<String> = days.iter().map(NaiveDate::to_string).collect();
+    assert_eq!(dates, expected);
+    assert!(
+        recorded
+            .iter()
+            .all(|e| e["state"] == "SUBMITTED" && e["task"] == "Design" && e["project"]["id"] == project.as_str()),
+        "{body}"
+    );
+    assert_eq!(
+        body["extensions"]["backendCalls"]["TimeCapture RecordTimesheet"], 1,
+        "{body}"
+    );
+    for e in recorded {
+        let stored = entry(&keel, text(&e["id"])).await;
+        assert_eq!(stored.employee_id, delivered.claire.id, "Claire's own time");
+        assert_eq!(stored.state, TimeEntryState::Submitted as i32);
+    }
+    // The same sheet again is the same action: the same entries, nothing recorded twice.
+    let (_, again) = keel
+        .graphql_with(
+            Some(claire.clone()),
+            SHEET,
+            json!({ "lines": lines(&["8", "7.5", "8", "6"]) }),
+        )
+        .await;
+    assert_eq!(
+        again["data"]["recordTimesheet"], body["data"]["recordTimesheet"],
+        "{again}"
+    );
 }
 
 #[tokio::test]

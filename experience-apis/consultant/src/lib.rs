@@ -28,7 +28,7 @@ pub use model::{
     Assignment, AssignmentConnection, AssignmentState, MAX_PROJECT_PAGES, ProjectRef, TimeEntry, TimeEntryConnection,
     TimeEntryState,
 };
-pub use mutation::ConsultantMutation;
+pub use mutation::{ConsultantMutation, TimesheetLineInput};
 pub use view::ConsultantView;
 
 /// The roles that may open the consultant view (admin passes every role check too).
@@ -37,7 +37,11 @@ pub const ALLOWED_ROLES: &[Role] = &[Role::Consultant];
 /// This view's part of the role × field policy table the gateway enforces.
 pub const FIELD_POLICY: &[FieldPolicy] = &[
     FieldPolicy::new("ConsultantView", &["assignments", "timeEntries"], ALLOWED_ROLES),
-    FieldPolicy::new("Mutation", &["recordTime", "submitTime"], ALLOWED_ROLES),
+    FieldPolicy::new(
+        "Mutation",
+        &["recordTime", "recordTimesheet", "submitTime"],
+        ALLOWED_ROLES,
+    ),
     FieldPolicy::new("AssignmentConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
     FieldPolicy::new("TimeEntryConnection", &["nodes", "nextCursor"], ALLOWED_ROLES),
     FieldPolicy::new("ProjectRef", &["id", "name"], ALLOWED_ROLES),
