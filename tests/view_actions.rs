@@ -67,6 +67,27 @@ fn refusal(body: &Value) -> &Value {
     &errors[0]
 }
 
+/// Claire joins the scenario's project as its architect for the staffed period.
+async fn join_as_architect(keel: &Keel, delivered: &Delivered) {
+    keel.psa()
+        .create_assignment(keel.request(
+            Role::Admin,
+            CreateAssignmentRequest {
+                idempotency_key: "actions-claire".into(),
+                project_id: delivered.initial.id.clone(),
+                employee_id: delivered.claire.id.clone(),
+                person_name: delivered.claire.name.clone(),
+                role: ARCHITECT.into(),
+                bill_role: String::new(),
+                start_date: delivered.close.to_string(),
+                end_date: (delivered.close + Days::new(48)).to_string(),
+                allocation_percent: "50".into(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
 async fn entry(keel: &Keel, id: &str) -> TimeEntry {
     keel.psa()
         .get_time_entry(keel.request(Role::Admin, GetTimeEntryRequest { id: id.into() }))
@@ -81,23 +102,7 @@ async fn a_consultant_records_a_week_as_one_timesheet_and_a_bad_line_is_named_by
     let delivered = deliver(&keel).await;
     let project = delivered.initial.id.clone();
     let claire = keel.token_as(&delivered.claire.id, Role::Consultant);
-    keel.psa()
-        .create_assignment(keel.request(
-            Role::Admin,
-            CreateAssignmentRequest {
-                idempotency_key: "sheet-claire".into(),
-                project_id: project.clone(),
-                employee_id: delivered.claire.id.clone(),
-                person_name: delivered.claire.name.clone(),
-                role: ARCHITECT.into(),
-                bill_role: String::new(),
-                start_date: delivered.close.to_string(),
-                end_date: (delivered.close + Days::new(48)).to_string(),
-                allocation_percent: "50".into(),
-            },
-        ))
-        .await
-        .unwrap();
+    join_as_architect(&keel, &delivered).await;
     let days: Vec<NaiveDate> = (0..4).map(|n| weekday(delivered.close + Days::new(30), n)).collect();
     let lines = |hours: &[&str]| {
         Value::Array(
@@ -181,23 +186,7 @@ async fn consultants_record_and_submit_time_and_their_manager_decides_it_through
     let claire = keel.token_as(&delivered.claire.id, Role::Consultant);
 
     // Claire joins the project as its architect for the staffed period.
-    keel.psa()
-        .create_assignment(keel.request(
-            Role::Admin,
-            CreateAssignmentRequest {
-                idempotency_key: "actions-claire".into(),
-                project_id: project.clone(),
-                employee_id: delivered.claire.id.clone(),
-                person_name: delivered.claire.name.clone(),
-                role: ARCHITECT.into(),
-                bill_role: String::new(),
-                start_date: delivered.close.to_string(),
-                end_date: (delivered.close + Days::new(48)).to_string(),
-                allocation_percent: "50".into(),
-            },
-        ))
-        .await
-        .unwrap();
+    join_as_architect(&keel, &delivered).await;
     let day = |n| weekday(delivered.close + Days::new(30), n);
 
     // Greta, and a project manager of no project, are listening for approvals.
