@@ -29,7 +29,7 @@ use std::collections::HashSet;
 
 use crate::approvals;
 use crate::clients::Downstream;
-use crate::rules::ProposedEntry;
+use crate::rules::{ProposedEntry, ValidationFailure};
 use crate::service::{TimeCaptureGrpcService, parse_proposed, parse_proposed_at};
 
 /// Who may record and submit time (their own).
@@ -108,16 +108,7 @@ impl TimeCaptureGrpcService {
         // them: its stored answer, or the refusal of another request under it, comes back.
         if !answered(self, RECORD_SCOPE, &idempotency_key).await? {
             let failures = self.validate(&entry).await?;
-            if !failures.is_empty() {
-                let mut refused = Violations::new();
-                for failure in failures {
-                    refused.add(
-                        format!("entry.{}", failure.field),
-                        format!("{}: {}", failure.code, failure.message),
-                    );
-                }
-                refused.finish()?;
-            }
+            refuse_broken_rules(failures.into_iter().map(|f| ("entry.".to_string(), f)))?;
         }
         let service = self.clone();
         let psa_key = format!("time-capture-record-{idempotency_key}");
@@ -208,16 +199,7 @@ impl TimeCaptureGrpcService {
         // The rules first, as for RecordTime: before the key is claimed, unless it is answered.
         if !answered(self, SHEET_SCOPE, &idempotency_key).await? {
             let failures = self.validate_sheet(&sheet).await?;
-            if !failures.is_empty() {
-                let mut refused = Violations::new();
-                for (i, failure) in failures {
-                    refused.add(
-                        format!("lines[{i}].entry.{}", failure.field),
-                        format!("{}: {}", failure.code, failure.message),
-                    );
-                }
-                refused.finish()?;
-            }
+            refuse_broken_rules(failures.into_iter().map(|(i, f)| (format!("lines[{i}].entry."), f)))?;
         }
         let downstream = self.downstream.clone();
         let psa_key = format!("time-capture-sheet-{idempotency_key}");
@@ -519,6 +501,19 @@ impl TimeCaptureGrpcService {
         .await?;
         txn.commit().await.map_err(keel_store::db_error)
     }
+}
+
+/// `Err` naming each broken rule's field (after its prefix, `entry.` or `lines[2].entry.`) with
+/// its code and message; `Ok` when no rule is broken.
+fn refuse_broken_rules(failures: impl IntoIterator<Item = (String, ValidationFailure)>) -> Result<(), Error> {
+    let mut refused = Violations::new();
+    for (prefix, failure) in failures {
+        refused.add(
+            format!("{prefix}{}", failure.field),
+            format!("{}: {}", failure.code, failure.message),
+        );
+    }
+    refused.finish()
 }
 
 /// Records a checked sheet in PSA: in one `RecordTimeEntries`, all or none; from a PSA without

@@ -61,8 +61,13 @@ impl ProjectStatusChange {
 
 /// A version the caller last read: at least 1.
 pub(crate) fn expected_version(v: &mut Violations, value: i64) -> i64 {
+    expected_version_at(v, "expected_version", value)
+}
+
+/// [`expected_version`] under another field name (`postings[2].expected_version`).
+pub(crate) fn expected_version_at(v: &mut Violations, field: &str, value: i64) -> i64 {
     if value < 1 {
-        v.add("expected_version", "is required: the version you last read (1 or more)");
+        v.add(field, "is required: the version you last read (1 or more)");
     }
     value
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::decimal_text;
 use super::positive_decimal;
-use super::staffing::{expected_version, optional_uuid, required_date};
+use super::staffing::{expected_version, expected_version_at, optional_uuid, required_date};
 
 /// The most hours one entry may hold.
 pub const MAX_HOURS: Decimal = Decimal::from_parts(24, 0, 0, false, 0);
@@ -336,13 +336,7 @@ fn batch_ids<'a>(v: &mut Violations, field: &str, raw: impl Iterator<Item = &'a 
 
 /// A version a batch expects of one of its entries, named by its place.
 fn batch_version(v: &mut Violations, field: &str, i: usize, value: i64) -> i64 {
-    if value < 1 {
-        v.add(
-            format!("{field}[{i}].expected_version"),
-            "is required: the version you last read (1 or more)",
-        );
-    }
-    value
+    expected_version_at(v, &format!("{field}[{i}].expected_version"), value)
 }
 
 /// One entry of work to record: whose, on which project, and the work.
